@@ -1,0 +1,92 @@
+"""The ranker interface: plain data in, plain data out, no ORM.
+
+A ranker gets the rankable part of a slate (immovable items and items past the
+slate size are handled by the caller) and a context, and returns the ids in
+their new order plus any items it inserts. The caller checks the result and
+falls back to the original order on any violation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+
+@dataclass(frozen=True)
+class SlateItem:
+    id: str
+    text: str
+    type: str = "post"  # "post" or "comment"
+    title: str | None = None
+    post_id: str | None = None
+    parent_id: str | None = None
+    author_name_hash: str = ""
+    created_at: dt.datetime | None = None
+    engagements: Mapping[str, int] = field(default_factory=dict)
+    embedded_urls: Sequence[str] = ()
+    language: str | None = None
+
+
+@dataclass(frozen=True)
+class NewItem:
+    """An item a ranker inserts: a public post from the candidate inventory."""
+
+    id: str
+    url: str
+    type: str = "post"
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class RankContext:
+    platform: str
+    content_type: str  # "post" or "comment"
+    user_id: str  # pseudonymous participant id
+    now: dt.datetime
+    config: Mapping[str, Any] = field(default_factory=dict)
+    # Precomputed attribute scores per item id (attribute -> score in [0, 1]); missing = unscored.
+    scores: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    # Candidate items an inserting ranker may draw from, best first.
+    candidates: Sequence[NewItem] = ()
+    prefetch: bool = False
+
+
+@dataclass(frozen=True)
+class RankResult:
+    ranked_ids: list[str]
+    new_items: list[NewItem] = field(default_factory=list)
+
+
+class Ranker(Protocol):
+    name: ClassVar[str]
+    # Attribute names this ranker needs scored before it runs (empty = none).
+    attributes: ClassVar[tuple[str, ...]]
+
+    def rank(self, items: Sequence[SlateItem], context: RankContext) -> RankResult: ...
+
+
+_REGISTRY: dict[str, Ranker] = {}
+
+
+def register(name: str) -> Callable[[type], type]:
+    """Class decorator: instantiate the ranker and add it to the registry under ``name``."""
+
+    def decorate(cls: type) -> type:
+        cls.name = name
+        _REGISTRY[name] = cls()
+        return cls
+
+    return decorate
+
+
+def get_ranker(name: str) -> Ranker:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise LookupError(f"no ranker registered as {name!r}") from None
+
+
+def all_rankers() -> dict[str, Ranker]:
+    return dict(_REGISTRY)
