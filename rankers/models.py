@@ -1,0 +1,140 @@
+"""The slate log and ranker service keys.
+
+The slate log is append-only and keyed by the participant's pseudonymous
+``public_id`` (no foreign key into ``participants``), so it can be partitioned,
+exported or moved to a distributed PostgreSQL without dragging contact data
+along. ``Slate`` is a PostgreSQL table range-partitioned by month on
+``served_at`` (see migration 0001); Django sees ``id`` as the primary key, the
+database's is ``(id, served_at)``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+from django.utils import timezone
+
+
+def text_hash(text: str, title: str | None = None) -> str:
+    """Identity of one version of an item's content (an edited post gets a new row)."""
+    return hashlib.sha256(f"{title or ''}\x00{text}".encode()).hexdigest()
+
+
+class ContentItem(models.Model):
+    """The content of one feed item, stored once however many slates show it."""
+
+    platform = models.CharField(max_length=20)
+    item_id = models.CharField(max_length=255)
+    text_hash = models.CharField(max_length=64)
+    type = models.CharField(max_length=20, default="post")
+    post_id = models.CharField(max_length=255, blank=True)
+    parent_id = models.CharField(max_length=255, blank=True)
+    title = models.TextField(blank=True)
+    text = models.TextField(blank=True)
+    author_name_hash = models.CharField(max_length=128, blank=True)
+    created_at = models.DateTimeField(null=True, blank=True, help_text="When the platform says it was posted.")
+    embedded_urls = ArrayField(models.TextField(), default=list, blank=True)
+    first_seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["platform", "item_id", "text_hash"], name="contentitem_unique_version"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.platform}:{self.item_id}"
+
+
+class SlateQuerySet(models.QuerySet["Slate"]):
+    def served_between(self, start: dt.datetime, end: dt.datetime) -> SlateQuerySet:
+        """Half-open ``[start, end)``; lets PostgreSQL prune partitions."""
+        return self.filter(served_at__gte=start, served_at__lt=end)
+
+    def for_participant(self, public_id: str) -> SlateQuerySet:
+        return self.filter(participant_id=public_id)
+
+
+class Slate(models.Model):
+    """One answered /rank request: what came in, what went out, and how long it took."""
+
+    id = models.BigAutoField(primary_key=True)
+    served_at = models.DateTimeField(default=timezone.now)
+    participant_id = models.CharField(max_length=32, help_text="Participant.public_id (pseudonymous).")
+    study_id = models.IntegerField()
+    arm = models.CharField(max_length=50, help_text="Slug of the assigned arm.")
+    effective_arm = models.CharField(
+        max_length=50, help_text="Slug of the arm whose ranker was in effect (control during baseline)."
+    )
+    ranker_key = models.CharField(max_length=100)
+    platform = models.CharField(max_length=20)
+    content_type = models.CharField(max_length=20, help_text="post or comment (the slate's majority type).")
+    session_id = models.CharField(max_length=255, blank=True)
+    original_ids = ArrayField(models.TextField(), default=list)
+    original_hashes = ArrayField(
+        models.CharField(max_length=64), default=list, help_text="ContentItem.text_hash of each original item."
+    )
+    returned_ids = ArrayField(models.TextField(), default=list)
+    added_ids = ArrayField(models.TextField(), default=list)
+    deleted_ids = ArrayField(models.TextField(), default=list)
+    invalid_items = models.JSONField(default=dict, blank=True, help_text="Item id -> why it was not ranked.")
+    ranker_ms = models.FloatField(null=True, blank=True, help_text="Time the ranker (and its scoring) took.")
+    served_ms = models.FloatField(help_text="Receipt to answer, hold included.")
+    fallback_reason = models.CharField(max_length=50, blank=True)
+    intervention_on = models.BooleanField(default=False)
+    prefetch = models.BooleanField(default=False)
+    nrc = models.FloatField(null=True, blank=True, help_text="Normalized rank change of kept items.")
+    rbo = models.FloatField(null=True, blank=True, help_text="Rank-biased overlap (p=0.9), original vs returned.")
+    n_items = models.PositiveIntegerField(default=0)
+    n_added = models.PositiveIntegerField(default=0)
+    n_deleted = models.PositiveIntegerField(default=0)
+
+    objects = SlateQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["served_at"], name="slate_served_at"),
+            models.Index(fields=["study_id", "served_at"], name="slate_study_served_at"),
+            models.Index(fields=["participant_id", "served_at"], name="slate_participant_served_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"slate {self.id} {self.participant_id} {self.platform} {self.served_at:%Y-%m-%d %H:%M}"
+
+
+def new_service_key() -> str:
+    return "rk_" + secrets.token_urlsafe(32)
+
+
+class RankerServiceKeyQuerySet(models.QuerySet["RankerServiceKey"]):
+    def active(self) -> RankerServiceKeyQuerySet:
+        return self.filter(revoked_at__isnull=True)
+
+
+class RankerServiceKey(models.Model):
+    """A bearer key for ``/rankers/<name>/rank``; only its SHA-256 is stored."""
+
+    label = models.CharField(max_length=200, blank=True)
+    key_hash = models.CharField(max_length=64, unique=True)
+    prefix = models.CharField(max_length=12, help_text="First characters of the key, to tell keys apart.")
+    created_at = models.DateTimeField(default=timezone.now)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = RankerServiceKeyQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… {self.label}".strip()
+
+    @staticmethod
+    def hash_key(key: str) -> str:
+        return hashlib.sha256(key.encode()).hexdigest()
+
+    @classmethod
+    def issue(cls, *, label: str = "") -> tuple[RankerServiceKey, str]:
+        """Create a key; the plain key is returned once and never stored."""
+        key = new_service_key()
+        row = cls.objects.create(label=label, key_hash=cls.hash_key(key), prefix=key[:8])
+        return row, key
