@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "prc_site",
     "drf_spectacular",
     "participants",
     "rankers",
@@ -89,6 +90,7 @@ else:
     from prc_site.lib.embedded import ensure_postgres
 
     DATABASES = {"default": {"ENGINE": "django.db.backends.postgresql", **ensure_postgres()}}
+    DATABASES["default"]["NAME"] = env.str("DATABASE_NAME", default="postgres")
 DATABASES["default"]["ENGINE"] = "django.db.backends.postgresql"
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=0))
 DATABASES["default"].setdefault("TEST", {"NAME": env.str("DATABASE_TEST_NAME", default="test_prc")})

@@ -9,6 +9,7 @@ started them exits; ``ensure_*`` reuses a running server.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -115,10 +116,9 @@ def stop_redis(root: Path | None = None) -> None:
 
     socket = redis_socket(root)
     if _redis_answers(socket):
-        try:
+        # The server closes the connection as it shuts down.
+        with contextlib.suppress(redis.ConnectionError):
             redis.Redis(unix_socket_path=str(socket)).shutdown(nosave=True)
-        except redis.ConnectionError:
-            pass  # the server closes the connection as it shuts down
 
 
 def remove_data(root: Path | None = None) -> None:

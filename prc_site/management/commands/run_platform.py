@@ -1,0 +1,122 @@
+"""Run the whole platform in the foreground: web (ASGI), Celery worker and beat.
+
+This is what ``make demo`` calls. The embedded PostgreSQL and Redis are started
+by the settings module (unless DATABASE_URL / CELERY_BROKER_URL point elsewhere);
+the three child processes reuse them.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from typing import Any
+
+from django.conf import settings
+from django.core.management import call_command, get_commands
+from django.core.management.base import BaseCommand, CommandParser
+
+from prc_site.lib.embedded import data_dir
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+class Command(BaseCommand):
+    help = "Migrate, optionally seed the demo study, then run web, worker and beat until Ctrl-C."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+        parser.add_argument("--web-workers", type=int, default=int(os.environ.get("WEB_WORKERS", "1")))
+        parser.add_argument("--seed-demo", action="store_true", help="Create the demo study and logins.")
+        parser.add_argument("--keep-services", action="store_true", help="Leave PostgreSQL and Redis running.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        # Stop the children on SIGTERM/SIGHUP too (a killed terminal, `timeout`), not only Ctrl-C.
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, _interrupt)
+        call_command("migrate", interactive=False, verbosity=0)
+        self.stdout.write("database migrated")
+        if options["seed_demo"] and "seed_demo" in get_commands():
+            call_command("seed_demo", stdout=self.stdout)
+        url = f"http://{options['host']}:{options['port']}"
+        children = self._start_children(options)
+        try:
+            self._wait_healthy(url, children)
+            self.stdout.write(self.style.SUCCESS(f"\nPlatform running at {url}/"))
+            self.stdout.write(f"  researcher login: {url}/admin/   (funnel: {url}/research/funnel/)")
+            self.stdout.write(f"  API schema:       {url}/api/schema/   health: {url}/healthz")
+            self.stdout.write("Press Ctrl-C to stop.\n")
+            self._supervise(children)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self._stop_children(children)
+            if not options["keep_services"]:
+                call_command("stop_services", stdout=self.stdout)
+
+    def _start_children(self, options: dict[str, Any]) -> dict[str, subprocess.Popen[bytes]]:
+        python = sys.executable
+        beat_schedule = str(data_dir() / "celerybeat-schedule")
+        commands = {
+            "web": [
+                python,
+                "-m",
+                "uvicorn",
+                "prc_site.asgi:application",
+                "--host",
+                options["host"],
+                "--port",
+                str(options["port"]),
+                "--workers",
+                str(options["web_workers"]),
+                "--no-access-log",
+            ],
+            "worker": [python, "-m", "celery", "-A", "prc_site", "worker", "-l", "info", "--concurrency", "2"],
+            "beat": [python, "-m", "celery", "-A", "prc_site", "beat", "-l", "info", "-s", beat_schedule],
+        }
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "prc_site.settings", "PYTHONUNBUFFERED": "1"}
+        return {
+            name: subprocess.Popen(cmd, cwd=settings.BASE_DIR, env=env, start_new_session=True)
+            for name, cmd in commands.items()
+        }
+
+    def _wait_healthy(self, url: str, children: dict[str, subprocess.Popen[bytes]], timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._check_alive(children)
+            try:
+                with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:  # noqa: S310 (loopback)
+                    if response.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.5)
+        raise RuntimeError(f"the web server did not answer {url}/healthz within {timeout:.0f} s")
+
+    def _supervise(self, children: dict[str, subprocess.Popen[bytes]]) -> None:
+        while True:
+            self._check_alive(children)
+            time.sleep(1)
+
+    @staticmethod
+    def _check_alive(children: dict[str, subprocess.Popen[bytes]]) -> None:
+        for name, child in children.items():
+            if child.poll() is not None:
+                raise RuntimeError(f"{name} exited with status {child.returncode}")
+
+    @staticmethod
+    def _stop_children(children: dict[str, subprocess.Popen[bytes]]) -> None:
+        for child in children.values():
+            if child.poll() is None:
+                os.killpg(child.pid, signal.SIGTERM)
+        for child in children.values():
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGKILL)
