@@ -90,7 +90,7 @@ else:
     from prc_site.lib.embedded import ensure_postgres
 
     DATABASES = {"default": {"ENGINE": "django.db.backends.postgresql", **ensure_postgres()}}
-    DATABASES["default"]["NAME"] = env.str("DATABASE_NAME", default="postgres")
+DATABASES["default"]["NAME"] = env.str("DATABASE_NAME", default=DATABASES["default"].get("NAME") or "postgres")
 DATABASES["default"]["ENGINE"] = "django.db.backends.postgresql"
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=0))
 DATABASES["default"].setdefault("TEST", {"NAME": env.str("DATABASE_TEST_NAME", default="test_prc")})
@@ -164,3 +164,22 @@ if PRODUCTION:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Attribute scoring
+# Scores for the bridging rankers (rankers/scoring). See docs/rankers.md for the backends.
+PRC_SCORER_BACKEND = env.str("PRC_SCORER_BACKEND", default="baseline")  # baseline | transformers | llm | http
+PRC_SCORER_MODEL_DIR = env.str("PRC_SCORER_MODEL_DIR", default="")  # transformers: a local model directory
+PRC_SCORER_BATCH_SIZE = env.int("PRC_SCORER_BATCH_SIZE", default=32)
+PRC_SCORER_MAX_LENGTH = env.int("PRC_SCORER_MAX_LENGTH", default=256)  # tokens; longer texts are truncated
+OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="")  # llm: any OpenAI-compatible server
+OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
+PRC_LLM_MODEL = env.str("PRC_LLM_MODEL", default="gpt-4o-mini")
+PRC_SCORER_HTTP_URL = env.str("PRC_SCORER_HTTP_URL", default="")  # http: a Perspective-compatible analyze URL
+PRC_SCORER_HTTP_PERSPECTIVE_NAMES = env.bool("PRC_SCORER_HTTP_PERSPECTIVE_NAMES", default=True)  # *_EXPERIMENTAL
+PRC_SCORER_TIMEOUT_S = env.float("PRC_SCORER_TIMEOUT_S", default=0.4)  # per request, llm and http
+PRC_SCORER_CONCURRENCY = env.int("PRC_SCORER_CONCURRENCY", default=50)  # parallel requests, llm and http
+PRC_SCORER_DEADLINE_S = env.float("PRC_SCORER_DEADLINE_S", default=0.45)  # whole slate, llm and http
+PRC_SCORER_CACHE_SIZE = env.int("PRC_SCORER_CACHE_SIZE", default=100_000)  # in-process LRU entries
+PRC_SCORER_CACHE_ALIAS = env.str("PRC_SCORER_CACHE_ALIAS", default="")  # optional shared Django cache, e.g. redis
+PRC_SCORER_CACHE_TTL_S = env.int("PRC_SCORER_CACHE_TTL_S", default=7 * 24 * 3600)
+PRC_EXTERNAL_RANKER_TIMEOUT_S = env.float("PRC_EXTERNAL_RANKER_TIMEOUT_S", default=0.4)  # default hard timeout
