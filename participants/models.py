@@ -28,6 +28,17 @@ def new_public_id() -> str:
     return "p_" + secrets.token_hex(8)
 
 
+def default_screener_rules() -> dict[str, Any]:
+    """Table S16 of the paper: who passes the recruitment screener (see ``participants.screening``)."""
+    return {
+        "allowed_devices": ["laptop", "desktop"],
+        "require_chrome": True,
+        "required_platforms_any": list(PLATFORMS),
+        "min_desktop_share": 30,
+        "require_interest": True,
+    }
+
+
 class Study(models.Model):
     class Status(models.TextChoices):
         DRAFT = "draft"
@@ -54,6 +65,12 @@ class Study(models.Model):
     ramp_days = models.PositiveIntegerField(default=14)
     strata_fields = models.JSONField(
         default=list, blank=True, help_text='Screener answers that define randomization strata, e.g. ["party"].'
+    )
+    screener_rules = models.JSONField(
+        default=default_screener_rules,
+        blank=True,
+        help_text="Eligibility rules: allowed_devices, require_chrome, required_platforms_any, min_desktop_share,"
+        " require_interest. Missing keys take the Table S16 defaults.",
     )
     randomization_seed = models.CharField(
         max_length=128, blank=True, help_text="Secret; only its hash is shown. Fixed once recruitment starts."
@@ -186,7 +203,9 @@ class Participant(models.Model):
     enrolled_at = models.DateTimeField(null=True, blank=True, help_text="Extension first registered.")
     included_at = models.DateTimeField(null=True, blank=True, help_text="Extension kept installed long enough.")
     withdrawn_at = models.DateTimeField(null=True, blank=True)
-    status_key_hash = models.CharField(max_length=64, blank=True, help_text="Hash of the status-page link key.")
+    status_key_hash = models.CharField(
+        max_length=64, blank=True, db_index=True, help_text="Hash of the status-page link key."
+    )
     enrolment_code_hash = models.CharField(max_length=64, blank=True, db_index=True)
     enrolment_code_expires_at = models.DateTimeField(null=True, blank=True)
     enrolment_code_used_at = models.DateTimeField(null=True, blank=True)
@@ -218,6 +237,37 @@ class Participant(models.Model):
     def days_since_signup(self, at: dt.datetime) -> float:
         return (at - self.signup_at()).total_seconds() / 86400
 
+    def _current_consent_query(self, at: dt.datetime | None) -> models.QuerySet[ConsentRecord]:
+        current = ConsentDocument.objects.current_for(self.study_id, at).values("id")[:1]
+        return ConsentRecord.objects.filter(participant_id=self.pk, document_id=models.Subquery(current))
+
+    def has_current_consent(self, at: dt.datetime | None = None) -> bool:
+        """Whether this participant agreed to the consent version in force (one query).
+
+        False once withdrawn, and False after researchers publish a newer version until the
+        participant agrees to it: ranking and data collection ask this before doing anything.
+        """
+        if self.withdrawn_at is not None:
+            return False
+        return self._current_consent_query(at).exists()
+
+    async def ahas_current_consent(self, at: dt.datetime | None = None) -> bool:
+        if self.withdrawn_at is not None:
+            return False
+        return await self._current_consent_query(at).aexists()
+
+    def set_vendor_outcome(self, outcome: str, at: dt.datetime | None = None) -> bool:
+        """Write the terminal vendor outcome once; a later call never changes it. True if this call wrote it."""
+        at = at or timezone.now()
+        written = Participant.objects.filter(pk=self.pk, vendor_outcome="").update(
+            vendor_outcome=outcome, vendor_outcome_at=at
+        )
+        if written:
+            self.vendor_outcome, self.vendor_outcome_at = outcome, at
+        else:
+            self.refresh_from_db(fields=["vendor_outcome", "vendor_outcome_at"])
+        return bool(written)
+
 
 class Assignment(models.Model):
     """A participant's arm. Written once; a database trigger refuses updates."""
@@ -245,6 +295,12 @@ class StratumCounter(models.Model):
         constraints = [models.UniqueConstraint(fields=["study", "stratum"], name="stratum_counter_unique")]
 
 
+class ConsentDocumentQuerySet(models.QuerySet["ConsentDocument"]):
+    def current_for(self, study_id: int, at: dt.datetime | None = None) -> ConsentDocumentQuerySet:
+        """The study's documents in force at ``at``, newest first: ``.first()`` is the current one."""
+        return self.filter(study_id=study_id, effective_at__lte=at or timezone.now()).order_by("-effective_at", "-id")
+
+
 class ConsentDocument(models.Model):
     class OnWithdrawal(models.TextChoices):
         KEEP = "keep", "Keep data collected so far"
@@ -259,6 +315,8 @@ class ConsentDocument(models.Model):
     )
     effective_at = models.DateTimeField(default=timezone.now)
     on_withdrawal = models.CharField(max_length=10, choices=OnWithdrawal.choices, default=OnWithdrawal.KEEP)
+
+    objects = ConsentDocumentQuerySet.as_manager()
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["study", "version"], name="consent_unique_version")]
@@ -312,6 +370,16 @@ class Heartbeat(models.Model):
     at = models.DateTimeField(default=timezone.now, db_index=True)
     platform = models.CharField(max_length=20, blank=True)
     active_seconds = models.PositiveIntegerField(default=0)
+    client_key = models.CharField(
+        max_length=100, blank=True, help_text="Stable id the extension sends; a repeated ping is stored once."
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["install", "client_key"], condition=~Q(client_key=""), name="heartbeat_unique_client_key"
+            )
+        ]
 
 
 class Payment(models.Model):
