@@ -1,0 +1,79 @@
+"""Secrets handed to participants and the extension, and the one way to resolve an extension token.
+
+Every secret is random, shown once, and stored only as its SHA-256: a database leak reveals no
+usable token, status link or enrolment code.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from django.conf import settings
+from django.db.models import QuerySet
+
+from participants.models import ExtensionInstall, Participant, sha256_hex
+
+# No 0/O, 1/I/L: people type enrolment codes into the extension by hand.
+CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+CODE_LENGTH = 12  # 31**12 ≈ 2**59: unguessable within a code's lifetime.
+
+
+def new_extension_token() -> str:
+    """256 random bits, URL-safe."""
+    return secrets.token_urlsafe(32)
+
+
+def new_status_key() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def new_enrolment_code() -> str:
+    raw = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+    return "-".join(raw[i : i + 4] for i in range(0, CODE_LENGTH, 4))
+
+
+def normalize_enrolment_code(code: str) -> str:
+    """What people type (lower case, spaces, missing dashes) maps to one canonical form."""
+    return "".join(ch for ch in code.upper() if ch.isalnum())
+
+
+def hash_enrolment_code(code: str) -> str:
+    return sha256_hex(normalize_enrolment_code(code))
+
+
+def hash_ip(ip: str) -> str:
+    """Salted so that the short space of IPv4 addresses cannot be reversed with a lookup table."""
+    return sha256_hex(f"{settings.PRC_HASH_SALT}:{ip}") if ip else ""
+
+
+def _install_query(token: str, include_uninstalled: bool) -> QuerySet[ExtensionInstall]:
+    installs = ExtensionInstall.objects.select_related("participant__study", "participant__assignment__arm")
+    installs = installs.filter(token_hash=ExtensionInstall.hash_token(token))
+    return installs if include_uninstalled else installs.filter(uninstalled_at__isnull=True)
+
+
+def participant_for_token(
+    token: str, *, include_uninstalled: bool = False
+) -> tuple[Participant, ExtensionInstall] | None:
+    """The participant and install behind an extension token, or None (unknown token, or uninstalled).
+
+    One indexed query (``token_hash`` is unique) that also loads the study and the assignment with
+    its arm, so a caller can decide the effective arm without another round trip. An uninstalled
+    install's token is dead unless ``include_uninstalled``. Withdrawn participants are returned
+    too: callers must check ``participant.is_withdrawn`` (the ranking path still answers them, with
+    the untouched feed, and stores nothing).
+    """
+    if not token:
+        return None
+    install = _install_query(token, include_uninstalled).first()
+    return (install.participant, install) if install else None
+
+
+async def aparticipant_for_token(
+    token: str, *, include_uninstalled: bool = False
+) -> tuple[Participant, ExtensionInstall] | None:
+    """``participant_for_token`` for async views."""
+    if not token:
+        return None
+    install = await _install_query(token, include_uninstalled).afirst()
+    return (install.participant, install) if install else None
