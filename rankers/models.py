@@ -138,3 +138,6 @@ class RankerServiceKey(models.Model):
         key = new_service_key()
         row = cls.objects.create(label=label, key_hash=cls.hash_key(key), prefix=key[:8])
         return row, key
+
+
+from rankers.models_rollups import DailyArmRollup  # noqa: E402,F401
