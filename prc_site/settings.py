@@ -110,7 +110,12 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Periodic jobs: every app declares its own in ``<app>/schedule.py`` (see prc_site.celery).
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    # Yesterday's and today's per-arm rollups; late slates land in yesterday's. By hand: backfill_rollups.
+    "rankers.rollup_recent_days": {"task": "rankers.tasks.rollup_recent_days", "schedule": 15 * 60},
+    "rankers.drain_slate_fallback": {"task": "rankers.tasks.drain_slate_fallback", "schedule": 60},
+    "rankers.ensure_slate_partitions": {"task": "rankers.tasks.ensure_slate_partitions", "schedule": 24 * 3600},
+}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

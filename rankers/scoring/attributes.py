@@ -1,0 +1,96 @@
+"""Attribute names shared by the scorer backends and the bridging rankers.
+
+Names are Perspective API's, upper-case, without its ``_EXPERIMENTAL`` suffix (paper, Tables S12-S14).
+Table S12 calls GENERALIZATION "Stereotyping"; Perspective's attribute for it is GENERALIZATION_EXPERIMENTAL.
+TOXICITY, IDENTITY_ATTACK, INSULT and THREAT are Perspective's production attributes (no suffix).
+"""
+
+from __future__ import annotations
+
+# Bridging attributes (Table S12, upper half). NUANCE is in Table S12 but carries no weight in S13/S14.
+REASONING = "REASONING"
+PERSONAL_STORY = "PERSONAL_STORY"
+AFFINITY = "AFFINITY"
+COMPASSION = "COMPASSION"
+RESPECT = "RESPECT"
+CURIOSITY = "CURIOSITY"
+NUANCE = "NUANCE"
+
+# Persuasion attributes (Table S12, lower half; proprietary Jigsaw classifiers in the paper).
+FEARMONGERING = "FEARMONGERING"
+GENERALIZATION = "GENERALIZATION"  # "Stereotyping" in Tables S12 and S14
+SCAPEGOATING = "SCAPEGOATING"
+MORAL_OUTRAGE = "MORAL_OUTRAGE"
+ALIENATION = "ALIENATION"
+
+# Toxicity attributes (Perspective production models).
+TOXICITY = "TOXICITY"
+IDENTITY_ATTACK = "IDENTITY_ATTACK"
+INSULT = "INSULT"
+THREAT = "THREAT"
+
+BRIDGING = (REASONING, PERSONAL_STORY, AFFINITY, COMPASSION, RESPECT, CURIOSITY)
+PERSUASION = (FEARMONGERING, GENERALIZATION, SCAPEGOATING, MORAL_OUTRAGE, ALIENATION)
+TOXIC = (TOXICITY, IDENTITY_ATTACK, INSULT, THREAT)
+ALL = (*BRIDGING, NUANCE, *PERSUASION, *TOXIC)
+
+# The paper's wording for each attribute, for documentation and the LLM prompt.
+PAPER_NAMES: dict[str, str] = {
+    REASONING: "Reasoning",
+    PERSONAL_STORY: "Personal story",
+    AFFINITY: "Affinity",
+    COMPASSION: "Compassion",
+    RESPECT: "Respect",
+    CURIOSITY: "Curiosity",
+    NUANCE: "Nuance",
+    FEARMONGERING: "Fearmongering",
+    GENERALIZATION: "Stereotyping",
+    SCAPEGOATING: "Scapegoating",
+    MORAL_OUTRAGE: "Moral outrage",
+    ALIENATION: "Alienation",
+    TOXICITY: "Toxicity",
+    IDENTITY_ATTACK: "Identity attack",
+    INSULT: "Insult",
+    THREAT: "Threat",
+}
+
+# Definitions from Table S12 (TOXICITY and THREAT from Perspective's documentation).
+DEFINITIONS: dict[str, str] = {
+    AFFINITY: "References shared interests, motivations or outlooks between the author and another individual, "
+    "group or entity.",
+    COMPASSION: "Identifies with or shows concern, empathy, or support for the feelings/emotions of others.",
+    CURIOSITY: "Attempts to clarify or ask follow-up questions to better understand another person or idea.",
+    NUANCE: "Incorporates multiple points of view in an attempt to provide a full picture or contribute useful "
+    "detail and/or context.",
+    PERSONAL_STORY: "Includes a personal experience or story as a source of support for the statements made.",
+    REASONING: "Makes specific or well-reasoned points to provide a fuller understanding of the topic without "
+    "disrespect or provocation.",
+    RESPECT: "Shows deference or appreciation to others, or acknowledges the validity of another person.",
+    ALIENATION: "Portrays someone as inferior, implies a lack of belonging, or frames the statement in an us vs. "
+    "them context.",
+    FEARMONGERING: "Deliberately arouses fear or alarm about a particular issue.",
+    GENERALIZATION: "Asserts something to be true for either of all members of a certain group or of an indefinite "
+    "part of that group.",
+    MORAL_OUTRAGE: "Anger, disgust, or frustration directed toward other people or entities who seem to violate the "
+    "author's ethical values or standards.",
+    SCAPEGOATING: "Blames a person or entity for the wrongdoings, mistakes, or faults of others, especially for "
+    "reasons of expediency.",
+    TOXICITY: "A rude, disrespectful, or unreasonable comment that is likely to make people leave a discussion.",
+    IDENTITY_ATTACK: "Negative or hateful comments targeting someone because of their identity.",
+    INSULT: "Insulting, inflammatory, or negative comment towards a person or a group of people.",
+    THREAT: "Describes an intention to inflict pain, injury, or violence against an individual or group.",
+}
+
+_EXPERIMENTAL = frozenset((*BRIDGING, NUANCE, *PERSUASION))
+
+
+def perspective_name(attribute: str) -> str:
+    """The name Perspective API's endpoint expects: experimental attributes carry an ``_EXPERIMENTAL`` suffix."""
+    return f"{attribute}_EXPERIMENTAL" if attribute in _EXPERIMENTAL else attribute
+
+
+def canonical_name(name: str) -> str:
+    """Map a label from a model, an LLM or an HTTP service back to our name (case and suffix insensitive)."""
+    upper = name.strip().upper().replace(" ", "_").replace("-", "_")
+    upper = upper.removesuffix("_EXPERIMENTAL")
+    return GENERALIZATION if upper == "STEREOTYPING" else upper

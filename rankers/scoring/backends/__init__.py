@@ -1,0 +1,58 @@
+"""Scorer backends, chosen by ``settings.PRC_SCORER_BACKEND``.
+
+- ``baseline``: a transparent lexicon and sentiment scorer (a baseline, not a trained classifier);
+- ``transformers``: a local multi-label sequence-classification model directory;
+- ``llm``: an OpenAI-compatible chat model asked for JSON scores;
+- ``http``: any service speaking Perspective API's ``comments:analyze`` format.
+
+Backends are imported lazily so that choosing one never loads the others' heavy dependencies.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rankers.scoring.backends.base import ScorerBackend, Scores
+
+BACKEND_NAMES = ("baseline", "transformers", "llm", "http")
+
+
+def build_backend(name: str, settings: Any) -> ScorerBackend:
+    """Build the backend called ``name`` from Django settings (or any object with the same attributes)."""
+    if name == "baseline":
+        from rankers.scoring.backends.baseline import BaselineBackend
+
+        return BaselineBackend()
+    if name == "transformers":
+        from rankers.scoring.backends.local_model import TransformersBackend
+
+        return TransformersBackend(
+            model_dir=settings.PRC_SCORER_MODEL_DIR,
+            batch_size=settings.PRC_SCORER_BATCH_SIZE,
+            max_length=settings.PRC_SCORER_MAX_LENGTH,
+        )
+    if name == "llm":
+        from rankers.scoring.backends.llm import LLMBackend
+
+        return LLMBackend(
+            base_url=settings.OPENAI_BASE_URL or None,
+            api_key=settings.OPENAI_API_KEY or "not-needed",
+            model=settings.PRC_LLM_MODEL,
+            timeout_s=settings.PRC_SCORER_TIMEOUT_S,
+            concurrency=settings.PRC_SCORER_CONCURRENCY,
+            deadline_s=settings.PRC_SCORER_DEADLINE_S,
+        )
+    if name == "http":
+        from rankers.scoring.backends.perspective_http import PerspectiveHTTPBackend
+
+        return PerspectiveHTTPBackend(
+            url=settings.PRC_SCORER_HTTP_URL,
+            timeout_s=settings.PRC_SCORER_TIMEOUT_S,
+            concurrency=settings.PRC_SCORER_CONCURRENCY,
+            deadline_s=settings.PRC_SCORER_DEADLINE_S,
+            perspective_names=settings.PRC_SCORER_HTTP_PERSPECTIVE_NAMES,
+        )
+    raise ValueError(f"unknown scorer backend {name!r}; choose one of {', '.join(BACKEND_NAMES)}")
+
+
+__all__ = ["BACKEND_NAMES", "ScorerBackend", "Scores", "build_backend"]
