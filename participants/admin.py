@@ -1,0 +1,366 @@
+"""The researcher admin for studies, recruitment, participants, payments and the audit log.
+
+Three rules shape it: contact data (email) shows only to users allowed to see it and never on list
+pages; rows written by code (assignments, vendor events, the audit log...) are read-only for
+everyone, superusers included; and the randomization seed disappears once recruitment starts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.db.models import Model, QuerySet
+from django.forms import BaseForm
+from django.http import HttpRequest
+from django.utils import timezone
+
+from participants import roles
+from participants.models import (
+    Arm,
+    Assignment,
+    AuditEvent,
+    ConsentDocument,
+    ConsentRecord,
+    ExtensionInstall,
+    Heartbeat,
+    PageCopy,
+    Participant,
+    Payment,
+    RecruitmentSource,
+    StratumCounter,
+    Study,
+    VendorEvent,
+)
+from participants.services import withdraw_participant
+
+admin.site.site_header = "PRC research platform"
+admin.site.site_title = "PRC research platform"
+admin.site.index_title = "Study administration"
+
+CONTACT_PERMISSION = f"participants.{roles.VIEW_CONTACT_DATA}"
+
+
+def can_see_contact_data(request: HttpRequest) -> bool:
+    return request.user.has_perm(CONTACT_PERMISSION)
+
+
+class ReadOnlyMixin:
+    """Shown, never added, changed or deleted from the UI, whoever asks."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+
+# --- studies ------------------------------------------------------------------------------------
+
+
+class ArmInline(admin.TabularInline):
+    model = Arm
+    extra = 0
+    fields = (
+        "name",
+        "slug",
+        "ranker_key",
+        "allocation_weight",
+        "is_control",
+        "starts_facebook",
+        "starts_reddit",
+        "starts_twitter",
+        "max_inserted",
+        "max_deleted",
+    )
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> Any:
+        # The allocation sequence depends on the arms and their weights: fixed once recruitment starts.
+        if isinstance(obj, Study) and obj.status != Study.Status.DRAFT:
+            return ("slug", "allocation_weight", "is_control")
+        return ()
+
+    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        started = isinstance(obj, Study) and obj.status != Study.Status.DRAFT
+        return not started and super().has_add_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        started = isinstance(obj, Study) and obj.status != Study.Status.DRAFT
+        return not started and super().has_delete_permission(request, obj)
+
+
+@admin.register(Study)
+class StudyAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "status", "timezone", "arm_count", "created_at")
+    list_filter = ("status",)
+    search_fields = ("name", "slug")
+    prepopulated_fields = {"slug": ("name",)}
+    inlines = (ArmInline,)
+    readonly_fields = ("randomization_seed_hash", "created_at")
+
+    @admin.display(description="arms")
+    def arm_count(self, study: Study) -> int:
+        return study.arms.count()
+
+    def get_fields(self, request: HttpRequest, obj: Model | None = None) -> Any:
+        fields = [f for f in super().get_fields(request, obj) if f != "randomization_seed"]
+        if self._seed_visible(request, obj):
+            fields.insert(fields.index("randomization_seed_hash"), "randomization_seed")
+        return fields
+
+    def _seed_visible(self, request: HttpRequest, obj: Model | None) -> bool:
+        """Only an editor of a draft study sees (and may set) the seed; afterwards only its hash."""
+        draft = obj is None or (isinstance(obj, Study) and obj.status == Study.Status.DRAFT)
+        return draft and self.has_change_permission(request, obj)
+
+
+# --- recruitment --------------------------------------------------------------------------------
+
+
+@admin.register(RecruitmentSource)
+class RecruitmentSourceAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "study", "pid_param", "cost_per_complete", "quota", "active", "signed")
+    list_filter = ("study", "active")
+    search_fields = ("name", "slug")
+    prepopulated_fields = {"slug": ("name",)}
+
+    @admin.display(boolean=True, description="signed links")
+    def signed(self, source: RecruitmentSource) -> bool:
+        return bool(source.signing_secret)
+
+    def get_exclude(self, request: HttpRequest, obj: Model | None = None) -> Any:
+        # The signing secret is for editors; readers only see whether links are signed.
+        return () if self.has_change_permission(request, obj) else ("signing_secret",)
+
+
+@admin.register(VendorEvent)
+class VendorEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("at", "source_slug", "kind", "outcome", "participant", "note")
+    list_filter = ("kind", "outcome", "source")
+    search_fields = ("source_slug", "participant__public_id", "note")
+    date_hierarchy = "at"
+    list_select_related = ("participant",)
+
+
+@admin.register(PageCopy)
+class PageCopyAdmin(admin.ModelAdmin):
+    list_display = ("key", "title", "study")
+    list_filter = ("study",)
+    search_fields = ("key", "title", "body")
+
+
+# --- consent ------------------------------------------------------------------------------------
+
+
+@admin.register(ConsentDocument)
+class ConsentDocumentAdmin(admin.ModelAdmin):
+    list_display = ("study", "version", "title", "effective_at", "on_withdrawal", "records")
+    list_filter = ("study", "on_withdrawal")
+
+    @admin.display(description="consents given")
+    def records(self, document: ConsentDocument) -> int:
+        return document.records.count()
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> Any:
+        # Once someone agreed to a version, its terms are what they agreed to: publish a new version instead.
+        if isinstance(obj, ConsentDocument) and obj.records.exists():
+            return ("study", "version", "title", "text", "questions", "on_withdrawal")
+        return ()
+
+
+class ConsentRecordInline(ReadOnlyMixin, admin.TabularInline):
+    model = ConsentRecord
+    fields = ("document", "given_at", "answers", "user_agent")
+    readonly_fields = fields
+
+
+@admin.register(ConsentRecord)
+class ConsentRecordAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("participant", "document", "given_at")
+    list_filter = ("document",)
+    search_fields = ("participant__public_id",)
+    list_select_related = ("participant", "document__study")
+
+
+# --- participants -------------------------------------------------------------------------------
+
+
+class InstallInline(ReadOnlyMixin, admin.TabularInline):
+    model = ExtensionInstall
+    fields = ("install_key", "extension_version", "installed_at", "last_seen_at", "uninstalled_at")
+    readonly_fields = fields
+
+
+class PaymentInline(ReadOnlyMixin, admin.TabularInline):
+    model = Payment
+    fields = ("amount", "currency", "reason", "status", "created_at", "paid_at")
+    readonly_fields = fields
+
+
+@admin.register(Participant)
+class ParticipantAdmin(admin.ModelAdmin):
+    list_display = (
+        "public_id",
+        "study",
+        "source",
+        "stage",
+        "created_at",
+        "consented_at",
+        "enrolled_at",
+        "included_at",
+        "withdrawn_at",
+    )
+    list_filter = (
+        "study",
+        "stage",
+        "source",
+        "vendor_outcome",
+        ("included_at", admin.EmptyFieldListFilter),
+        ("withdrawn_at", admin.EmptyFieldListFilter),
+    )
+    date_hierarchy = "created_at"
+    list_select_related = ("study", "source")
+    inlines = (ConsentRecordInline, InstallInline, PaymentInline)
+    actions = ("withdraw",)
+    # Set by the enrolment and withdrawal workflows, never typed in.
+    readonly_fields = (
+        "public_id",
+        "study",
+        "source",
+        "vendor_pid",
+        "arm",
+        "stage",
+        "vendor_outcome",
+        "vendor_outcome_at",
+        "screener_answers",
+        "strata",
+        "created_at",
+        "screened_in_at",
+        "consented_at",
+        "enrolled_at",
+        "included_at",
+        "withdrawn_at",
+        "enrolment_code_expires_at",
+        "enrolment_code_used_at",
+    )
+    search_fields = ("public_id", "vendor_pid")  # email is added for users who may see contact data
+    SECRET_FIELDS = ("status_key_hash", "enrolment_code_hash")
+
+    @admin.display(description="arm")
+    def arm(self, participant: Participant) -> str:
+        assignment = Assignment.objects.filter(participant=participant).select_related("arm").first()
+        return assignment.arm.name if assignment else "-"
+
+    def get_search_fields(self, request: HttpRequest) -> Any:
+        fields = self.search_fields
+        return (*fields, "email") if can_see_contact_data(request) else fields
+
+    def get_fields(self, request: HttpRequest, obj: Model | None = None) -> Any:
+        hidden = set(self.SECRET_FIELDS) | (set() if can_see_contact_data(request) else {"email"})
+        return [f for f in super().get_fields(request, obj) if f not in hidden]
+
+    @admin.action(description="Withdraw selected participants", permissions=["change"])
+    def withdraw(self, request: HttpRequest, queryset: QuerySet[Participant]) -> None:
+        withdrawn = sum(
+            withdraw_participant(participant=p, by=request.user, reason="withdrawn by a researcher") for p in queryset
+        )
+        self.message_user(request, f"{withdrawn} participant(s) withdrawn.")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # people arrive through a vendor link, never by hand
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False  # withdrawal keeps or deletes data by the consent's terms, with an audit record
+
+
+@admin.register(Assignment)
+class AssignmentAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("participant", "arm", "stratum", "position", "assigned_at")
+    list_filter = ("arm__study", "arm", "stratum")
+    search_fields = ("participant__public_id",)
+    list_select_related = ("participant", "arm__study")
+
+
+@admin.register(StratumCounter)
+class StratumCounterAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("study", "stratum", "next_position")
+    list_filter = ("study",)
+
+
+@admin.register(ExtensionInstall)
+class ExtensionInstallAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("participant", "install_key", "extension_version", "installed_at", "last_seen_at", "uninstalled_at")
+    list_filter = ("extension_version", ("uninstalled_at", admin.EmptyFieldListFilter))
+    search_fields = ("participant__public_id", "install_key")
+    exclude = ("token_hash",)
+    list_select_related = ("participant",)
+
+
+@admin.register(Heartbeat)
+class HeartbeatAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("install", "at", "platform", "active_seconds")
+    list_filter = ("platform",)
+    search_fields = ("install__participant__public_id",)
+    list_select_related = ("install__participant",)
+    show_full_result_count = False
+
+
+# --- payments -----------------------------------------------------------------------------------
+
+
+@admin.register(Payment)
+class PaymentAdmin(admin.ModelAdmin):
+    list_display = ("participant", "amount", "currency", "reason", "status", "created_at", "paid_at")
+    list_filter = ("status", "currency", "participant__study")
+    search_fields = ("participant__public_id", "idempotency_key", "reason")
+    date_hierarchy = "created_at"
+    list_select_related = ("participant",)
+    autocomplete_fields = ("participant",)
+    actions = ("mark_paid",)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> Any:
+        # A ledger row's substance is fixed once written; only its status moves.
+        if obj is not None:
+            return ("participant", "amount", "currency", "reason", "idempotency_key", "created_at")
+        return ()
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False  # cancel instead
+
+    @admin.action(description="Mark selected pending payments as paid", permissions=["change"])
+    def mark_paid(self, request: HttpRequest, queryset: QuerySet[Payment]) -> None:
+        count = queryset.filter(status=Payment.Status.PENDING).update(
+            status=Payment.Status.PAID, paid_at=timezone.now()
+        )
+        self.message_user(request, f"{count} payment(s) marked as paid.")
+
+
+# --- audit log and users ------------------------------------------------------------------------
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("at", "actor_label", "action", "object_type", "object_id")
+    list_filter = ("action", "object_type")
+    search_fields = ("actor_label", "action", "object_id")
+    date_hierarchy = "at"
+    fields = ("at", "actor", "actor_label", "action", "object_type", "object_id", "detail")
+    readonly_fields = fields
+
+
+User = get_user_model()
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class AuditedUserAdmin(UserAdmin):
+    """The stock user admin, naming the acting user on the audit events its group changes write."""
+
+    def save_related(self, request: HttpRequest, form: BaseForm, formsets: Any, change: bool) -> None:
+        with roles.acting_as(request.user):
+            super().save_related(request, form, formsets, change)

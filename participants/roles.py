@@ -1,0 +1,194 @@
+"""Researcher roles: three Django groups defined in code, the dashboard access rule, and role-change auditing.
+
+The groups are (re)built by ``create_roles()``, which runs after every migrate and from
+``manage.py create_roles``. Their permissions are declared here, so a deploy always converges to the
+same roles; change a role by editing ``ROLE_PERMISSIONS``, not the admin.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from typing import Any
+
+from django.apps import AppConfig, apps
+from django.contrib.auth import get_user_model
+from django.contrib.auth.management import create_permissions
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group, Permission
+from django.contrib.auth.views import redirect_to_login
+from django.contrib.contenttypes.management import create_contenttypes
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import PermissionDenied
+from django.db.models.signals import m2m_changed, post_migrate
+from django.http import HttpRequest, HttpResponse
+
+from participants.audit import record_audit
+from participants.models import Participant
+
+PI = "PI"
+READER = "Researcher (read-only)"
+OPS = "Payments/operations"
+ROLE_NAMES = (PI, READER, OPS)
+
+# Apps whose models researchers work with; read-only researchers may view all of them.
+RESEARCH_APPS = ("participants", "rankers", "surveys")
+
+# Permissions that no model declares: created here, checked by the admin and (later) exports.
+VIEW_CONTACT_DATA = "view_contact_data"
+EXPORT_IDENTIFIABLE = "export_identifiable_data"
+CUSTOM_PERMISSIONS = {
+    VIEW_CONTACT_DATA: "Can see participants' contact data",
+    EXPORT_IDENTIFIABLE: "Can export identifiable participant data",
+}
+
+# Rows nobody edits from the UI: written by code only (the database also refuses some changes).
+READ_ONLY_MODELS = ("assignment", "auditevent", "vendorevent", "stratumcounter", "consentrecord", "heartbeat")
+
+OPS_PERMISSIONS = (
+    "participants.view_participant",
+    "participants.change_participant",
+    "participants.view_payment",
+    "participants.add_payment",
+    "participants.change_payment",
+    f"participants.{VIEW_CONTACT_DATA}",
+)
+
+
+def _permissions(codes: list[str]) -> list[Permission]:
+    by_code = {
+        f"{p.content_type.app_label}.{p.codename}": p
+        for p in Permission.objects.filter(content_type__app_label__in=(*RESEARCH_APPS, "auth")).select_related(
+            "content_type"
+        )
+    }
+    return [by_code[code] for code in codes if code in by_code]
+
+
+def _all_codes(app_labels: tuple[str, ...], prefix: str = "") -> list[str]:
+    perms = Permission.objects.filter(content_type__app_label__in=app_labels, codename__startswith=prefix)
+    return [
+        f"{app_label}.{codename}" for app_label, codename in perms.values_list("content_type__app_label", "codename")
+    ]
+
+
+def _writable(code: str) -> bool:
+    action, _, model = code.split(".", 1)[1].partition("_")
+    return action not in ("add", "change", "delete") or model not in READ_ONLY_MODELS
+
+
+def role_permission_codes() -> dict[str, list[str]]:
+    views = [code for code in _all_codes(RESEARCH_APPS, prefix="view_") if code.split(".")[1] not in CUSTOM_PERMISSIONS]
+    pi = [code for code in _all_codes(RESEARCH_APPS) if _writable(code)]
+    pi += ["auth.view_user", "auth.add_user", "auth.change_user", "auth.view_group"]
+    return {PI: pi, READER: views, OPS: sorted(set(views) | set(OPS_PERMISSIONS))}
+
+
+def ensure_permissions() -> None:
+    """Make sure every model permission and our custom ones exist, whatever order post_migrate ran in."""
+    for app_config in apps.get_app_configs():
+        create_contenttypes(app_config, verbosity=0)
+        create_permissions(app_config, verbosity=0)
+    content_type = ContentType.objects.get_for_model(Participant)
+    for codename, name in CUSTOM_PERMISSIONS.items():
+        Permission.objects.get_or_create(content_type=content_type, codename=codename, defaults={"name": name})
+
+
+def create_roles() -> dict[str, Group]:
+    """Create or update the three role groups. Safe to run any number of times."""
+    ensure_permissions()
+    groups = {}
+    for name, codes in role_permission_codes().items():
+        group, _ = Group.objects.get_or_create(name=name)
+        group.permissions.set(_permissions(codes))
+        groups[name] = group
+    return groups
+
+
+def create_roles_after_migrate(sender: AppConfig, **kwargs: Any) -> None:
+    if sender.label == "participants":
+        create_roles()
+
+
+post_migrate.connect(create_roles_after_migrate, dispatch_uid="participants.create_roles")
+
+
+# --- access rule --------------------------------------------------------------------------------
+
+
+def is_researcher(user: AbstractBaseUser | AnonymousUser) -> bool:
+    """Active staff in one of the three roles, or a superuser."""
+    if not (user.is_authenticated and user.is_active and getattr(user, "is_staff", False)):
+        return False
+    if getattr(user, "is_superuser", False):
+        return True
+    return Group.objects.filter(user__pk=user.pk, name__in=ROLE_NAMES).exists()
+
+
+ViewFunc = Callable[..., HttpResponse]
+
+
+def researcher_required(view: ViewFunc) -> ViewFunc:
+    """Anonymous visitors go to the login page; signed-in users without a role get 403."""
+
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if not is_researcher(request.user):
+            raise PermissionDenied("Research dashboards are for researchers in a role.")
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+# --- role-change audit --------------------------------------------------------------------------
+
+# The admin sets who is acting so that the m2m signal, which knows no request, can name them.
+_acting_user: ContextVar[AbstractBaseUser | None] = ContextVar("acting_user", default=None)
+
+
+@contextlib.contextmanager
+def acting_as(user: AbstractBaseUser | AnonymousUser) -> Iterator[None]:
+    token = _acting_user.set(user if isinstance(user, AbstractBaseUser) else None)
+    try:
+        yield
+    finally:
+        _acting_user.reset(token)
+
+
+def _audit_role_change(action: str, user: AbstractBaseUser, group_names: list[str]) -> None:
+    record_audit(
+        action=action,
+        obj=user,
+        actor=_acting_user.get(),
+        detail={"username": user.get_username(), "groups": sorted(group_names)},
+    )
+
+
+def audit_group_membership(
+    sender: type, instance: Any, action: str, reverse: bool, pk_set: set[int] | None, **kwargs: Any
+) -> None:
+    """Write one audit event per user whose groups changed (from either side of the relation)."""
+    verb = {"post_add": "role.added", "post_remove": "role.removed", "pre_clear": "role.removed"}.get(action)
+    if verb is None:
+        return
+    user_model = get_user_model()
+    if action == "pre_clear":
+        pk_set = set(
+            instance.user_set.values_list("pk", flat=True) if reverse else instance.groups.values_list("pk", flat=True)
+        )
+    if not pk_set:
+        return
+    if reverse:  # instance is a Group, pk_set holds users
+        for user in user_model.objects.filter(pk__in=pk_set):
+            _audit_role_change(verb, user, [instance.name])
+    else:
+        names = list(Group.objects.filter(pk__in=pk_set).values_list("name", flat=True))
+        _audit_role_change(verb, instance, names)
+
+
+m2m_changed.connect(
+    audit_group_membership, sender=get_user_model().groups.through, dispatch_uid="participants.audit_roles"
+)
