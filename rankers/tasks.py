@@ -1,0 +1,25 @@
+"""Celery tasks of the rankers app. Each takes plain arguments, calls a service and owns only its retry policy."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from celery import shared_task
+from django.db import OperationalError
+
+from rankers import rollups
+
+ROLLUP_RETRY = {"autoretry_for": (OperationalError,), "retry_backoff": True, "retry_backoff_max": 300, "max_retries": 5}
+
+
+@shared_task(**ROLLUP_RETRY)
+def rollup_day(day: str, study_ids: list[int] | None = None) -> int:
+    """Recompute the rollups of one day (ISO date) for every study, or the given ones. Safe to run twice."""
+    return rollups.rollup_day(day=dt.date.fromisoformat(day), study_ids=study_ids)
+
+
+@shared_task(**ROLLUP_RETRY)
+def rollup_recent_days() -> int:
+    """Yesterday and today in each study's time zone; beat runs it every 15 minutes."""
+    return rollups.rollup_recent_days()
+
