@@ -1,0 +1,264 @@
+"""The researcher admin, the roles and who may open the dashboards: all through HTTP and commands."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Group, User
+from django.core.management import call_command
+from django.test import Client
+
+from participants.audit import record_audit
+from participants.models import Assignment, AuditEvent, Participant, Study
+from participants.roles import OPS, PI, READER, ROLE_NAMES, create_roles
+from tests.factories import ArmFactory, ParticipantFactory, StudyFactory
+
+pytestmark = pytest.mark.django_db
+
+FUNNEL = "/research/funnel/"
+
+
+def login(username: str, role: str | None = None, *, superuser: bool = False, staff: bool = True) -> Client:
+    user = User.objects.create_user(username, password="pw", is_staff=staff, is_superuser=superuser)
+    if role:
+        user.groups.add(Group.objects.get(name=role))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture(autouse=True)
+def roles() -> dict[str, Group]:
+    return create_roles()
+
+
+@pytest.fixture
+def participant() -> Participant:
+    return ParticipantFactory(email="someone@example.org", study__status=Study.Status.RUNNING)
+
+
+# --- roles --------------------------------------------------------------------------------------
+
+
+def test_create_roles_is_idempotent_and_read_only_role_only_views() -> None:
+    call_command("create_roles")
+    call_command("create_roles")
+
+    assert Group.objects.filter(name__in=ROLE_NAMES).count() == 3
+    reader = Group.objects.get(name=READER)
+    assert reader.permissions.exists()
+    assert all(p.codename.startswith("view_") for p in reader.permissions.all())
+    assert not reader.permissions.filter(codename="view_contact_data").exists()
+    ops = set(Group.objects.get(name=OPS).permissions.values_list("codename", flat=True))
+    assert {"change_participant", "change_payment", "view_assignment"} <= ops
+    assert "change_assignment" not in ops
+    pi = set(Group.objects.get(name=PI).permissions.values_list("codename", flat=True))
+    assert {"change_study", "export_identifiable_data", "view_auditevent"} <= pi
+    assert not pi & {"change_auditevent", "delete_auditevent", "change_assignment"}
+
+
+def test_adding_and_removing_a_role_writes_audit_events() -> None:
+    user = User.objects.create_user("newcomer", is_staff=True)
+
+    user.groups.add(Group.objects.get(name=READER))
+    user.groups.remove(Group.objects.get(name=READER))
+
+    events = list(AuditEvent.objects.filter(object_type="User", object_id=str(user.pk)).order_by("at", "id"))
+    assert [(e.action, e.detail["groups"], e.actor_label) for e in events] == [
+        ("role.added", [READER], "system"),
+        ("role.removed", [READER], "system"),
+    ]
+
+
+def test_role_change_in_the_admin_is_audited_with_the_acting_user() -> None:
+    pi = login("boss", PI, superuser=True)
+    target = User.objects.create_user("alice", is_staff=True)
+    ops = Group.objects.get(name=OPS)
+
+    response = pi.post(
+        f"/admin/auth/user/{target.pk}/change/",
+        {
+            "username": "alice",
+            "is_active": "on",
+            "is_staff": "on",
+            "groups": [ops.pk],
+            "date_joined_0": "2025-01-01",
+            "date_joined_1": "10:00:00",
+            "_save": "Save",
+        },
+    )
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    event = AuditEvent.objects.get(action="role.added", object_id=str(target.pk))
+    assert (event.actor_label, event.actor, event.detail["groups"]) == (
+        "boss",
+        User.objects.get(username="boss"),
+        [OPS],
+    )
+
+
+# --- dashboard access ---------------------------------------------------------------------------
+
+
+def test_anonymous_visitor_is_sent_to_the_login_page() -> None:
+    response = Client().get(FUNNEL)
+
+    assert response.status_code == 302
+    assert response["Location"].startswith("/admin/login/?next=/research/funnel/")
+
+
+def test_staff_without_a_role_is_forbidden() -> None:
+    assert login("helpdesk").get(FUNNEL).status_code == 403
+
+
+def test_role_without_staff_flag_is_forbidden() -> None:
+    assert login("outsider", READER, staff=False).get(FUNNEL).status_code == 403
+
+
+@pytest.mark.parametrize("role", ROLE_NAMES)
+def test_every_role_can_open_the_funnel(role: str) -> None:
+    StudyFactory(status=Study.Status.RUNNING)
+    assert login("someone", role).get(FUNNEL).status_code == 200
+
+
+def test_superuser_without_a_role_can_open_the_funnel() -> None:
+    StudyFactory(status=Study.Status.RUNNING)
+    assert login("root", superuser=True).get(FUNNEL).status_code == 200
+
+
+# --- participants and contact data --------------------------------------------------------------
+
+
+def test_read_only_researcher_sees_participants_without_contact_data(participant: Participant) -> None:
+    reader = login("reader", READER)
+
+    listing = reader.get("/admin/participants/participant/")
+    detail = reader.get(f"/admin/participants/participant/{participant.pk}/change/")
+
+    assert listing.status_code == 200
+    assert participant.public_id in listing.content.decode()
+    assert "someone@example.org" not in listing.content.decode()
+    assert detail.status_code == 200
+    assert "someone@example.org" not in detail.content.decode()
+    assert 'name="_save"' not in detail.content.decode()
+
+
+def test_read_only_researcher_cannot_change_a_participant(participant: Participant) -> None:
+    response = login("reader", READER).post(
+        f"/admin/participants/participant/{participant.pk}/change/", {"email": "new@example.org"}
+    )
+
+    assert response.status_code == 403
+    participant.refresh_from_db()
+    assert participant.email == "someone@example.org"
+
+
+def test_read_only_researcher_cannot_search_by_email(participant: Participant) -> None:
+    response = login("reader", READER).get("/admin/participants/participant/", {"q": "someone@example.org"})
+
+    assert participant.public_id not in response.content.decode()
+
+
+def test_operations_can_change_a_participant_but_not_an_assignment(participant: Participant) -> None:
+    arm = ArmFactory(study=participant.study)
+    assignment = Assignment.objects.create(participant=participant, arm=arm, stratum="all", position=0)
+    ops = login("ops", OPS)
+
+    participant_page = ops.get(f"/admin/participants/participant/{participant.pk}/change/").content.decode()
+    assignment_page = ops.get(f"/admin/participants/assignment/{assignment.pk}/change/")
+
+    assert 'name="_save"' in participant_page
+    assert "someone@example.org" in participant_page
+    assert assignment_page.status_code == 200
+    assert 'name="_save"' not in assignment_page.content.decode()
+
+
+def test_email_never_appears_on_the_participant_list_even_for_superusers(participant: Participant) -> None:
+    listing = login("root", superuser=True).get("/admin/participants/participant/").content.decode()
+
+    assert "someone@example.org" not in listing
+
+
+# --- studies ------------------------------------------------------------------------------------
+
+
+def test_study_shows_only_the_seed_hash_once_recruitment_started() -> None:
+    study = StudyFactory(status=Study.Status.RUNNING)
+
+    page = login("root", superuser=True).get(f"/admin/participants/study/{study.pk}/change/").content.decode()
+
+    assert study.randomization_seed_hash in page
+    assert study.randomization_seed not in page
+    assert 'name="randomization_seed"' not in page
+
+
+def test_draft_study_lets_the_pi_set_the_seed_but_readers_never_see_it() -> None:
+    study = StudyFactory(status=Study.Status.DRAFT)
+    url = f"/admin/participants/study/{study.pk}/change/"
+
+    assert 'name="randomization_seed"' in login("root", superuser=True).get(url).content.decode()
+    assert study.randomization_seed not in login("reader", READER).get(url).content.decode()
+
+
+# --- audit log ----------------------------------------------------------------------------------
+
+
+def test_audit_log_is_listed_in_the_admin() -> None:
+    record_audit(action="consent.given", obj="Participant", detail={"version": "1.0"})
+
+    page = login("reader", READER).get("/admin/participants/auditevent/").content.decode()
+
+    assert "consent.given" in page
+
+
+def test_audit_events_cannot_be_added_changed_or_deleted_even_by_a_superuser() -> None:
+    event = record_audit(action="assignment.created", obj="Participant", detail={"arm": "control"})
+    root = login("root", superuser=True)
+    base = "/admin/participants/auditevent/"
+
+    assert root.get(f"{base}add/").status_code == 403
+    assert 'name="_save"' not in root.get(f"{base}{event.pk}/change/").content.decode()
+    assert root.post(f"{base}{event.pk}/change/", {"action": "edited"}).status_code == 403
+    assert root.get(f"{base}{event.pk}/delete/").status_code == 403
+    assert root.post(f"{base}{event.pk}/delete/", {"post": "yes"}).status_code == 403
+    bulk = root.post(base, {"action": "delete_selected", "_selected_action": [event.pk], "post": "yes"})
+    assert bulk.status_code in (200, 302)
+    event.refresh_from_db()
+    assert event.action == "assignment.created"
+
+
+# --- demo seed ----------------------------------------------------------------------------------
+
+
+def test_seed_demo_runs_twice_and_creates_the_six_paper_arms() -> None:
+    call_command("seed_demo")
+    participants = Participant.objects.count()
+    call_command("seed_demo")
+
+    study = Study.objects.get(slug="prc-demo")
+    assert study.status == Study.Status.RUNNING
+    assert list(study.arms.order_by("id").values_list("slug", "ranker_key", "allocation_weight", "is_control")) == [
+        ("control", "control", 2, True),
+        ("uprank_bridging", "uprank_bridging", 1, False),
+        ("bridging_downrank_toxic", "bridging_downrank_toxic", 1, False),
+        ("challenging_stereotypes", "challenging_stereotypes", 1, False),
+        ("diverse_approval", "diverse_approval", 1, False),
+        ("add_news", "add_news", 1, False),
+    ]
+    assert 200 <= participants == Participant.objects.count()
+    assert study.sources.count() == 3
+    assert (
+        Assignment.objects.filter(arm__study=study).count()
+        == study.participants.filter(consented_at__isnull=False).count()
+    )
+    assert User.objects.get(username="pi").groups.get().name == PI
+
+
+def test_seed_demo_logins_reach_the_funnel_with_the_demo_password() -> None:
+    call_command("seed_demo")
+    client = Client()
+
+    assert client.login(username="reader", password="prc-demo-pass")
+    response = client.get(FUNNEL, {"study": "prc-demo"})
+
+    assert response.status_code == 200
+    assert sum(row.started for row in response.context["funnel"]) > 0
