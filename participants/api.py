@@ -1,0 +1,135 @@
+"""The extension's enrolment API: register, heartbeat, uninstall (one view per operation).
+
+Errors use the project's one format, ``{"error": {"code", "message", "field"}}``. Nothing here
+reveals the participant's arm.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from drf_spectacular.utils import extend_schema
+from rest_framework import authentication, exceptions, permissions
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from participants import services
+from participants.models import ExtensionInstall, Participant
+from participants.serializers import (
+    HeartbeatInput,
+    HeartbeatOutput,
+    RegisterInput,
+    RegisterOutput,
+    UninstallOutput,
+)
+from participants.tokens import participant_for_token
+from prc_site.lib.api_errors import ApiError
+
+HEARTBEAT_INTERVAL_S: int = getattr(settings, "PRC_HEARTBEAT_INTERVAL_S", 3600)
+
+# Table S11: items re-ranked per request; None = all available; a list = successive passes.
+SLATE_SIZES: dict[str, dict[str, Any]] = {
+    "reddit": {"posts": 50, "comments": None},
+    "twitter": {"posts": 50, "comments": 50},
+    "facebook": {"posts": [10, 35], "comments": 50},
+}
+
+
+def token_from_headers(request: Request) -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return request.headers.get("X-Extension-Token", "").strip()
+
+
+class ExtensionTokenAuthentication(authentication.BaseAuthentication):
+    """``Authorization: Bearer <token>`` or ``X-Extension-Token``; sets request.user to the Participant
+    and request.auth to the ExtensionInstall. A view with ``allow_uninstalled = True`` also accepts
+    the token of an install already marked uninstalled (so that repeating an uninstall is harmless).
+    """
+
+    def authenticate(self, request: Request) -> tuple[Participant, ExtensionInstall] | None:
+        token = token_from_headers(request)
+        if not token:
+            return None
+        view = request.parser_context.get("view") if request.parser_context else None
+        found = participant_for_token(token, include_uninstalled=getattr(view, "allow_uninstalled", False))
+        if found is None:
+            raise exceptions.AuthenticationFailed("Unknown or revoked extension token.", code="invalid_token")
+        return found
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="extension"'
+
+
+class HasExtensionToken(permissions.BasePermission):
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        return isinstance(request.auth, ExtensionInstall)
+
+
+class ExtensionView(APIView):
+    authentication_classes = [ExtensionTokenAuthentication]
+    permission_classes = [HasExtensionToken]
+
+    @staticmethod
+    def caller(request: Request) -> tuple[Participant, ExtensionInstall]:
+        """The participant and install that ``ExtensionTokenAuthentication`` put on the request."""
+        participant, install = request.user, request.auth
+        assert isinstance(participant, Participant)
+        assert isinstance(install, ExtensionInstall)
+        return participant, install
+
+
+class RegisterView(APIView):
+    """Exchange the enrolment code shown after consent for an extension token and the client config."""
+
+    authentication_classes: list[type[authentication.BaseAuthentication]] = []
+    permission_classes: list[type[permissions.BasePermission]] = []
+
+    @extend_schema(request=RegisterInput, responses={200: RegisterOutput})
+    def post(self, request: Request) -> Response:
+        data = RegisterInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            registration = services.register_extension(**data.validated_data)
+        except services.EnrolmentError as exc:
+            raise ApiError(exc.code, exc.message, field=exc.field) from exc
+        body = {
+            "token": registration.token,
+            "user_id": registration.participant.public_id,
+            "config": {"slate_sizes": SLATE_SIZES, "heartbeat_interval_s": HEARTBEAT_INTERVAL_S},
+        }
+        return Response(RegisterOutput(body).data, status=201 if registration.created else 200)
+
+
+class HeartbeatView(ExtensionView):
+    """The extension is alive; answers whether to keep collecting."""
+
+    @extend_schema(request=HeartbeatInput, responses={200: HeartbeatOutput})
+    def post(self, request: Request) -> Response:
+        data = HeartbeatInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        participant, install = self.caller(request)
+        result = services.record_heartbeat(
+            participant=participant,
+            install=install,
+            platform=data.validated_data["platform"],
+            active_seconds=data.validated_data["active_seconds"],
+            client_key=data.validated_data["heartbeat_id"],
+        )
+        body = {"collect": result.collect, "included": result.included, "heartbeat_interval_s": HEARTBEAT_INTERVAL_S}
+        return Response(HeartbeatOutput(body).data)
+
+
+class UninstallView(ExtensionView):
+    """The extension is being removed; its token stops working."""
+
+    allow_uninstalled = True
+
+    @extend_schema(request=None, responses={200: UninstallOutput})
+    def post(self, request: Request) -> Response:
+        install = services.uninstall_extension(install=self.caller(request)[1])
+        return Response(UninstallOutput({"uninstalled_at": install.uninstalled_at}).data)

@@ -1,0 +1,547 @@
+"""Workflows of one participant's journey: vendor entry, screening, consent, randomization,
+extension registration and heartbeats, withdrawal.
+
+Every function is keyword-only and safe to call twice: a repeat returns the first result and never
+loses what is already stored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from participants import randomization, tokens
+from participants.audit import record_audit
+from participants.models import (
+    Assignment,
+    ConsentDocument,
+    ConsentRecord,
+    ExtensionInstall,
+    Heartbeat,
+    Participant,
+    RecruitmentSource,
+    StratumCounter,
+    Study,
+    VendorEvent,
+    sha256_hex,
+)
+from participants.screening import screening_failures
+from participants.signals import participant_withdrawn
+from participants.vendors import SIGNATURE_PARAM, outbound_url, signature_is_valid
+
+logger = logging.getLogger(__name__)
+
+Outcome = RecruitmentSource.Outcome
+Stage = Participant.Stage
+Actor = AbstractBaseUser | AnonymousUser | Participant | None
+
+
+class EnrolmentError(Exception):
+    """A participant-facing refusal with a stable code (used for API errors and page messages)."""
+
+    def __init__(self, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.code, self.message, self.field = code, message, field
+
+
+# --- Vendor entry and redirects ---------------------------------------------------------------
+
+
+def find_source(*, source_slug: str, study_slug: str | None = None) -> RecruitmentSource | None:
+    """The active source behind an entry link, in a recruiting study; None if unknown or ambiguous."""
+    sources = RecruitmentSource.objects.select_related("study").filter(
+        slug=source_slug, active=True, study__status=Study.Status.RECRUITING
+    )
+    if study_slug is not None:
+        sources = sources.filter(study__slug=study_slug)
+    found = list(sources[:2])
+    if len(found) == 2:
+        logger.error("source slug %r is active in several recruiting studies; use /join/<study>/<source>/", source_slug)
+    return found[0] if len(found) == 1 else None
+
+
+def log_vendor_event(
+    *,
+    kind: str,
+    source_slug: str,
+    url: str,
+    params: Mapping[str, Any] | None = None,
+    source: RecruitmentSource | None = None,
+    participant: Participant | None = None,
+    outcome: str = "",
+    note: str = "",
+) -> VendorEvent:
+    return VendorEvent.objects.create(
+        kind=kind,
+        source=source,
+        source_slug=source_slug,
+        participant=participant,
+        outcome=outcome,
+        url=url,
+        params=dict(params or {}),
+        note=note[:300],
+    )
+
+
+@dataclass(frozen=True)
+class Entry:
+    participant: Participant
+    created: bool
+
+
+def start_screening(*, source: RecruitmentSource, vendor_pid: str) -> Entry:
+    """The participant for this vendor id: a new one, or the existing one when the id repeats."""
+    existing = Participant.objects.filter(source=source, vendor_pid=vendor_pid).first()
+    if existing is not None:
+        return Entry(existing, created=False)
+    try:
+        with transaction.atomic():
+            participant = Participant.objects.create(study=source.study, source=source, vendor_pid=vendor_pid)
+    except IntegrityError:  # the same link opened twice at once: the other request created the row
+        return Entry(Participant.objects.get(source=source, vendor_pid=vendor_pid), created=False)
+    return Entry(participant, created=True)
+
+
+def vendor_redirect_url(*, participant: Participant, outcome: str, note: str = "") -> str | None:
+    """Where to send the participant back to their vendor for ``outcome``; the redirect is recorded.
+
+    None when the source has no template for it (an ad channel, say): the caller shows a page instead.
+    """
+    source = participant.source
+    if source is None or not source.redirect_template(outcome):
+        return None
+    url = outbound_url(source.redirect_template(outcome), participant.vendor_pid)
+    log_vendor_event(
+        kind=VendorEvent.Kind.REDIRECT,
+        source=source,
+        source_slug=source.slug,
+        participant=participant,
+        outcome=outcome,
+        url=url,
+        note=note,
+    )
+    return url
+
+
+def _finish_with_vendor(participant: Participant, outcome: str, at: dt.datetime) -> None:
+    if participant.set_vendor_outcome(outcome, at):
+        record_audit(action="vendor.outcome", obj=participant, detail={"outcome": outcome})
+
+
+# --- Screening -----------------------------------------------------------------------------------
+
+
+def source_is_full(source: RecruitmentSource) -> bool:
+    if source.quota is None:
+        return False
+    return Participant.objects.filter(source=source, consented_at__isnull=False).count() >= source.quota
+
+
+def submit_screener(*, participant: Participant, answers: Mapping[str, Any], at: dt.datetime | None = None) -> str:
+    """Store the answers and decide: ``screened_in``, ``screenout`` or ``overquota``.
+
+    Only a participant still in screening is screened; a repeat returns the earlier decision.
+    """
+    at = at or timezone.now()
+    with transaction.atomic():
+        participant = (
+            Participant.objects.select_for_update(of=("self",)).select_related("study", "source").get(pk=participant.pk)
+        )
+        if participant.stage != Stage.SCREENING:
+            return participant.vendor_outcome or Stage.SCREENED_IN
+        study = participant.study
+        participant.screener_answers = dict(answers)
+        participant.strata = {field: answers.get(field, "") for field in study.strata_fields}
+        if screening_failures(answers, study.screener_rules):
+            participant.stage, decision = Stage.SCREENED_OUT, str(Outcome.SCREENOUT)
+        elif participant.source is not None and source_is_full(participant.source):
+            participant.stage, decision = Stage.OVERQUOTA, str(Outcome.OVERQUOTA)
+        else:
+            participant.stage, decision = Stage.SCREENED_IN, str(Stage.SCREENED_IN)
+            participant.screened_in_at = at
+        participant.save(update_fields=["screener_answers", "strata", "stage", "screened_in_at"])
+        if decision != Stage.SCREENED_IN:
+            _finish_with_vendor(participant, decision, at)
+    return decision
+
+
+# --- Randomization -------------------------------------------------------------------------------
+
+
+def study_weights(study: Study) -> list[tuple[str, int]]:
+    """The arms in their fixed order (by id) with their weights: the input of every block."""
+    return list(study.arms.order_by("id").values_list("slug", "allocation_weight"))
+
+
+def _locked_counter(study: Study, stratum: str) -> StratumCounter:
+    # ON CONFLICT DO NOTHING makes the first signup of a stratum race-free: a concurrent insert
+    # waits for the other transaction instead of failing, then both lock the one row.
+    StratumCounter.objects.bulk_create([StratumCounter(study=study, stratum=stratum)], ignore_conflicts=True)
+    return StratumCounter.objects.select_for_update().get(study=study, stratum=stratum)
+
+
+def assign_arm(*, participant: Participant, at: dt.datetime | None = None) -> Assignment:
+    """Randomize the participant into an arm, once; a repeat returns the first assignment.
+
+    Takes the next position of the participant's stratum under a row lock, so concurrent signups
+    get consecutive positions and every block fills exactly.
+    """
+    with transaction.atomic():
+        participant = Participant.objects.select_for_update(of=("self",)).select_related("study").get(pk=participant.pk)
+        existing = Assignment.objects.filter(participant=participant).select_related("arm").first()
+        if existing is not None:
+            return existing
+        study = participant.study
+        stratum = randomization.stratum_key(study.strata_fields, participant.screener_answers)
+        counter = _locked_counter(study, stratum)
+        position = counter.next_position
+        slug = randomization.allocation_at(study.randomization_seed, stratum, study_weights(study), position)
+        counter.next_position = position + 1
+        counter.save(update_fields=["next_position"])
+        assignment = Assignment.objects.create(
+            participant=participant,
+            arm=study.arms.get(slug=slug),
+            stratum=stratum,
+            position=position,
+            assigned_at=at or timezone.now(),
+        )
+        record_audit(
+            action="assignment.created",
+            obj=participant,
+            detail={"arm": slug, "stratum": stratum, "position": position},
+        )
+    return assignment
+
+
+# --- Consent -------------------------------------------------------------------------------------
+
+
+def current_consent_document(*, study: Study, at: dt.datetime | None = None) -> ConsentDocument | None:
+    return ConsentDocument.objects.current_for(study.pk, at).first()
+
+
+def consent_is_current(participant: Participant, at: dt.datetime | None = None) -> bool:
+    return participant.has_current_consent(at)
+
+
+@dataclass(frozen=True)
+class ConsentResult:
+    record: ConsentRecord
+    created: bool
+    enrolment_code: str | None = None  # only when this call enrolled the participant
+    status_key: str | None = None
+
+
+def consent_participant(
+    *,
+    participant: Participant,
+    document: ConsentDocument,
+    answers: Mapping[str, bool],
+    ip: str = "",
+    user_agent: str = "",
+    at: dt.datetime | None = None,
+) -> ConsentResult:
+    """Record consent to ``document``; on the first consent also randomize and enrol.
+
+    Enrolling means: an arm (``assign_arm``), an enrolment code for the extension, a private
+    status-page key, and the vendor outcome ``complete``. A replay for the same document returns
+    the first record and issues nothing new; a later version is a re-consent and changes nothing else.
+    """
+    at = at or timezone.now()
+    with transaction.atomic():
+        participant = Participant.objects.select_for_update(of=("self",)).select_related("study").get(pk=participant.pk)
+        existing = ConsentRecord.objects.filter(participant=participant, document=document).first()
+        if existing is not None:
+            return ConsentResult(existing, created=False)
+        _check_can_consent(participant, document, answers, at)
+        record = ConsentRecord.objects.create(
+            participant=participant,
+            document=document,
+            given_at=at,
+            ip_hash=tokens.hash_ip(ip),
+            user_agent=user_agent[:500],
+            answers=dict(answers),
+        )
+        first = participant.consented_at is None
+        record_audit(
+            action="consent.given" if first else "consent.renewed",
+            obj=participant,
+            actor=participant,
+            detail={"version": document.version, "document": document.pk},
+        )
+        if not first:
+            return ConsentResult(record, created=True)
+        code, key = _enrol(participant, at)
+    return ConsentResult(record, created=True, enrolment_code=code, status_key=key)
+
+
+def _check_can_consent(
+    participant: Participant, document: ConsentDocument, answers: Mapping[str, bool], at: dt.datetime
+) -> None:
+    if participant.is_withdrawn:
+        raise EnrolmentError("withdrawn", "You have left the study.")
+    if participant.stage not in (Stage.SCREENED_IN, Stage.CONSENTED, Stage.ENROLLED):
+        raise EnrolmentError("not_screened_in", "Please answer the screening questions first.")
+    current = current_consent_document(study=participant.study, at=at)
+    if current is None or current.pk != document.pk:
+        raise EnrolmentError("stale_document", "The consent form has changed; please read the new version.")
+    if any(answers.get(question) is not True for question in document.questions):
+        raise EnrolmentError("missing_answers", "Please tick every statement to take part.")
+
+
+def _enrol(participant: Participant, at: dt.datetime) -> tuple[str, str]:
+    key = tokens.new_status_key()
+    participant.consented_at = at
+    participant.stage = Stage.CONSENTED
+    participant.status_key_hash = sha256_hex(key)
+    participant.save(update_fields=["consented_at", "stage", "status_key_hash"])
+    assign_arm(participant=participant, at=at)
+    code = issue_enrolment_code(participant=participant, at=at)
+    _finish_with_vendor(participant, Outcome.COMPLETE, at)
+    return code, key
+
+
+def issue_enrolment_code(*, participant: Participant, at: dt.datetime | None = None) -> str:
+    """A fresh enrolment code (the previous one stops working), e.g. to reinstall the extension."""
+    if participant.is_withdrawn or participant.consented_at is None:
+        raise EnrolmentError("not_enrolled", "Only consented participants get an enrolment code.")
+    at = at or timezone.now()
+    code = tokens.new_enrolment_code()
+    Participant.objects.filter(pk=participant.pk).update(
+        enrolment_code_hash=tokens.hash_enrolment_code(code),
+        enrolment_code_expires_at=at + dt.timedelta(hours=participant.study.enrolment_code_ttl_hours),
+        enrolment_code_used_at=None,
+    )
+    return code
+
+
+# --- Extension -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Registration:
+    token: str
+    participant: Participant
+    install: ExtensionInstall
+    created: bool
+
+
+def register_extension(
+    *, enrolment_code: str, install_key: str, extension_version: str = "", at: dt.datetime | None = None
+) -> Registration:
+    """Exchange an enrolment code for an extension token.
+
+    A repeat with the same code and the same ``install_key`` (a retry whose response was lost)
+    returns the same install with a *new* token: the server cannot give back the first token
+    because it keeps only its hash, and rotating means no token the client never received stays
+    valid. A code already used by another install, expired, or unknown is refused.
+    """
+    at = at or timezone.now()
+    code_hash = tokens.hash_enrolment_code(enrolment_code)
+    with transaction.atomic():
+        participant = (
+            Participant.objects.select_for_update(of=("self",))
+            .select_related("study")
+            .filter(enrolment_code_hash=code_hash, withdrawn_at__isnull=True)
+            .first()
+        )
+        if participant is None or not tokens.normalize_enrolment_code(enrolment_code):
+            raise EnrolmentError("code_unknown", "This enrolment code is not known.", "enrolment_code")
+        token = tokens.new_extension_token()
+        if participant.enrolment_code_used_at is not None:
+            return _repeat_registration(participant, install_key, extension_version, token)
+        if participant.enrolment_code_expires_at is not None and participant.enrolment_code_expires_at <= at:
+            raise EnrolmentError("code_expired", "This enrolment code has expired.", "enrolment_code")
+        install, created = ExtensionInstall.objects.update_or_create(
+            participant=participant,
+            install_key=install_key,
+            defaults={"token_hash": ExtensionInstall.hash_token(token), "uninstalled_at": None},
+            create_defaults={
+                "token_hash": ExtensionInstall.hash_token(token),
+                "installed_at": at,
+                "extension_version": extension_version,
+            },
+        )
+        participant.enrolment_code_used_at = at
+        participant.enrolled_at = participant.enrolled_at or at
+        participant.stage = Stage.ENROLLED
+        participant.save(update_fields=["enrolment_code_used_at", "enrolled_at", "stage"])
+        record_audit(action="extension.registered", obj=participant, actor=participant, detail={"install": install.pk})
+    return Registration(token, participant, install, created)
+
+
+def _repeat_registration(
+    participant: Participant, install_key: str, extension_version: str, token: str
+) -> Registration:
+    install = participant.installs.filter(install_key=install_key, uninstalled_at__isnull=True).first()
+    if install is None:
+        raise EnrolmentError("code_used", "This enrolment code has already been used.", "enrolment_code")
+    install.token_hash = ExtensionInstall.hash_token(token)
+    install.extension_version = extension_version or install.extension_version
+    install.save(update_fields=["token_hash", "extension_version"])
+    return Registration(token, participant, install, created=False)
+
+
+@dataclass(frozen=True)
+class HeartbeatResult:
+    stored: bool
+    included: bool
+    collect: bool
+
+
+def record_heartbeat(
+    *,
+    participant: Participant,
+    install: ExtensionInstall,
+    platform: str = "",
+    active_seconds: int = 0,
+    client_key: str = "",
+    at: dt.datetime | None = None,
+) -> HeartbeatResult:
+    """Note that the extension is alive, and include the participant once installed long enough.
+
+    Withdrawn participants are answered (so the extension stops collecting) but nothing is stored.
+    """
+    if participant.is_withdrawn:
+        return HeartbeatResult(stored=False, included=participant.included_at is not None, collect=False)
+    at = at or timezone.now()
+    fields = {"at": at, "platform": platform, "active_seconds": active_seconds}
+    if client_key:
+        _, stored = Heartbeat.objects.get_or_create(install=install, client_key=client_key, defaults=fields)
+    else:
+        Heartbeat.objects.create(install=install, **fields)
+        stored = True
+    ExtensionInstall.objects.filter(pk=install.pk).update(last_seen_at=at)
+    return HeartbeatResult(stored=stored, included=_include_if_due(participant, install, at), collect=True)
+
+
+def _include_if_due(participant: Participant, install: ExtensionInstall, at: dt.datetime) -> bool:
+    if participant.included_at is not None:
+        return True
+    if at - install.installed_at < dt.timedelta(days=participant.study.inclusion_days):
+        return False
+    if Participant.objects.filter(pk=participant.pk, included_at__isnull=True, withdrawn_at__isnull=True).update(
+        included_at=at
+    ):
+        participant.included_at = at
+        record_audit(action="participant.included", obj=participant, detail={"install": install.pk})
+    return True
+
+
+def uninstall_extension(*, install: ExtensionInstall, at: dt.datetime | None = None) -> ExtensionInstall:
+    """Mark the install removed (its token stops working); a repeat keeps the first time."""
+    at = at or timezone.now()
+    if ExtensionInstall.objects.filter(pk=install.pk, uninstalled_at__isnull=True).update(uninstalled_at=at):
+        record_audit(action="extension.uninstalled", obj=install.participant, detail={"install": install.pk})
+    install.refresh_from_db(fields=["uninstalled_at"])
+    return install
+
+
+# --- Withdrawal ----------------------------------------------------------------------------------
+
+
+def withdraw_participant(*, participant: Participant, by: Actor, reason: str = "") -> bool:
+    """Withdraw the participant; True if this call did it, False if they had already withdrawn.
+
+    Collection and intervention stop at once (``withdrawn_at`` is what the ranking path and the
+    heartbeat check), the enrolment code stops working, and the consent the participant last gave
+    decides whether their data is erased (email, screener answers, strata, heartbeats) or kept.
+    Earned payments, the assignment and the consent records stay: they are the study's record.
+    Other apps cancel what they own through the ``participant_withdrawn`` signal, sent after commit.
+    """
+    at = timezone.now()
+    with transaction.atomic():
+        withdrawn = Participant.objects.filter(pk=participant.pk, withdrawn_at__isnull=True).update(
+            withdrawn_at=at, stage=Stage.WITHDRAWN, enrolment_code_hash=""
+        )
+        if not withdrawn:
+            participant.refresh_from_db()
+            return False
+        last = participant.consents.select_related("document").order_by("-given_at").first()
+        erase = last is not None and last.document.on_withdrawal == ConsentDocument.OnWithdrawal.DELETE
+        if erase:
+            Participant.objects.filter(pk=participant.pk).update(
+                email="", screener_answers={}, strata={}, baseline_issue_positions={}
+            )
+            Heartbeat.objects.filter(install__participant=participant).delete()
+        record_audit(
+            action="participant.withdrawn", obj=participant, actor=by, detail={"reason": reason, "erased": erase}
+        )
+        participant.refresh_from_db()
+        transaction.on_commit(lambda: _announce_withdrawal(participant, by, reason, erase))
+    return True
+
+
+def _announce_withdrawal(participant: Participant, by: Actor, reason: str, erase: bool) -> None:
+    results = participant_withdrawn.send_robust(
+        sender=Participant, participant=participant, by=by, reason=reason, erase=erase
+    )
+    for receiver, error in results:
+        if isinstance(error, Exception):
+            logger.error("participant_withdrawn receiver %r failed for %s", receiver, participant, exc_info=error)
+
+
+# --- Entry from a vendor link --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EntryDecision:
+    """What the entry link leads to: ``start`` (or resume) screening, ``duplicate``, or a refusal page."""
+
+    kind: str  # start | duplicate | unavailable | rejected
+    status: int = 200
+    participant: Participant | None = None
+    source: RecruitmentSource | None = None
+
+
+def enter_from_vendor(
+    *,
+    source_slug: str,
+    study_slug: str | None,
+    query_string: str,
+    params: Mapping[str, list[str]],
+    url: str,
+    session_participant_id: int | None,
+) -> EntryDecision:
+    """Check an inbound vendor link, record it raw, and find or create the participant.
+
+    Unknown source, missing id or bad signature: a refusal (no participant). A vendor id seen
+    before is a duplicate, unless this browser is the one that started with it (a reload).
+    """
+    source = find_source(source_slug=source_slug, study_slug=study_slug)
+
+    def refuse(kind: str, status: int, note: str) -> EntryDecision:
+        logger.warning("vendor link refused (%s): %s", note, url)
+        log_vendor_event(
+            kind=VendorEvent.Kind.REJECTED, source=source, source_slug=source_slug, url=url, params=params, note=note
+        )
+        return EntryDecision(kind, status, source=source)
+
+    if source is None:
+        return refuse("unavailable", 404, "unknown or inactive source")
+    vendor_pid = str(params.get(source.pid_param, [""])[0])
+    if not vendor_pid.strip() or len(vendor_pid) > 255:
+        return refuse("unavailable", 400, f"missing or invalid {source.pid_param}")
+    signature = str(params.get(SIGNATURE_PARAM, [""])[0])
+    if source.signing_secret and not signature_is_valid(query_string, signature, source.signing_secret):
+        return refuse("rejected", 403, "bad or missing signature")
+    entry = start_screening(source=source, vendor_pid=vendor_pid)
+    participant = entry.participant
+    log_vendor_event(
+        kind=VendorEvent.Kind.INBOUND,
+        source=source,
+        source_slug=source_slug,
+        url=url,
+        params=params,
+        participant=participant,
+    )
+    if entry.created or session_participant_id == participant.pk:
+        return EntryDecision("start", participant=participant, source=source)
+    return EntryDecision("duplicate", participant=participant, source=source)

@@ -1,0 +1,232 @@
+"""Participant pages: vendor entry, landing, screener, consent, install, status and withdrawal.
+
+The signup pages find the participant through the session (set by the vendor link); the status
+pages through the private key in their URL. No page ever shows an arm.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
+
+from participants import services
+from participants.copy import page_copy
+from participants.forms import ConsentForm, ScreenerForm, WithdrawForm
+from participants.models import ConsentDocument, Participant, RecruitmentSource, Study, sha256_hex
+
+SESSION_PARTICIPANT = "prc_participant"
+SESSION_INSTALL = "prc_install"
+EXIT_COPY = {"screenout": "screened_out", "quality": "screened_out", "overquota": "overquota"}
+EXIT_COPY |= {"duplicate": "duplicate", "complete": "complete"}
+EXTENSION_URL = getattr(settings, "PRC_EXTENSION_URL", "https://chromewebstore.google.com/")
+
+Stage = Participant.Stage
+Outcome = RecruitmentSource.Outcome
+
+
+def message_page(request: HttpRequest, study: Study | None, key: str, *, status: int = 200) -> HttpResponse:
+    return render(request, "participants/message.html", {"copy": page_copy(study, key)}, status=status)
+
+
+def _session_participant(request: HttpRequest) -> Participant | None:
+    pk = request.session.get(SESSION_PARTICIPANT)
+    if pk is None:
+        return None
+    return Participant.objects.select_related("study", "source").filter(pk=pk).first()
+
+
+def _status_participant(key: str) -> Participant:
+    queryset = Participant.objects.select_related("study")
+    return get_object_or_404(queryset, status_key_hash=sha256_hex(key), status_key_hash__gt="")
+
+
+def _leave_for_vendor(request: HttpRequest, participant: Participant, outcome: str) -> HttpResponse:
+    url = services.vendor_redirect_url(participant=participant, outcome=outcome)
+    if url is None:
+        return message_page(request, participant.study, EXIT_COPY.get(outcome, "complete"))
+    return HttpResponseRedirect(url)
+
+
+def _next_step(participant: Participant) -> HttpResponse:
+    """Where a participant in the signup flow belongs now (back buttons and reloads land here)."""
+    if participant.vendor_outcome in (Outcome.SCREENOUT, Outcome.OVERQUOTA, Outcome.QUALITY):
+        return redirect("participants:vendor-return")
+    if participant.stage == Stage.SCREENING:
+        return redirect("participants:screener")
+    if participant.stage == Stage.SCREENED_IN:
+        return redirect("participants:consent")
+    return redirect("participants:install")
+
+
+@require_http_methods(["GET", "HEAD"])
+def join(request: HttpRequest, source_slug: str, study_slug: str | None = None) -> HttpResponse:
+    decision = services.enter_from_vendor(
+        source_slug=source_slug,
+        study_slug=study_slug,
+        query_string=request.META.get("QUERY_STRING", ""),
+        params=dict(request.GET.lists()),
+        url=request.build_absolute_uri(),
+        session_participant_id=request.session.get(SESSION_PARTICIPANT),
+    )
+    study = decision.source.study if decision.source else None
+    if decision.kind in ("unavailable", "rejected"):
+        return message_page(request, study, decision.kind, status=decision.status)
+    assert decision.participant is not None
+    if decision.kind == "duplicate":
+        return _leave_for_vendor(request, decision.participant, Outcome.DUPLICATE)
+    request.session[SESSION_PARTICIPANT] = decision.participant.pk
+    return redirect("participants:landing")
+
+
+def landing(request: HttpRequest) -> HttpResponse:
+    participant = _session_participant(request)
+    if participant is None:
+        return message_page(request, None, "expired", status=400)
+    if participant.stage != Stage.SCREENING:
+        return _next_step(participant)
+    return render(request, "participants/landing.html", {"copy": page_copy(participant.study, "landing")})
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def screener(request: HttpRequest) -> HttpResponse:
+    participant = _session_participant(request)
+    if participant is None:
+        return message_page(request, None, "expired", status=400)
+    if participant.stage != Stage.SCREENING:
+        return _next_step(participant)
+    form = ScreenerForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        decision = services.submit_screener(participant=participant, answers=form.cleaned_data)
+        if decision == Stage.SCREENED_IN:
+            return redirect("participants:consent")
+        return _leave_for_vendor(request, participant, decision)
+    context = {"copy": page_copy(participant.study, "screener"), "form": form}
+    return render(request, "participants/screener.html", context, status=400 if form.is_bound else 200)
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def consent(request: HttpRequest) -> HttpResponse:
+    participant = _session_participant(request)
+    if participant is None:
+        return message_page(request, None, "expired", status=400)
+    if participant.stage != Stage.SCREENED_IN and request.method != "POST":
+        return _next_step(participant)
+    return _consent_form(request, participant, success_url=reverse("participants:install"))
+
+
+def _consent_form(request: HttpRequest, participant: Participant, *, success_url: str) -> HttpResponse:
+    """Show the current consent document, or record the participant's agreement to it."""
+    current = services.current_consent_document(study=participant.study)
+    if current is None:
+        return message_page(request, participant.study, "unavailable", status=503)
+    document = current
+    if request.method == "POST":
+        posted = request.POST.get("version", "")
+        document = ConsentDocument.objects.filter(study=participant.study, version=posted).first() or current
+    form = ConsentForm(request.POST or None, document=document)
+    error = ""
+    if request.method == "POST" and form.is_valid():
+        try:
+            result = services.consent_participant(
+                participant=participant,
+                document=document,
+                answers=form.answers(),
+                ip=request.META.get("REMOTE_ADDR", ""),
+                user_agent=request.headers.get("User-Agent", ""),
+            )
+        except services.EnrolmentError as exc:
+            error, form = exc.message, ConsentForm(document=current)
+        else:
+            if result.enrolment_code:
+                request.session[SESSION_INSTALL] = {"code": result.enrolment_code, "key": result.status_key}
+            return HttpResponseRedirect(success_url)
+    context = {"copy": page_copy(participant.study, "consent"), "form": form, "document": form.document}
+    context["error"] = error
+    return render(request, "participants/consent.html", context, status=400 if form.is_bound else 200)
+
+
+def install(request: HttpRequest) -> HttpResponse:
+    participant = _session_participant(request)
+    if participant is None:
+        return message_page(request, None, "expired", status=400)
+    if participant.consented_at is None:
+        return _next_step(participant)
+    handed = request.session.get(SESSION_INSTALL) or {}
+    return _install_page(request, participant, code=handed.get("code"), key=handed.get("key"))
+
+
+def _install_page(request: HttpRequest, participant: Participant, *, code: str | None, key: str | None) -> HttpResponse:
+    context = {
+        "copy": page_copy(participant.study, "install"),
+        "code": code,
+        "status_key": key,
+        "extension_url": EXTENSION_URL,
+        "participant": participant,
+        "has_vendor_return": bool(participant.source and participant.source.complete_url),
+    }
+    return render(request, "participants/install.html", context)
+
+
+def vendor_return(request: HttpRequest) -> HttpResponse:
+    """Send the participant back to their vendor with the outcome already recorded."""
+    participant = _session_participant(request)
+    if participant is None:
+        return message_page(request, None, "expired", status=400)
+    if not participant.vendor_outcome:
+        return _next_step(participant)
+    return _leave_for_vendor(request, participant, participant.vendor_outcome)
+
+
+def status(request: HttpRequest, key: str) -> HttpResponse:
+    participant = _status_participant(key)
+    payments = list(participant.payments.exclude(status="cancelled").order_by("created_at"))
+    context = {
+        "copy": page_copy(participant.study, "withdrawn" if participant.is_withdrawn else "status"),
+        "participant": participant,
+        "key": key,
+        "payments": payments,
+        "paid_total": sum((p.amount for p in payments if p.status == "paid"), start=0),
+        "pending_total": sum((p.amount for p in payments if p.status == "pending"), start=0),
+        "needs_consent": not participant.is_withdrawn and not participant.has_current_consent(),
+        "installed": participant.installs.filter(uninstalled_at__isnull=True).exists(),
+    }
+    return render(request, "participants/status.html", context)
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def status_consent(request: HttpRequest, key: str) -> HttpResponse:
+    """What the participant agreed to (printable), and the form to agree to a newer version."""
+    participant = _status_participant(key)
+    if not participant.is_withdrawn and (request.method == "POST" or request.GET.get("renew")):
+        return _consent_form(request, participant, success_url=reverse("participants:status", kwargs={"key": key}))
+    records = participant.consents.select_related("document").order_by("-given_at")
+    context = {"copy": page_copy(participant.study, "consent"), "records": records, "key": key}
+    context["needs_consent"] = not participant.is_withdrawn and not participant.has_current_consent()
+    return render(request, "participants/consent_record.html", context)
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def withdraw(request: HttpRequest, key: str) -> HttpResponse:
+    participant = _status_participant(key)
+    if participant.is_withdrawn:
+        return redirect("participants:status", key=key)
+    form = WithdrawForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        services.withdraw_participant(participant=participant, by=participant, reason=form.cleaned_data["reason"])
+        return redirect("participants:status", key=key)
+    context = {"copy": page_copy(participant.study, "withdraw"), "form": form, "key": key}
+    return render(request, "participants/withdraw.html", context, status=400 if form.is_bound else 200)
+
+
+@require_POST
+def new_code(request: HttpRequest, key: str) -> HttpResponse:
+    """A fresh enrolment code, to install the extension again (new computer, reinstall)."""
+    participant = _status_participant(key)
+    try:
+        code = services.issue_enrolment_code(participant=participant)
+    except services.EnrolmentError:
+        return redirect("participants:status", key=key)
+    return _install_page(request, participant, code=code, key=key)
