@@ -1,3 +1,9 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from rankers import prometheus, views
+
+urlpatterns = [
+    path("rank", views.rank, name="rank"),
+    path("rankers/<str:name>/rank", views.ranker_service, name="ranker-service"),
+    path("metrics", prometheus.metrics_view, name="metrics"),
+]

@@ -1,0 +1,385 @@
+"""The ranking pipeline behind ``POST /rank``.
+
+1. ``load_enrolment`` reads, in one query plus a consent check, what ranking
+   needs to know about the token's participant (a plain snapshot, no ORM after).
+2. ``effective_arm`` decides whose ranker runs: nobody's (withdrawn, no valid
+   consent, not assigned: untouched feed, nothing stored), control (baseline
+   days, or the arm has not started on this platform), or the assigned arm.
+3. ``rank_slate`` plans the slate (fixed items, slate size, threads), runs the
+   ranker within its budget, checks its output and lays it back onto the feed,
+   falling back to the original order with a recorded reason on any problem.
+4. ``hold_seconds`` is how long after receipt every arm answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, connection
+from django.utils import timezone
+
+from rankers import checks, prometheus, slatelog
+from rankers.checks import Caps
+from rankers.models import text_hash
+from rankers.plugins import NewItem, RankContext, Ranker, RankResult, SlateItem, get_ranker
+from rankers.slate_metrics import slate_change
+from rankers.slate_rules import SlatePlan, apply_ranking, plan_slate
+from rankers.validation import ParsedItem, ParsedRequest
+
+logger = logging.getLogger(__name__)
+
+# Sync rankers (and their scoring) run here, never on the event loop.
+_EXECUTOR = ThreadPoolExecutor(max_workers=getattr(settings, "RANK_RANKER_THREADS", 8), thread_name_prefix="ranker")
+
+
+@dataclass(frozen=True)
+class ArmInfo:
+    slug: str
+    ranker_key: str
+    is_control: bool
+    caps: Caps
+    config: Mapping[str, Any] = field(default_factory=dict)
+    starts: Mapping[str, dt.date | None] = field(default_factory=dict)
+
+
+CONTROL = ArmInfo(slug="control", ranker_key="control", is_control=True, caps=Caps(0, 0))
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    """What the ranking path knows about a token's participant."""
+
+    public_id: str
+    study_id: int
+    withdrawn: bool
+    consent_ok: bool
+    signup_at: dt.datetime
+    baseline_days: int
+    hold_ms: int
+    ramp_days: int
+    ramp_max_ms: int
+    arm: ArmInfo | None
+    control: ArmInfo = CONTROL
+
+
+@dataclass(frozen=True)
+class Effective:
+    arm: ArmInfo | None  # None: untouched feed, nothing stored
+    reason: str  # withdrawn, no_consent, not_assigned, baseline, not_started, assigned
+
+
+def load_enrolment(token: str) -> Enrolment | None:
+    """The participant behind an extension token, as plain data; None for an unknown token.
+
+    Runs in a pool thread that keeps its database connection between requests
+    (no request signals close it there), so a broken connection is dropped and
+    the read retried once.
+    """
+    try:
+        return _load_enrolment(token)
+    except (OperationalError, InterfaceError):
+        connection.close()
+        return _load_enrolment(token)
+
+
+def _load_enrolment(token: str) -> Enrolment | None:
+    from participants.tokens import participant_for_token
+
+    found = participant_for_token(token)
+    if found is None:
+        return None
+    participant, _install = found
+    study = participant.study
+    assignment = getattr(participant, "assignment", None)
+    control_arm = study.arms.filter(is_control=True).first()
+    return Enrolment(
+        public_id=participant.public_id,
+        study_id=study.pk,
+        withdrawn=participant.is_withdrawn,
+        consent_ok=not participant.is_withdrawn and participant.has_current_consent(),
+        signup_at=participant.signup_at(),
+        baseline_days=study.baseline_days,
+        hold_ms=study.rank_hold_ms,
+        ramp_days=study.ramp_days,
+        ramp_max_ms=study.ramp_max_ms,
+        arm=_arm_info(assignment.arm) if assignment is not None else None,
+        control=_arm_info(control_arm) if control_arm is not None else CONTROL,
+    )
+
+
+def _arm_info(arm: Any) -> ArmInfo:
+    from participants.models import PLATFORMS
+
+    return ArmInfo(
+        slug=arm.slug,
+        ranker_key=arm.ranker_key,
+        is_control=arm.is_control,
+        caps=Caps(max_inserted=arm.max_inserted, max_deleted=arm.max_deleted),
+        config=dict(arm.ranker_config or {}),
+        starts={platform: arm.start_date(platform) for platform in PLATFORMS},
+    )
+
+
+def effective_arm(enrolment: Enrolment, platform: str, now: dt.datetime) -> Effective:
+    if enrolment.withdrawn:
+        return Effective(None, "withdrawn")
+    if not enrolment.consent_ok:
+        return Effective(None, "no_consent")
+    if enrolment.arm is None:
+        return Effective(None, "not_assigned")
+    if now - enrolment.signup_at < dt.timedelta(days=enrolment.baseline_days):
+        return Effective(enrolment.control, "baseline")
+    start = enrolment.arm.starts.get(platform)
+    if start is None or now.date() < start:
+        return Effective(enrolment.control, "not_started")
+    return Effective(enrolment.arm, "assigned")
+
+
+def hold_seconds(enrolment: Enrolment | None, now: dt.datetime) -> float:
+    """Receipt to answer: the study's hold, plus a lag ramping from 0 to ramp_max over the first ramp days."""
+    if enrolment is None:
+        return float(getattr(settings, "RANK_DEFAULT_HOLD_MS", 500)) / 1000
+    hold = float(enrolment.hold_ms)
+    days = (now - enrolment.signup_at).total_seconds() / 86400
+    if enrolment.ramp_days and 0 <= days < enrolment.ramp_days:
+        hold += enrolment.ramp_max_ms * days / enrolment.ramp_days
+    return hold / 1000
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What ``rank_slate`` decided, ready for the response and the slate log."""
+
+    ranked_ids: list[str]
+    new_items: list[NewItem]
+    intervention_on: bool
+    fallback_reason: str
+    ranker_ms: float | None
+    plan: SlatePlan
+
+
+def budget_seconds(arm: ArmInfo) -> float:
+    budget_ms = arm.config.get("budget_ms", getattr(settings, "RANK_RANKER_BUDGET_MS", 400))
+    return float(budget_ms) / 1000
+
+
+async def rank_slate(parsed: ParsedRequest, arm: ArmInfo, *, user_id: str, now: dt.datetime) -> Outcome:
+    session = parsed.session
+    plan = plan_slate(parsed.items, session.platform)
+    context = RankContext(
+        platform=session.platform,
+        content_type=plan.content_type,
+        user_id=user_id,
+        now=now,
+        config=arm.config,
+        prefetch=bool(session.prefetch),
+    )
+    started = time.perf_counter()
+    result, reason = await _ranked(arm, plan.rankable, context)
+    ranker_ms = (time.perf_counter() - started) * 1000
+    if reason is None and result is not None:
+        reason = checks.check_result(result, plan.rankable_ids, arm.caps)
+    if reason is not None or result is None:
+        return Outcome(list(plan.order), [], False, reason or checks.BAD_OUTPUT, ranker_ms, plan)
+    new_by_id = {n.id: n for n in result.new_items}
+    final, _removed = apply_ranking(plan, result.ranked_ids, list(new_by_id))
+    inserted = [new_by_id[i] for i in final if i in new_by_id]
+    if plan.order and not final:
+        return Outcome(list(plan.order), [], False, checks.EMPTY_RESULT, ranker_ms, plan)
+    return Outcome(final, inserted, not arm.is_control, "", ranker_ms, plan)
+
+
+async def _ranked(
+    arm: ArmInfo, items: Sequence[SlateItem], context: RankContext
+) -> tuple[RankResult | None, str | None]:
+    """Run the arm's ranker within its budget; (result, None) or (None, fallback reason)."""
+    if not items:
+        return RankResult(ranked_ids=[]), None
+    try:
+        ranker = get_ranker(arm.ranker_key)
+    except LookupError:
+        logger.error("arm %s names unknown ranker %r", arm.slug, arm.ranker_key)
+        return None, checks.UNKNOWN_RANKER
+    try:
+        result = await asyncio.wait_for(run_ranker(ranker, items, context), timeout=budget_seconds(arm))
+    except TimeoutError:
+        logger.warning("ranker %s timed out", arm.ranker_key)
+        return None, checks.TIMEOUT
+    except Exception:
+        logger.exception("ranker %s failed", arm.ranker_key)
+        return None, checks.EXCEPTION
+    return result, None
+
+
+async def run_ranker(ranker: Ranker, items: Sequence[SlateItem], context: RankContext) -> RankResult:
+    """Await an async ranker; otherwise score its attributes and rank in the thread pool."""
+    arank = getattr(ranker, "arank", None)
+    if arank is not None:
+        result: RankResult = await arank(items, context)
+        return result
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_EXECUTOR, _score_and_rank, ranker, items, context)
+
+
+def _score_and_rank(ranker: Ranker, items: Sequence[SlateItem], context: RankContext) -> RankResult:
+    attributes = tuple(getattr(ranker, "attributes", ()) or ())
+    if attributes:
+        context = replace(context, scores=_score(items, attributes))
+    return ranker.rank(items, context)
+
+
+def _score(items: Sequence[SlateItem], attributes: Sequence[str]) -> dict[str, dict[str, float]]:
+    try:
+        from rankers.scoring import score_items
+    except ImportError:  # scoring not installed: rankers treat every item as unscored
+        return {}
+    return score_items(items, attributes)
+
+
+def response_body(outcome: Outcome) -> dict[str, Any]:
+    return {
+        "ranked_ids": outcome.ranked_ids,
+        "new_items": [{"id": n.id, "url": n.url} for n in outcome.new_items],
+        "metadata": {"intervention_on": outcome.intervention_on},
+    }
+
+
+def untouched_body(parsed: ParsedRequest) -> dict[str, Any]:
+    return {"ranked_ids": [p.id for p in parsed.items], "new_items": [], "metadata": {"intervention_on": False}}
+
+
+def ranker_exists(name: str) -> bool:
+    try:
+        get_ranker(name)
+    except LookupError:
+        return False
+    return True
+
+
+async def serve_participant(parsed: ParsedRequest, enrolment: Enrolment, *, received: float) -> dict[str, Any]:
+    """Rank for an extension, log the slate during the hold, and answer at receipt + hold."""
+    now = timezone.now()
+    deadline = received + hold_seconds(enrolment, now)
+    prometheus.ITEMS.observe(len(parsed.items))
+    effective = effective_arm(enrolment, parsed.session.platform, now)
+    if effective.arm is None:  # withdrawn or without consent: untouched, nothing stored
+        await _sleep_until(deadline)
+        return untouched_body(parsed)
+    outcome = await rank_slate(parsed, effective.arm, user_id=enrolment.public_id, now=now)
+    _observe(effective.arm, outcome)
+    served_ms = max(deadline, time.monotonic()) - received
+    record = slate_record(parsed, enrolment, effective.arm, outcome, served_at=now, served_ms=served_ms * 1000)
+    write = asyncio.ensure_future(slatelog.write_slate(record))
+    await _sleep_until(deadline)
+    try:
+        await asyncio.wait_for(asyncio.shield(write), timeout=getattr(settings, "RANK_WRITE_GRACE_S", 2.0))
+    except TimeoutError:
+        logger.error("slate write still running after the hold; answering anyway (it falls back to Redis)")
+    return response_body(outcome)
+
+
+async def serve_unverified(parsed: ParsedRequest, *, received: float) -> dict[str, Any]:
+    """The database is unreachable: the untouched feed at the default hold, nothing stored."""
+    await _sleep_until(received + hold_seconds(None, timezone.now()))
+    prometheus.FALLBACKS.labels("database_unavailable").inc()
+    return untouched_body(parsed)
+
+
+async def serve_ranker(parsed: ParsedRequest, name: str) -> dict[str, Any]:
+    """A registered ranker served alone: no hold, no participant, nothing stored but metrics."""
+    caps = Caps(
+        max_inserted=getattr(settings, "RANK_SERVICE_MAX_INSERTED", 10),
+        max_deleted=getattr(settings, "RANK_SERVICE_MAX_DELETED", 10),
+    )
+    arm = ArmInfo(slug=name, ranker_key=name, is_control=name == "control", caps=caps)
+    prometheus.ITEMS.observe(len(parsed.items))
+    outcome = await rank_slate(parsed, arm, user_id=parsed.session.user_id, now=timezone.now())
+    _observe(arm, outcome)
+    return response_body(outcome)
+
+
+async def _sleep_until(deadline: float) -> None:
+    remaining = deadline - time.monotonic()
+    if remaining > 0:
+        await asyncio.sleep(remaining)
+
+
+def _observe(arm: ArmInfo, outcome: Outcome) -> None:
+    if outcome.ranker_ms is not None:
+        prometheus.RANKER_SECONDS.labels(arm.ranker_key).observe(outcome.ranker_ms / 1000)
+    if outcome.fallback_reason:
+        prometheus.FALLBACKS.labels(outcome.fallback_reason).inc()
+
+
+def slate_record(
+    parsed: ParsedRequest,
+    enrolment: Enrolment,
+    arm: ArmInfo,
+    outcome: Outcome,
+    *,
+    served_at: dt.datetime,
+    served_ms: float,
+) -> slatelog.SlateRecord:
+    session = parsed.session
+    original = outcome.plan.order
+    change = slate_change(original, outcome.ranked_ids)
+    content = [_content_row(session.platform, p) for p in parsed.items]
+    return slatelog.SlateRecord(
+        served_at=served_at.isoformat(),
+        participant_id=enrolment.public_id,
+        study_id=enrolment.study_id,
+        arm=enrolment.arm.slug if enrolment.arm else arm.slug,
+        effective_arm=arm.slug,
+        ranker_key=arm.ranker_key,
+        platform=session.platform,
+        content_type=outcome.plan.content_type,
+        session_id=session.session_id,
+        original_ids=list(original),
+        original_hashes=[row.text_hash for row in content],
+        returned_ids=list(outcome.ranked_ids),
+        added_ids=change.added_ids,
+        deleted_ids=change.deleted_ids,
+        invalid_items=parsed.invalid,
+        ranker_ms=outcome.ranker_ms,
+        served_ms=served_ms,
+        fallback_reason=outcome.fallback_reason,
+        intervention_on=outcome.intervention_on,
+        prefetch=bool(session.prefetch),
+        nrc=change.nrc,
+        rbo=change.rbo,
+        n_items=change.n_items,
+        n_added=change.n_added,
+        n_deleted=change.n_deleted,
+        content=content,
+    )
+
+
+def _content_row(platform: str, parsed: ParsedItem) -> slatelog.ContentRow:
+    item, raw = parsed.item, parsed.raw
+    text = item.text if item else _text(raw.get("text"))
+    title = item.title if item else _text(raw.get("title"))
+    return slatelog.ContentRow(
+        platform=platform,
+        item_id=parsed.id,
+        text_hash=text_hash(text, title),
+        type=item.type if item else _text(raw.get("type"))[:20],
+        post_id=(item.post_id if item else None) or "",
+        parent_id=(item.parent_id if item else None) or "",
+        title=title or "",
+        text=text,
+        author_name_hash=item.author_name_hash if item else _text(raw.get("author_name_hash"))[:128],
+        created_at=item.created_at.isoformat() if item and item.created_at else None,
+        embedded_urls=[str(u) for u in item.embedded_urls] if item else [],
+    )
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""

@@ -1,0 +1,344 @@
+"""Writing the slate log off the request path.
+
+The view starts ``write_slate`` as a task right after ranking and awaits it at
+the end of the hold, so the write costs the participant nothing. Writes from
+concurrent requests are grouped: one writer task per event loop drains a
+queue and stores each batch with two statements on its own psycopg
+``AsyncConnection`` (content items with ``ON CONFLICT DO NOTHING``, slates
+with a pipelined ``executemany``), which is what keeps 300 slates/s on two
+cores. Django's sync ORM would serialise them on one thread.
+
+If a write fails, the slate goes to a Redis list instead (the broker's Redis,
+append-only file on) and ``drain_fallback`` (the Celery task
+``rankers.tasks.drain_slate_fallback``) moves it into PostgreSQL later, so an
+answered slate is never lost silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, cast
+
+import orjson
+import psycopg
+from django.conf import settings
+from django.db import connections
+
+logger = logging.getLogger(__name__)
+
+FALLBACK_KEY = "rankers:slate_fallback"
+BATCH_SIZE = 200
+
+
+@dataclass(frozen=True)
+class ContentRow:
+    platform: str
+    item_id: str
+    text_hash: str
+    type: str
+    post_id: str
+    parent_id: str
+    title: str
+    text: str
+    author_name_hash: str
+    created_at: str | None  # ISO 8601
+    embedded_urls: list[str]
+
+
+@dataclass
+class SlateRecord:
+    """One row of ``rankers.Slate`` plus the content it showed, as plain data."""
+
+    served_at: str  # ISO 8601, UTC
+    participant_id: str
+    study_id: int
+    arm: str
+    effective_arm: str
+    ranker_key: str
+    platform: str
+    content_type: str
+    session_id: str
+    original_ids: list[str]
+    original_hashes: list[str]
+    returned_ids: list[str]
+    added_ids: list[str]
+    deleted_ids: list[str]
+    invalid_items: dict[str, str]
+    ranker_ms: float | None
+    served_ms: float
+    fallback_reason: str
+    intervention_on: bool
+    prefetch: bool
+    nrc: float | None
+    rbo: float | None
+    n_items: int
+    n_added: int
+    n_deleted: int
+    content: list[ContentRow] = field(default_factory=list)
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> SlateRecord:
+        raw = orjson.loads(data)
+        raw["content"] = [ContentRow(**row) for row in raw.get("content", [])]
+        return cls(**raw)
+
+
+SLATE_COLUMNS = (
+    "served_at",
+    "participant_id",
+    "study_id",
+    "arm",
+    "effective_arm",
+    "ranker_key",
+    "platform",
+    "content_type",
+    "session_id",
+    "original_ids",
+    "original_hashes",
+    "returned_ids",
+    "added_ids",
+    "deleted_ids",
+    "invalid_items",
+    "ranker_ms",
+    "served_ms",
+    "fallback_reason",
+    "intervention_on",
+    "prefetch",
+    "nrc",
+    "rbo",
+    "n_items",
+    "n_added",
+    "n_deleted",
+)
+INSERT_SLATE = """
+INSERT INTO rankers_slate (served_at, participant_id, study_id, arm, effective_arm, ranker_key, platform,
+    content_type, session_id, original_ids, original_hashes, returned_ids, added_ids, deleted_ids, invalid_items,
+    ranker_ms, served_ms, fallback_reason, intervention_on, prefetch, nrc, rbo, n_items, n_added, n_deleted)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+"""  # in SLATE_COLUMNS order
+# One statement per batch: arrays in, rows out; a ragged urls list travels as jsonb.
+INSERT_CONTENT = """
+INSERT INTO rankers_contentitem (platform, item_id, text_hash, type, post_id, parent_id, title, text,
+                                 author_name_hash, created_at, embedded_urls, first_seen_at)
+SELECT u.platform, u.item_id, u.text_hash, u.type, u.post_id, u.parent_id, u.title, u.text,
+       u.author_name_hash, u.created_at,
+       ARRAY(SELECT jsonb_array_elements_text(u.urls)), now()
+FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
+            %s::text[], %s::timestamptz[], %s::jsonb[])
+     AS u(platform, item_id, text_hash, type, post_id, parent_id, title, text, author_name_hash, created_at, urls)
+ON CONFLICT (platform, item_id, text_hash) DO NOTHING
+"""
+
+
+def _content_params(rows: Sequence[ContentRow]) -> list[list[Any]]:
+    columns: list[list[Any]] = [[] for _ in range(11)]
+    for row in rows:
+        values = (
+            row.platform,
+            row.item_id,
+            row.text_hash,
+            row.type,
+            row.post_id,
+            row.parent_id,
+            row.title,
+            row.text.replace("\x00", ""),
+            row.author_name_hash,
+            row.created_at,
+            orjson.dumps(row.embedded_urls).decode(),
+        )
+        for column, value in zip(columns, values, strict=True):
+            column.append(value)
+    return columns
+
+
+def _slate_params(record: SlateRecord) -> list[Any]:
+    values = record.__dict__
+    return [orjson.dumps(values[c]).decode() if c == "invalid_items" else values[c] for c in SLATE_COLUMNS]
+
+
+class _SeenContent:
+    """Content versions this process stored recently: most slates repeat most items."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._keys: OrderedDict[tuple[str, str, str], None] = OrderedDict()
+
+    def new(self, rows: Iterable[ContentRow]) -> list[ContentRow]:
+        fresh: dict[tuple[str, str, str], ContentRow] = {}
+        for row in rows:
+            key = (row.platform, row.item_id, row.text_hash)
+            if key not in self._keys:
+                fresh.setdefault(key, row)
+        return list(fresh.values())
+
+    def remember(self, rows: Iterable[ContentRow]) -> None:
+        for row in rows:
+            self._keys[(row.platform, row.item_id, row.text_hash)] = None
+        while len(self._keys) > self.size:
+            self._keys.popitem(last=False)
+
+
+_seen = _SeenContent(getattr(settings, "RANK_CONTENT_CACHE_SIZE", 200_000))
+
+
+def connection_kwargs() -> dict[str, Any]:
+    """psycopg keyword arguments for Django's default database (the test database under pytest)."""
+    params = connections["default"].settings_dict
+    kwargs = {
+        "dbname": params["NAME"],
+        "user": params.get("USER") or None,
+        "password": params.get("PASSWORD") or None,
+        "host": params.get("HOST") or None,
+        "port": params.get("PORT") or None,
+    }
+    return {key: value for key, value in kwargs.items() if value is not None}
+
+
+class SlateWriter:
+    """Groups slate writes from concurrent requests into batched transactions (one per event loop)."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[tuple[SlateRecord, asyncio.Future[None]]] = asyncio.Queue()
+        self.conn: psycopg.AsyncConnection[Any] | None = None
+        self.task: asyncio.Task[None] | None = None
+
+    def submit(self, record: SlateRecord) -> asyncio.Future[None]:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.queue.put_nowait((record, future))
+        if self.task is None or self.task.done():
+            self.task = asyncio.create_task(self._run(), name="slate-writer")
+        return future
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self.queue.get()]
+            while len(batch) < BATCH_SIZE and not self.queue.empty():
+                batch.append(self.queue.get_nowait())
+            try:
+                await self._write([record for record, _ in batch])
+            except Exception as exc:
+                await self._reset()
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+            else:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_result(None)
+
+    async def _write(self, records: Sequence[SlateRecord]) -> None:
+        if self.conn is None or self.conn.closed:
+            self.conn = await psycopg.AsyncConnection.connect(**connection_kwargs(), autocommit=False)
+        content = _seen.new(row for record in records for row in record.content)
+        async with self.conn.transaction(), self.conn.cursor() as cursor:
+            if content:
+                await cursor.execute(INSERT_CONTENT, _content_params(content))
+            await cursor.executemany(INSERT_SLATE, [_slate_params(r) for r in records])
+        _seen.remember(content)
+
+    async def _reset(self) -> None:
+        if self.conn is not None:
+            with contextlib.suppress(Exception):
+                await self.conn.close()
+        self.conn = None
+
+    async def close(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.task
+        await self._reset()
+
+
+# One writer per event loop (uvloop's loops are not weak-referenceable; closed ones are dropped).
+_writers: dict[asyncio.AbstractEventLoop, SlateWriter] = {}
+
+
+def _writer() -> SlateWriter:
+    loop = asyncio.get_running_loop()
+    writer = _writers.get(loop)
+    if writer is None:
+        for stale in [other for other in _writers if other.is_closed()]:
+            del _writers[stale]
+        writer = _writers[loop] = SlateWriter()
+    return writer
+
+
+async def write_slate(record: SlateRecord) -> None:
+    """Store one slate; on failure push it to the Redis fallback list. Never raises."""
+    try:
+        await _writer().submit(record)
+    except Exception:
+        logger.exception("slate write failed; pushing to the Redis fallback list %s", FALLBACK_KEY)
+        await push_fallback(record)
+
+
+async def close_writer() -> None:
+    """Close this event loop's writer (tests, shutdown)."""
+    writer = _writers.pop(asyncio.get_running_loop(), None)
+    if writer is not None:
+        await writer.close()
+
+
+def redis_url() -> str:
+    url = getattr(settings, "RANK_FALLBACK_REDIS_URL", "") or settings.CELERY_BROKER_URL
+    return "unix://" + url.removeprefix("redis+socket://") if url.startswith("redis+socket://") else url
+
+
+async def push_fallback(record: SlateRecord) -> None:
+    import redis.asyncio as aredis
+
+    try:
+        client = aredis.Redis.from_url(redis_url())
+        async with client:
+            await client.rpush(FALLBACK_KEY, record.to_json())
+    except Exception:
+        logger.critical("slate LOST: neither PostgreSQL nor Redis took it: %s", record.to_json().decode()[:2000])
+
+
+def drain_fallback(limit: int = 1000) -> int:
+    """Move slates from the Redis fallback list into PostgreSQL; returns how many moved.
+
+    A slate is removed from Redis only after its transaction commits (LMOVE to a
+    processing list first), so a crash mid-way repeats rather than loses work.
+    """
+    import redis
+
+    client = redis.Redis.from_url(redis_url())
+    processing = FALLBACK_KEY + ":processing"
+    # Anything left in processing by a crashed run goes first.
+    while client.lmove(processing, FALLBACK_KEY, "RIGHT", "LEFT"):
+        pass
+    moved = 0
+    while moved < limit:
+        raw = client.lmove(FALLBACK_KEY, processing, "LEFT", "RIGHT")
+        if raw is None:
+            break
+        write_slates_sync([SlateRecord.from_json(raw)])
+        client.lrem(processing, 1, cast(str, raw))  # bytes, as stored
+        moved += 1
+    return moved
+
+
+def write_slates_sync(records: Sequence[SlateRecord]) -> None:
+    """The same two statements through Django's connection (Celery tasks, backfills)."""
+    from django.db import transaction
+
+    content = [row for record in records for row in record.content]
+    with transaction.atomic(), connections["default"].cursor() as cursor:
+        if content:
+            cursor.execute(INSERT_CONTENT, _content_params(content))
+        cursor.executemany(INSERT_SLATE, [_slate_params(r) for r in records])
+
+
+def iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None

@@ -1,0 +1,223 @@
+"""Lenient parsing of PRC ranking requests.
+
+The session is validated strictly (without it nothing can be ranked); items are
+checked one by one, so one malformed item never costs the whole feed. A bad item
+keeps its place in the feed but is not ranked, and the reason is recorded.
+Unknown fields are ignored. Pure: no ORM, no Django.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+from pydantic import ValidationError
+from ranking_challenge.request import Session
+
+from rankers.plugins.base import SlateItem
+
+MAX_URL_LENGTH = 2083
+ITEM_TYPES = ("post", "comment")
+REQUIRED_ITEM_FIELDS = ("text", "type", "author_name_hash", "created_at", "engagements")
+# Reddit's score is a sum of up- and downvotes and may be negative; every other count may not.
+SIGNED_COUNTS = frozenset({"score"})
+
+
+class RequestError(Exception):
+    """The request as a whole cannot be ranked (400/413)."""
+
+    def __init__(self, code: str, message: str, *, status: int = 400, field: str | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+        self.field = field
+
+
+@dataclass(frozen=True)
+class ParsedItem:
+    """One request item as it came in; ``item`` is None when it cannot be ranked."""
+
+    id: str
+    raw: Mapping[str, Any]
+    item: SlateItem | None
+    invalid_reason: str = ""
+    immovable: bool = False  # ads and items without text keep their position
+
+
+@dataclass(frozen=True)
+class ParsedRequest:
+    session: Session
+    items: list[ParsedItem]
+    # Item problems that do not keep an id in the feed (no id at all, repeated id): index -> reason.
+    dropped: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def invalid(self) -> dict[str, str]:
+        reasons = {p.id: p.invalid_reason for p in self.items if p.invalid_reason}
+        return {**reasons, **self.dropped}
+
+
+def decode_body(body: bytes, content_encoding: str, *, max_bytes: int) -> bytes:
+    """Undo gzip/deflate, refusing anything that inflates past ``max_bytes``."""
+    encoding = content_encoding.strip().lower()
+    if encoding in ("", "identity"):
+        return body
+    if encoding not in ("gzip", "x-gzip", "deflate"):
+        raise RequestError("unsupported_encoding", f"Content-Encoding {encoding!r} is not supported.", status=415)
+    wbits = 16 + zlib.MAX_WBITS if encoding != "deflate" else zlib.MAX_WBITS
+    decompressor = zlib.decompressobj(wbits)
+    try:
+        data = decompressor.decompress(body, max_bytes + 1)
+    except (zlib.error, gzip.BadGzipFile) as exc:
+        raise RequestError("bad_encoding", "The body is not valid compressed data.") from exc
+    if len(data) > max_bytes or decompressor.unconsumed_tail:
+        raise RequestError("too_large", f"The body is larger than {max_bytes} bytes.", status=413)
+    return data
+
+
+def parse_request(body: bytes) -> ParsedRequest:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise RequestError("malformed_json", "The body is not valid JSON.") from exc
+    if not isinstance(data, dict):
+        raise RequestError("invalid", "The body must be a JSON object.")
+    session = _parse_session(data.get("session"))
+    raw_items = data.get("items")
+    if not isinstance(raw_items, list):
+        raise RequestError("invalid", "items must be a list.", field="items")
+    items: list[ParsedItem] = []
+    dropped: dict[str, str] = {}
+    seen: set[str] = set()
+    for index, raw in enumerate(raw_items):
+        item_id = raw.get("id") if isinstance(raw, dict) else None
+        if isinstance(item_id, int) and not isinstance(item_id, bool):
+            item_id = str(item_id)
+        if not isinstance(item_id, str) or not item_id:
+            dropped[f"#{index}"] = "missing_id"
+        elif item_id in seen:
+            dropped[f"#{index}"] = f"repeated_id:{item_id}"
+        else:
+            seen.add(item_id)
+            items.append(parse_item(item_id, raw, session.platform))
+    return ParsedRequest(session=session, items=items, dropped=dropped)
+
+
+def _parse_session(raw: object) -> Session:
+    if not isinstance(raw, dict):
+        raise RequestError("invalid", "session is required.", field="session")
+    try:
+        return Session.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in ("session", *first["loc"]))
+        raise RequestError("invalid", f"{where}: {first['msg']}", field=where) from None
+
+
+def parse_item(item_id: str, raw: Mapping[str, Any], platform: str) -> ParsedItem:
+    try:
+        item = _slate_item(item_id, raw, platform)
+    except ValueError as exc:
+        return ParsedItem(id=item_id, raw=raw, item=None, invalid_reason=str(exc), immovable=True)
+    immovable = is_ad(raw) or not item.text.strip()
+    return ParsedItem(id=item_id, raw=raw, item=item, immovable=immovable)
+
+
+def is_ad(raw: Mapping[str, Any]) -> bool:
+    return raw.get("is_ad") is True or raw.get("type") == "ad"
+
+
+def _slate_item(item_id: str, raw: Mapping[str, Any], platform: str) -> SlateItem:
+    missing = [name for name in REQUIRED_ITEM_FIELDS if raw.get(name) is None]
+    if missing:
+        raise ValueError(f"missing_field:{missing[0]}")
+    text, title = raw["text"], raw.get("title")
+    if not isinstance(text, str) or not (title is None or isinstance(title, str)):
+        raise ValueError("bad_text")
+    item_type = raw["type"]
+    if item_type not in (*ITEM_TYPES, "ad"):
+        raise ValueError("bad_type")
+    author = raw["author_name_hash"]
+    if not isinstance(author, str):
+        raise ValueError("bad_author_name_hash")
+    language = raw.get("language")
+    return SlateItem(
+        id=item_id,
+        text=text,
+        type="post" if item_type == "ad" else item_type,
+        title=title,
+        post_id=_optional_id(raw.get("post_id")),
+        parent_id=_optional_id(raw.get("parent_id")),
+        author_name_hash=author,
+        created_at=parse_timestamp(raw["created_at"]),
+        engagements=_engagements(raw["engagements"]),
+        embedded_urls=tuple(_urls(raw.get("embedded_urls"))),
+        language=language if isinstance(language, str) else None,
+    )
+
+
+def _optional_id(value: object) -> str | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, int | str):
+        return str(value)
+    raise ValueError("bad_id_reference")
+
+
+def parse_timestamp(value: object) -> dt.datetime:
+    """ISO 8601 or ``YYYY-MM-DD hh:mm:ss`` (naive means UTC), or epoch seconds."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            return dt.datetime.fromtimestamp(value, tz=dt.UTC)
+        except (OverflowError, OSError, ValueError):
+            raise ValueError("bad_created_at") from None
+    if not isinstance(value, str):
+        raise ValueError("bad_created_at")
+    try:
+        parsed = dt.datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ValueError("bad_created_at") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def _engagements(raw: object) -> dict[str, int]:
+    if not isinstance(raw, dict):
+        raise ValueError("bad_engagements")
+    counts: dict[str, int] = {}
+    for name, value in raw.items():
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"bad_count:{name}")
+        if value < 0 and name not in SIGNED_COUNTS:
+            raise ValueError(f"negative_count:{name}")
+        counts[str(name)] = int(value)
+    return counts
+
+
+def _urls(raw: object) -> list[str]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise ValueError("bad_embedded_urls")
+    for url in raw:
+        if not is_http_url(url):
+            raise ValueError("bad_url")
+    return list(raw)
+
+
+def is_http_url(url: object) -> bool:
+    if not isinstance(url, str) or not url or len(url) > MAX_URL_LENGTH:
+        return False
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)

@@ -1,0 +1,163 @@
+"""A ranker that fails in any way costs the participant nothing: original order, intervention off, reason logged."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import ClassVar
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.test import AsyncClient
+
+from rankers.models import Slate
+from rankers.plugins import NewItem, RankContext, RankResult, SlateItem, register
+from tests.rankers.conftest import post_rank, prc_request, valid_response
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class _Base:
+    name: ClassVar[str]
+    attributes: ClassVar[tuple[str, ...]] = ()
+
+
+@register("test_raises")
+class RaisingRanker(_Base):
+    def rank(self, items: Sequence[SlateItem], context: RankContext) -> RankResult:
+        raise RuntimeError("secret internal detail")
+
+
+@register("test_sleeps")
+class SleepingRanker(_Base):
+    def rank(self, items: Sequence[SlateItem], context: RankContext) -> RankResult:
+        time.sleep(0.5)
+        return RankResult(ranked_ids=[i.id for i in items])
+
+
+@register("test_duplicates")
+class DuplicatingRanker(_Base):
+    def rank(self, items: Sequence[SlateItem], context: RankContext) -> RankResult:
+        return RankResult(ranked_ids=[items[0].id, *[i.id for i in items]])
+
+
+@register("test_unknown")
+class UnknownIdRanker(_Base):
+    def rank(self, items: Sequence[SlateItem], context: RankContext) -> RankResult:
+        return RankResult(ranked_ids=["made-up", *[i.id for i in items]])
+
+
+@register("test_empty")
+class EmptyRanker(_Base):
+    def rank(self, items: Sequence[SlateItem], context: RankContext) -> RankResult:
+        return RankResult(ranked_ids=[])
+
+
+@register("test_deletes_three")
+class DeletingRanker(_Base):
+    def rank(self, items: Sequence[SlateItem], context: RankContext) -> RankResult:
+        return RankResult(ranked_ids=[i.id for i in items[3:]])
+
+
+@register("test_inserts")
+class InsertingRanker(_Base):
+    url = "https://news.example.org/story"
+
+    def rank(self, items: Sequence[SlateItem], context: RankContext) -> RankResult:
+        new = NewItem(id="news-1", url=self.url)
+        return RankResult(ranked_ids=[items[0].id, new.id, *[i.id for i in items[1:]]], new_items=[new])
+
+
+@register("test_inserts_private")
+class PrivateInsertingRanker(InsertingRanker):
+    url = "http://127.0.0.1/admin"
+
+
+class AsyncRanker(_Base):
+    async def arank(self, items: Sequence[SlateItem], context: RankContext) -> RankResult:
+        return RankResult(ranked_ids=[i.id for i in reversed(items)])
+
+
+register("test_async")(AsyncRanker)
+
+
+async def _slate(public_id: str) -> Slate:
+    return await Slate.objects.aget(participant_id=public_id)
+
+
+@pytest.mark.parametrize(
+    ("ranker_key", "reason"),
+    [
+        ("test_raises", "exception"),
+        ("test_sleeps", "timeout"),
+        ("test_duplicates", "duplicate_ids"),
+        ("test_unknown", "unknown_ids"),
+        ("test_empty", "empty_result"),
+        ("test_deletes_three", "cap_exceeded"),
+        ("test_inserts_private", "bad_inserted_item"),
+        ("no_such_ranker", "unknown_ranker"),
+    ],
+)
+async def test_failing_ranker_falls_back_to_the_original_order(
+    async_client: AsyncClient, enrol, settings, ranker_key: str, reason: str
+) -> None:
+    settings.RANK_RANKER_BUDGET_MS = 100
+    participant, token = await enrol(ranker_key, max_deleted=2)
+    body = prc_request(participant.public_id, n_posts=8)
+
+    raw = await post_rank(async_client, token, body)
+    response = valid_response(raw)
+
+    assert response.ranked_ids == [i["id"] for i in body["items"]]
+    assert response.metadata is not None
+    assert response.metadata.intervention_on is False
+    assert b"secret" not in raw.content
+    slate = await _slate(participant.public_id)
+    assert slate.fallback_reason == reason
+    assert slate.intervention_on is False
+    assert slate.nrc == 0.0
+
+
+async def test_inserted_public_post_is_shown_and_logged_as_added(async_client: AsyncClient, enrol) -> None:
+    participant, token = await enrol("test_inserts")
+    body = prc_request(participant.public_id, n_posts=4)
+    ids = [i["id"] for i in body["items"]]
+
+    response = valid_response(await post_rank(async_client, token, body))
+
+    assert response.ranked_ids == [ids[0], "news-1", *ids[1:]]
+    assert [str(n.url) for n in response.new_items or []] == ["https://news.example.org/story"]
+    slate = await _slate(participant.public_id)
+    assert slate.added_ids == ["news-1"]
+    assert slate.n_added == 1
+    assert slate.intervention_on is True
+
+
+async def test_async_ranker_is_awaited(async_client: AsyncClient, enrol) -> None:
+    participant, token = await enrol("test_async")
+    body = prc_request(participant.public_id, n_posts=3)
+
+    response = valid_response(await post_rank(async_client, token, body))
+
+    assert response.ranked_ids == [i["id"] for i in reversed(body["items"])]
+
+
+async def test_unreachable_database_still_gets_the_untouched_feed(
+    async_client: AsyncClient, enrol, monkeypatch
+) -> None:
+    from django.db import OperationalError
+
+    from rankers import serving
+
+    participant, token = await enrol("control")
+
+    def database_down(token: str) -> None:
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(serving, "load_enrolment", database_down)
+    body = prc_request(participant.public_id, n_posts=3)
+
+    response = valid_response(await post_rank(async_client, token, body))
+
+    assert response.ranked_ids == [i["id"] for i in body["items"]]
+    assert await sync_to_async(Slate.objects.count)() == 0
