@@ -23,3 +23,6 @@ def rollup_recent_days() -> int:
     """Yesterday and today in each study's time zone; beat runs it every 15 minutes."""
     return rollups.rollup_recent_days()
 
+
+# The slate log's own tasks live beside it; imported here so the worker registers them.
+from rankers.tasks_slatelog import drain_slate_fallback, ensure_slate_partitions  # noqa: E402, F401
