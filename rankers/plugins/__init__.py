@@ -1,6 +1,6 @@
 """Ranker plugins. Importing this package registers the built-ins."""
 
-from rankers.plugins import control  # noqa: F401  (registers itself)
+from rankers.plugins import bridging, control, external  # noqa: F401  (they register themselves)
 from rankers.plugins.base import (
     NewItem,
     RankContext,

@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from rankers.scoring.attributes import canonical_name
 from rankers.scoring.backends.base import Scores
@@ -22,6 +22,14 @@ logger = logging.getLogger(__name__)
 RETRY_LOAD_AFTER_S = 60.0
 
 
+class Loaded(NamedTuple):
+    tokenizer: Any
+    model: Any
+    labels: dict[int, str]  # output index -> attribute name
+    softmax: bool
+    max_length: int
+
+
 class TransformersBackend:
     def __init__(self, model_dir: str, batch_size: int = 32, max_length: int = 256) -> None:
         self.model_dir = model_dir
@@ -29,10 +37,10 @@ class TransformersBackend:
         self.max_length = max_length
         self.name = f"transformers:{model_dir}"
         self._lock = threading.Lock()
-        self._loaded: tuple[Any, Any, dict[int, str], bool] | None = None
+        self._loaded: Loaded | None = None
         self._failed_at: float | None = None
 
-    def _load(self) -> tuple[Any, Any, dict[int, str], bool] | None:
+    def _load(self) -> Loaded | None:
         with self._lock:
             if self._loaded is not None:
                 return self._loaded
@@ -45,7 +53,7 @@ class TransformersBackend:
                 logger.warning("cannot load scorer model from %r; texts stay unscored", self.model_dir, exc_info=True)
             return self._loaded
 
-    def _load_from_disk(self) -> tuple[Any, Any, dict[int, str], bool]:
+    def _load_from_disk(self) -> Loaded:
         if not self.model_dir:
             raise FileNotFoundError("PRC_SCORER_MODEL_DIR is not set")
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -55,25 +63,36 @@ class TransformersBackend:
         model.eval()
         labels = {int(i): canonical_name(str(label)) for i, label in model.config.id2label.items()}
         softmax = model.config.problem_type == "single_label_classification"
-        return tokenizer, model, labels, softmax
+        # Never ask for more tokens than the model has positions for (a tokenizer may not know its model's limit).
+        limits = [self.max_length, getattr(model.config, "max_position_embeddings", None), tokenizer.model_max_length]
+        max_length = min(int(n) for n in limits if isinstance(n, int) and n > 0)
+        return Loaded(tokenizer, model, labels, softmax, max_length)
 
     def score(self, texts: Sequence[str], attributes: Sequence[str]) -> list[Scores | None]:
         loaded = self._load()
         if loaded is None:
             return [None] * len(texts)
+        wanted = {i: name for i, name in loaded.labels.items() if name in set(attributes)}
+        results: list[Scores | None] = []
+        for start in range(0, len(texts), self.batch_size):
+            batch = list(texts[start : start + self.batch_size])
+            try:
+                probs = self._probabilities(loaded, batch)
+            except Exception:
+                logger.warning("scorer model failed on a batch of %d texts", len(batch), exc_info=True)
+                results.extend([None] * len(batch))
+                continue
+            results.extend({name: float(row[i]) for i, name in wanted.items()} for row in probs)
+        return results
+
+    @staticmethod
+    def _probabilities(loaded: Loaded, batch: list[str]) -> list[list[float]]:
         import torch
 
-        tokenizer, model, labels, softmax = loaded
-        wanted = {i: name for i, name in labels.items() if name in set(attributes)}
-        results: list[Scores | None] = []
+        encoded = loaded.tokenizer(
+            batch, padding=True, truncation=True, max_length=loaded.max_length, return_tensors="pt"
+        )
         with torch.no_grad():
-            for start in range(0, len(texts), self.batch_size):
-                batch = list(texts[start : start + self.batch_size])
-                encoded = tokenizer(
-                    batch, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
-                )
-                logits = model(**encoded).logits
-                probs = torch.softmax(logits, dim=-1) if softmax else torch.sigmoid(logits)
-                for row in probs.tolist():
-                    results.append({name: float(row[i]) for i, name in wanted.items()})
-        return results
+            logits = loaded.model(**encoded).logits
+        probs = torch.softmax(logits, dim=-1) if loaded.softmax else torch.sigmoid(logits)
+        return [list(row) for row in probs.tolist()]

@@ -1,0 +1,89 @@
+"""The transformers backend on a tiny BERT built and saved here, loaded through the real loader."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rankers.plugins.base import SlateItem
+from rankers.scoring import attributes as A
+from rankers.scoring import configure, score_items
+from rankers.scoring.backends.local_model import TransformersBackend
+
+LABELS = ["REASONING_EXPERIMENTAL", "TOXICITY", "INSULT", "Stereotyping"]
+WORDS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "you", "are", "a", "stupid", "idiot", "i", "because", "thank"]
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
+
+    directory = tmp_path_factory.mktemp("tiny-scorer")
+    (directory / "vocab.txt").write_text("\n".join(WORDS) + "\n")
+    config = BertConfig(
+        vocab_size=len(WORDS),
+        hidden_size=8,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=16,
+        max_position_embeddings=64,
+        num_labels=len(LABELS),
+        id2label=dict(enumerate(LABELS)),
+        label2id={label: i for i, label in enumerate(LABELS)},
+        problem_type="multi_label_classification",
+    )
+    BertForSequenceClassification(config).save_pretrained(directory)
+    BertTokenizer(vocab_file=str(directory / "vocab.txt")).save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture(autouse=True)
+def fresh_scorer() -> Iterator[None]:
+    configure()
+    yield
+    configure()
+
+
+def test_transformers_backend_scores_every_labelled_attribute_in_the_unit_interval(
+    settings: object, tiny_model_dir: Path
+) -> None:
+    settings.PRC_SCORER_BACKEND = "transformers"  # type: ignore[attr-defined]
+    settings.PRC_SCORER_MODEL_DIR = str(tiny_model_dir)  # type: ignore[attr-defined]
+    settings.PRC_SCORER_BATCH_SIZE = 2  # type: ignore[attr-defined]
+    long_text = "because " * 1000  # longer than the model's 64 positions: must be truncated
+    items = [SlateItem(str(i), text) for i, text in enumerate(["you are a stupid idiot", "i thank you", long_text])]
+
+    scores = score_items(items, [A.REASONING, A.TOXICITY, A.INSULT, A.GENERALIZATION, A.THREAT])
+
+    assert set(scores) == {"0", "1", "2"}
+    for item_scores in scores.values():
+        # THREAT is not one of the model's labels: left out, not invented.
+        assert set(item_scores) == {A.REASONING, A.TOXICITY, A.INSULT, A.GENERALIZATION}
+        assert all(0.0 <= value <= 1.0 for value in item_scores.values())
+
+
+def test_transformers_backend_gives_the_same_scores_batched_or_alone(tiny_model_dir: Path) -> None:
+    texts = ["you are a stupid idiot", "i thank you because", "a"]
+    batched = TransformersBackend(str(tiny_model_dir), batch_size=3).score(texts, [A.TOXICITY])
+    alone = TransformersBackend(str(tiny_model_dir), batch_size=1).score(texts, [A.TOXICITY])
+
+    for b, a in zip(batched, alone, strict=True):
+        assert b is not None
+        assert a is not None
+        assert b[A.TOXICITY] == pytest.approx(a[A.TOXICITY], abs=1e-5)
+
+
+@pytest.mark.parametrize("model_dir", ["", "/nonexistent/scorer-model"])
+def test_a_missing_model_directory_leaves_items_unscored(settings: object, model_dir: str) -> None:
+    settings.PRC_SCORER_BACKEND = "transformers"  # type: ignore[attr-defined]
+    settings.PRC_SCORER_MODEL_DIR = model_dir  # type: ignore[attr-defined]
+
+    assert score_items([SlateItem("a", "text")], [A.TOXICITY]) == {}
+
+
+def test_a_directory_without_a_model_leaves_items_unscored(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text("{not json")
+
+    assert TransformersBackend(str(tmp_path)).score(["a", "b"], [A.TOXICITY]) == [None, None]
