@@ -9,6 +9,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("research/ranking/", include("rankers.dashboard_urls")),
     path("research/", include("participants.dashboard_urls")),
     path("", include("rankers.urls")),
     path("", include("surveys.urls")),

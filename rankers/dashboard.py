@@ -1,0 +1,182 @@
+"""Queries behind the ranking dashboards. Each returns plain rows.
+
+The timelines and delivery pages read ``DailyArmRollup`` only; the slate log is
+read one slate at a time, by the inspector.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass
+
+from django.db.models import F, FloatField, Max, Q, QuerySet, Sum
+from django.db.models.functions import Cast
+
+from participants.models import Arm, Study
+from rankers.charts import DeliveryRow, TimelinePoint
+from rankers.models import ContentItem, Slate
+from rankers.models_rollups import DailyArmRollup
+
+
+def rollups(
+    study: Study, *, start: dt.date, end: dt.date, platform: str = "", content_type: str = ""
+) -> QuerySet[DailyArmRollup]:
+    return (
+        DailyArmRollup.objects.for_study(study.id)
+        .between(start, end)
+        .on_platform(platform)
+        .of_content_type(content_type)
+        .order_by()
+    )
+
+
+def arm_labels(study: Study, extra_slugs: set[str] | frozenset[str] = frozenset()) -> list[tuple[str, str]]:
+    """``(slug, name)`` of the study's arms in their configured order, then any slug only the logs know."""
+    arms = [(slug, name) for slug, name in Arm.objects.filter(study=study).order_by("id").values_list("slug", "name")]
+    known = {slug for slug, _ in arms}
+    return arms + [(slug, slug) for slug in sorted(extra_slugs - known)]
+
+
+def _ratio(numerator: float | None, denominator: float | None) -> float | None:
+    return numerator / denominator if numerator is not None and denominator else None
+
+
+def timeline_points(
+    study: Study, *, start: dt.date, end: dt.date, platform: str = "", content_type: str = ""
+) -> list[TimelinePoint]:
+    """Per arm and day, pooled over the selected platforms and content types (weighted by slates)."""
+    rows = (
+        rollups(study, start=start, end=end, platform=platform, content_type=content_type)
+        .values("day", "arm_slug")
+        .annotate(
+            n=Sum("slates"),
+            nrc_n=Sum("nrc_slates"),
+            nrc_sum=Sum(F("nrc_mean") * Cast("nrc_slates", FloatField())),
+            added=Sum("added_total"),
+            deleted=Sum("deleted_total"),
+        )
+        .order_by("day", "arm_slug")
+    )
+    return [
+        TimelinePoint(
+            day=row["day"],
+            arm_slug=row["arm_slug"],
+            slates=row["n"],
+            nrc_mean=_ratio(row["nrc_sum"], row["nrc_n"]),
+            added_mean=row["added"] / row["n"],
+            deleted_mean=row["deleted"] / row["n"],
+        )
+        for row in rows
+        if row["n"]
+    ]
+
+
+def delivery_rows(
+    study: Study, *, start: dt.date, end: dt.date, platform: str = "", content_type: str = ""
+) -> list[DeliveryRow]:
+    """Per arm over the range. Daily percentiles cannot be pooled exactly, so p50 is the slate-weighted mean
+    of the daily medians and p95 the worst day's p95: the number to hold against the budget."""
+    qs = rollups(study, start=start, end=end, platform=platform, content_type=content_type)
+    fallbacks: dict[str, Counter[str]] = {}
+    for arm_slug, counts in qs.exclude(fallbacks={}).values_list("arm_slug", "fallbacks"):
+        fallbacks.setdefault(arm_slug, Counter()).update(counts)
+    weighted = {
+        f"{field}_w": Sum(F(f"{field}_p50_ms") * Cast("slates", FloatField())) for field in ("ranker", "served")
+    }
+    rows = (
+        qs.values("arm_slug")
+        .annotate(
+            n=Sum("slates"),
+            intervened=Sum("slates_intervened"),
+            ranker_n=Sum("slates", filter=~_null("ranker_p50_ms")),
+            served_n=Sum("slates", filter=~_null("served_p50_ms")),
+            ranker_p95=Max("ranker_p95_ms"),
+            served_p95=Max("served_p95_ms"),
+            **weighted,
+        )
+        .order_by("arm_slug")
+    )
+    return [
+        DeliveryRow(
+            arm_slug=row["arm_slug"],
+            slates=row["n"],
+            slates_intervened=row["intervened"],
+            fallbacks=dict(sorted(fallbacks.get(row["arm_slug"], Counter()).items())),
+            ranker_p50_ms=_ratio(row["ranker_w"], row["ranker_n"]),
+            ranker_p95_ms=row["ranker_p95"],
+            served_p50_ms=_ratio(row["served_w"], row["served_n"]),
+            served_p95_ms=row["served_p95"],
+        )
+        for row in rows
+    ]
+
+
+def _null(field: str) -> Q:
+    return Q(**{f"{field}__isnull": True})
+
+
+def in_arm_order(rows: list[DeliveryRow], arms: list[tuple[str, str]]) -> list[DeliveryRow]:
+    order = {slug: i for i, (slug, _) in enumerate(arms)}
+    return sorted(rows, key=lambda row: (order.get(row.arm_slug, len(order)), row.arm_slug))
+
+
+# --- the slate inspector ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SlateEntry:
+    """One item of a logged slate, with its 1-based place in the original and the returned order."""
+
+    item_id: str
+    before: int | None  # None: the ranker added it
+    after: int | None  # None: the ranker deleted it
+    text: str = ""
+    title: str = ""
+
+    @property
+    def status(self) -> str:
+        if self.before is None:
+            return "added"
+        return "deleted" if self.after is None else "kept"
+
+    @property
+    def moved_up(self) -> int | None:
+        """Places gained from the original to the returned order (negative: moved down)."""
+        return self.before - self.after if self.before is not None and self.after is not None else None
+
+
+def slate_orders(original_ids: list[str], returned_ids: list[str]) -> tuple[list[SlateEntry], list[SlateEntry]]:
+    """The original and the returned order as entries, each knowing its place in the other order."""
+    before = {item_id: n for n, item_id in enumerate(original_ids, start=1)}
+    after = {item_id: n for n, item_id in enumerate(returned_ids, start=1)}
+    original = [SlateEntry(item_id, n, after.get(item_id)) for item_id, n in before.items()]
+    returned = [SlateEntry(item_id, before.get(item_id), n) for item_id, n in after.items()]
+    return original, returned
+
+
+@dataclass(frozen=True)
+class SlateView:
+    slate: Slate
+    original: list[SlateEntry]
+    returned: list[SlateEntry]
+
+
+def slate_view(slate: Slate) -> SlateView:
+    """One logged slate with its items' text from ``ContentItem`` (the logged version where known)."""
+    original, returned = slate_orders(slate.original_ids, slate.returned_ids)
+    ids = {entry.item_id for entry in (*original, *returned)}
+    versions: dict[tuple[str, str], ContentItem] = {}
+    latest: dict[str, ContentItem] = {}
+    for item in ContentItem.objects.filter(platform=slate.platform, item_id__in=ids).order_by("first_seen_at"):
+        versions[(item.item_id, item.text_hash)] = item
+        latest[item.item_id] = item
+    logged_hash = dict(zip(slate.original_ids, slate.original_hashes, strict=False))
+
+    def with_text(entry: SlateEntry) -> SlateEntry:
+        item = versions.get((entry.item_id, logged_hash.get(entry.item_id, ""))) or latest.get(entry.item_id)
+        if item is None:
+            return entry
+        return SlateEntry(entry.item_id, entry.before, entry.after, item.text, item.title)
+
+    return SlateView(slate, [with_text(e) for e in original], [with_text(e) for e in returned])

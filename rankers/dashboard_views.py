@@ -1,0 +1,153 @@
+"""Ranking dashboards: per-arm timelines, delivery and latency, and the slate inspector."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django import forms
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from participants.models import PLATFORMS, Study
+from participants.roles import PI, researcher_required
+from rankers import charts, dashboard
+from rankers.models import Slate
+
+DEFAULT_DAYS = 60
+MAX_RANGE_DAYS = 731
+PLATFORM_LABELS = {"facebook": "Facebook", "reddit": "Reddit", "twitter": "X/Twitter"}
+
+
+def can_see_content(user: AbstractBaseUser | AnonymousUser) -> bool:
+    """Item text is participants' feed content: PIs only (read-only researchers see aggregates)."""
+    return bool(getattr(user, "is_superuser", False)) or user.groups.filter(name=PI).exists()  # type: ignore[union-attr]
+
+
+class RankingFilterForm(forms.Form):
+    study = forms.ModelChoiceField(queryset=Study.objects.order_by("-created_at"), to_field_name="slug")
+    platform = forms.ChoiceField(
+        choices=[("", "All platforms"), *((p, PLATFORM_LABELS.get(p, p)) for p in PLATFORMS)], required=False
+    )
+    content_type = forms.ChoiceField(
+        label="Content",
+        choices=[("", "Posts and comments"), ("post", "Posts"), ("comment", "Comments")],
+        required=False,
+    )
+    start = forms.DateField(label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(label="To (inclusive)", widget=forms.DateInput(attrs={"type": "date"}))
+
+    @classmethod
+    def from_query(cls, query: dict[str, str]) -> RankingFilterForm:
+        """Bind the query string over defaults: the last 60 days of the most recent non-draft study."""
+        today = timezone.localdate()
+        latest = Study.objects.exclude(status=Study.Status.DRAFT).order_by("-created_at").first()
+        defaults = {
+            "study": latest.slug if latest else "",
+            "start": (today - dt.timedelta(days=DEFAULT_DAYS - 1)).isoformat(),
+            "end": today.isoformat(),
+        }
+        return cls({**defaults, **{key: value for key, value in query.items() if value}})
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        start, end = data.get("start"), data.get("end")
+        if start and end and start > end:
+            raise forms.ValidationError("The start date must not be after the end date.")
+        if start and end and (end - start).days >= MAX_RANGE_DAYS:
+            raise forms.ValidationError(f"Choose a range of at most {MAX_RANGE_DAYS} days.")
+        return data
+
+    def filters(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {
+            "start": data["start"],
+            "end": data["end"],
+            "platform": data["platform"],
+            "content_type": data["content_type"],
+        }
+
+
+def index(request: HttpRequest) -> HttpResponse:
+    return redirect("rankers:timelines")
+
+
+@require_GET
+@researcher_required
+def timelines(request: HttpRequest) -> HttpResponse:
+    form = RankingFilterForm.from_query(request.GET.dict())
+    if not form.is_valid():
+        return render(request, "rankers/timelines.html", {"form": form}, status=400)
+    context = timelines_context(form.cleaned_data["study"], **form.filters())
+    return render(request, "rankers/timelines.html", {"form": form, **context})
+
+
+def timelines_context(study: Study, **filters: Any) -> dict[str, Any]:
+    points = dashboard.timeline_points(study, **filters)
+    arms = dashboard.arm_labels(study, {p.arm_slug for p in points})
+    figures = [
+        charts.figure_html(
+            charts.timeline_figure(points, metric=metric, arms=arms, start=filters["start"], end=filters["end"]),
+            div_id=f"timeline-{metric.field}",
+        )
+        for metric in charts.TIMELINE_METRICS
+    ]
+    return {"study": study, "charts": figures, "has_data": bool(points), "days": len(points)}
+
+
+@require_GET
+@researcher_required
+def delivery(request: HttpRequest) -> HttpResponse:
+    form = RankingFilterForm.from_query(request.GET.dict())
+    if not form.is_valid():
+        return render(request, "rankers/delivery.html", {"form": form}, status=400)
+    context = delivery_context(form.cleaned_data["study"], **form.filters())
+    return render(request, "rankers/delivery.html", {"form": form, **context})
+
+
+def delivery_context(study: Study, **filters: Any) -> dict[str, Any]:
+    rows = dashboard.delivery_rows(study, **filters)
+    arms = dashboard.arm_labels(study, {row.arm_slug for row in rows})
+    rows = dashboard.in_arm_order(rows, arms)
+    labels = dict(arms)
+    reasons = sorted({reason for row in rows for reason in row.fallbacks})
+    figures = [
+        charts.figure_html(charts.intervened_figure(rows, labels=labels), div_id="delivery-intervened"),
+        charts.figure_html(charts.fallback_figure(rows, labels=labels), div_id="delivery-fallbacks"),
+        charts.figure_html(
+            charts.latency_figure(rows, labels=labels, hold_ms=study.rank_hold_ms), div_id="delivery-latency"
+        ),
+    ]
+    table = [
+        {
+            "row": row,
+            "label": labels.get(row.arm_slug, row.arm_slug),
+            "fallbacks": [row.fallbacks.get(reason, 0) for reason in reasons],
+            "ranker_over_budget": row.ranker_p95_ms is not None and row.ranker_p95_ms > study.rank_hold_ms,
+        }
+        for row in rows
+    ]
+    return {"study": study, "table": table, "reasons": reasons, "charts": figures, "hold_ms": study.rank_hold_ms}
+
+
+@require_GET
+@researcher_required
+def slate_lookup(request: HttpRequest) -> HttpResponse:
+    """The inspector's search box: ``?id=123`` goes to slate 123."""
+    slate_id = request.GET.get("id", "").strip().lstrip("#")
+    if not slate_id.isdigit():
+        return redirect("rankers:delivery")
+    return redirect("rankers:slate", slate_id=int(slate_id))
+
+
+@require_GET
+@researcher_required
+def slate_inspector(request: HttpRequest, slate_id: int) -> HttpResponse:
+    if not can_see_content(request.user):
+        raise PermissionDenied("Only PIs may see the content of participants' feeds.")
+    slate = get_object_or_404(Slate, id=slate_id)
+    return render(request, "rankers/slate.html", {"view": dashboard.slate_view(slate)})
