@@ -95,7 +95,7 @@ def timeline_figure(
     end: dt.date,
     window: int = MOVING_AVERAGE_DAYS,
 ) -> go.Figure:
-    """One line per arm: the ``window``-day moving average of ``metric`` over every day in range.
+    """One line per arm: the ``window``-day trailing moving average of ``metric`` on every day in range.
 
     ``arms`` is ``(slug, label)`` in display order; an arm without data still gets
     its (empty) trace so that every chart has the same legend.
@@ -108,10 +108,14 @@ def timeline_figure(
     fig = go.Figure()
     for slug, label in arms:
         raw = [daily.get((slug, day)) for day in days]
+        # The average is drawn only on days the arm has data, so a line never runs on past the data.
+        smoothed = [
+            avg if value is not None else None for avg, value in zip(moving_average(raw, window), raw, strict=True)
+        ]
         fig.add_trace(
             go.Scatter(
                 x=[day.isoformat() for day in days],
-                y=moving_average(raw, window),
+                y=smoothed,
                 customdata=[[v] for v in raw],
                 name=label,
                 mode="lines",

@@ -83,7 +83,7 @@ def test_timeline_has_one_trace_per_arm_over_every_day_in_range() -> None:
     assert [trace.name for trace in fig.data] == ["Control", "Uprank Bridging", "Add News"]
     bridging = fig.data[1]
     assert list(bridging.x) == ["2024-10-01", "2024-10-02", "2024-10-03", "2024-10-04"]
-    assert list(bridging.y) == pytest.approx([0.3, 0.3, 0.4, 0.4])
+    assert list(bridging.y) == [pytest.approx(0.3), None, pytest.approx(0.4), None]  # no line where no data
     assert [c[0] for c in bridging.customdata] == [0.3, None, 0.5, None]
     assert list(fig.data[2].y) == [None] * 4
     assert "5-day moving average" in fig.layout.title.text
