@@ -151,6 +151,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Endpoints for the browser extension and ranker services.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "rankers.schema.add_ranking_paths"],
 }
 
 # Salt for hashing participant IPs and other pseudonymised values.

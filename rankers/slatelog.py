@@ -32,7 +32,7 @@ from django.db import connections
 
 logger = logging.getLogger(__name__)
 
-FALLBACK_KEY = "rankers:slate_fallback"
+FALLBACK_KEY = "rankers:slate_fallback"  # settings.RANK_FALLBACK_KEY overrides (tests use their own)
 BATCH_SIZE = 200
 
 
@@ -278,7 +278,7 @@ async def write_slate(record: SlateRecord) -> None:
     try:
         await _writer().submit(record)
     except Exception:
-        logger.exception("slate write failed; pushing to the Redis fallback list %s", FALLBACK_KEY)
+        logger.exception("slate write failed; pushing to the Redis fallback list %s", fallback_key())
         await push_fallback(record)
 
 
@@ -287,6 +287,10 @@ async def close_writer() -> None:
     writer = _writers.pop(asyncio.get_running_loop(), None)
     if writer is not None:
         await writer.close()
+
+
+def fallback_key() -> str:
+    return str(getattr(settings, "RANK_FALLBACK_KEY", FALLBACK_KEY))
 
 
 def redis_url() -> str:
@@ -300,7 +304,7 @@ async def push_fallback(record: SlateRecord) -> None:
     try:
         client = aredis.Redis.from_url(redis_url())
         async with client:
-            await client.rpush(FALLBACK_KEY, record.to_json())
+            await client.rpush(fallback_key(), record.to_json())
     except Exception:
         logger.critical("slate LOST: neither PostgreSQL nor Redis took it: %s", record.to_json().decode()[:2000])
 
@@ -314,13 +318,14 @@ def drain_fallback(limit: int = 1000) -> int:
     import redis
 
     client = redis.Redis.from_url(redis_url())
-    processing = FALLBACK_KEY + ":processing"
+    key = fallback_key()
+    processing = key + ":processing"
     # Anything left in processing by a crashed run goes first.
-    while client.lmove(processing, FALLBACK_KEY, "RIGHT", "LEFT"):
+    while client.lmove(processing, key, "RIGHT", "LEFT"):
         pass
     moved = 0
     while moved < limit:
-        raw = client.lmove(FALLBACK_KEY, processing, "LEFT", "RIGHT")
+        raw = client.lmove(key, processing, "LEFT", "RIGHT")
         if raw is None:
             break
         write_slates_sync([SlateRecord.from_json(raw)])

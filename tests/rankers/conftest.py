@@ -43,11 +43,13 @@ class DropFirstRanker:
 def _end_stray_connections(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
     """Pool threads keep their own connections (as in production); end them so the test database can be dropped."""
     yield
-    with django_db_blocker.unblock(), connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
+    with django_db_blocker.unblock():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'idle'"
+            )
+        connection.close()
 
 
 @pytest.fixture(autouse=True)

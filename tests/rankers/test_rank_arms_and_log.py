@@ -1,0 +1,168 @@
+"""Effective arm, equal hold, and the slate log, through POST /rank."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.test import AsyncClient
+from django.utils import timezone
+
+from participants.models import Arm, ConsentDocument, Participant, Study
+from rankers import slatelog
+from rankers.models import ContentItem, Slate
+from rankers.tasks_slatelog import drain_slate_fallback, ensure_slate_partitions
+from tests.rankers.conftest import item, post_rank, prc_request, request_with, valid_response
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def _slates(public_id: str) -> list[Slate]:
+    return [s async for s in Slate.objects.filter(participant_id=public_id).order_by("id")]
+
+
+async def test_withdrawn_participant_gets_untouched_feed_and_nothing_is_stored(
+    async_client: AsyncClient, enrol
+) -> None:
+    participant, token = await enrol("reverse")
+    await Participant.objects.filter(pk=participant.pk).aupdate(withdrawn_at=timezone.now())
+    body = prc_request(participant.public_id, n_posts=5)
+
+    response = valid_response(await post_rank(async_client, token, body))
+
+    assert response.ranked_ids == [i["id"] for i in body["items"]]
+    assert response.metadata is not None
+    assert response.metadata.intervention_on is False
+    assert await _slates(participant.public_id) == []
+    assert await ContentItem.objects.acount() == 0
+
+
+async def test_participant_without_current_consent_gets_untouched_feed(
+    async_client: AsyncClient, enrol, study: Study
+) -> None:
+    participant, token = await enrol("reverse")
+    await ConsentDocument.objects.acreate(study=study, version="2.0", text="New terms.", effective_at=timezone.now())
+    body = prc_request(participant.public_id, n_posts=5)
+
+    response = valid_response(await post_rank(async_client, token, body))
+
+    assert response.ranked_ids == [i["id"] for i in body["items"]]
+    assert await _slates(participant.public_id) == []
+
+
+async def test_baseline_participant_is_served_and_logged_as_control(async_client: AsyncClient, enrol) -> None:
+    participant, token = await enrol("reverse", past_baseline=False)
+    body = prc_request(participant.public_id, n_posts=5)
+
+    response = valid_response(await post_rank(async_client, token, body))
+
+    assert response.ranked_ids == [i["id"] for i in body["items"]]
+    [slate] = await _slates(participant.public_id)
+    assert (slate.arm, slate.effective_arm, slate.ranker_key) == ("reverse", "control", "control")
+    assert slate.intervention_on is False
+
+
+async def test_arm_not_yet_started_on_this_platform_is_control(async_client: AsyncClient, enrol) -> None:
+    participant, token = await enrol("reverse")
+    tomorrow = timezone.now().date() + dt.timedelta(days=1)
+    await Arm.objects.filter(slug="reverse").aupdate(starts_twitter=tomorrow)
+    body = prc_request(participant.public_id, n_posts=5, platform="twitter")
+
+    response = valid_response(await post_rank(async_client, token, body))
+
+    assert response.ranked_ids == [i["id"] for i in body["items"]]
+    [slate] = await _slates(participant.public_id)
+    assert slate.effective_arm == "control"
+
+
+async def test_ranked_slate_is_logged_with_rank_change_and_content_once(async_client: AsyncClient, enrol) -> None:
+    participant, token = await enrol("reverse")
+    body = request_with(participant.public_id, [item("a"), item("b"), item("c"), item("d")], prefetch=True)
+
+    for _ in range(2):
+        valid_response(await post_rank(async_client, token, body))
+
+    first, second = await _slates(participant.public_id)
+    assert first.original_ids == ["a", "b", "c", "d"]
+    assert first.returned_ids == ["d", "c", "b", "a"]
+    assert first.nrc == pytest.approx((3 + 1 + 1 + 3) / 4 / 4)
+    assert first.rbo is not None
+    assert first.rbo < 1
+    assert (first.n_items, first.n_added, first.n_deleted) == (4, 0, 0)
+    assert first.intervention_on is True
+    assert first.prefetch is True
+    assert first.ranker_ms is not None
+    assert first.served_ms >= 0
+    assert first.platform == "reddit"
+    assert first.content_type == "post"
+    assert second.returned_ids == first.returned_ids
+    assert await ContentItem.objects.acount() == 4
+
+
+async def test_invalid_item_reasons_are_logged(async_client: AsyncClient, enrol) -> None:
+    participant, token = await enrol("reverse")
+    items = [item("a"), item("bad", embedded_urls=["javascript:alert(1)"]), item("c")]
+
+    valid_response(await post_rank(async_client, token, request_with(participant.public_id, items)))
+
+    [slate] = await _slates(participant.public_id)
+    assert slate.invalid_items == {"bad": "bad_url"}
+    assert slate.returned_ids == ["c", "bad", "a"]
+
+
+async def test_answer_is_held_until_the_hold_and_ranker_time_is_separate(
+    async_client: AsyncClient, enrol, study: Study
+) -> None:
+    await Study.objects.filter(pk=study.pk).aupdate(rank_hold_ms=150)
+    participant, token = await enrol("control")
+
+    started = time.monotonic()
+    valid_response(await post_rank(async_client, token, prc_request(participant.public_id, n_posts=20)))
+    elapsed = time.monotonic() - started
+
+    assert elapsed >= 0.15
+    [slate] = await _slates(participant.public_id)
+    assert slate.served_ms >= 149.9
+    assert slate.ranker_ms is not None
+    assert slate.ranker_ms < 150
+
+
+async def test_new_participant_gets_the_ramped_extra_lag(async_client: AsyncClient, enrol, study: Study) -> None:
+    await Study.objects.filter(pk=study.pk).aupdate(rank_hold_ms=0, ramp_max_ms=1400, ramp_days=14)
+    participant, token = await enrol("control", past_baseline=False)
+    await Participant.objects.filter(pk=participant.pk).aupdate(consented_at=timezone.now() - dt.timedelta(days=1))
+
+    started = time.monotonic()
+    valid_response(await post_rank(async_client, token, prc_request(participant.public_id, n_posts=3)))
+
+    assert time.monotonic() - started >= 0.1  # one day of fourteen: 100 ms
+
+
+async def test_failed_write_goes_to_redis_and_is_drained_into_the_log(
+    async_client: AsyncClient, enrol, monkeypatch, settings
+) -> None:
+    settings.RANK_FALLBACK_KEY = f"test:slate_fallback:{uuid.uuid4().hex}"
+    participant, token = await enrol("reverse")
+
+    async def broken_submit(self: slatelog.SlateWriter, record: slatelog.SlateRecord) -> None:
+        raise ConnectionError("database unreachable")
+
+    monkeypatch.setattr(slatelog.SlateWriter, "submit", broken_submit)
+    body = request_with(participant.public_id, [item("a"), item("b")])
+
+    response = valid_response(await post_rank(async_client, token, body))
+
+    assert response.ranked_ids == ["b", "a"]
+    assert await _slates(participant.public_id) == []
+    moved = await sync_to_async(drain_slate_fallback)()
+    assert moved == 1
+    [slate] = await _slates(participant.public_id)
+    assert slate.returned_ids == ["b", "a"]
+
+
+def test_slate_partitions_are_created_ahead_and_idempotent() -> None:
+    assert ensure_slate_partitions(6) >= 0
+    assert ensure_slate_partitions(6) == 0

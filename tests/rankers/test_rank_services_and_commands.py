@@ -1,0 +1,111 @@
+"""Ranker services, the management commands, /metrics and the OpenAPI schema."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+import orjson
+import pytest
+from asgiref.sync import sync_to_async
+from django.core.management import call_command
+from django.test import AsyncClient, Client
+
+from participants.models import Participant
+from rankers.models import RankerServiceKey, Slate
+from tests.factories import ArmFactory, StudyFactory
+from tests.rankers.conftest import post_rank, prc_request, valid_response
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _command(*args: str) -> list[str]:
+    out = StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue().strip().splitlines()
+
+
+async def _service_key() -> str:
+    lines = await sync_to_async(_command)("create_ranker_key", "--label", "tests")
+    return lines[-1]
+
+
+async def test_create_ranker_key_prints_the_key_last_and_stores_only_its_hash() -> None:
+    key = await _service_key()
+
+    stored = await RankerServiceKey.objects.aget(label="tests")
+    assert stored.key_hash == RankerServiceKey.hash_key(key)
+    assert key not in {stored.key_hash, stored.prefix}
+
+
+async def test_ranker_service_ranks_statelessly_with_a_service_key(async_client: AsyncClient) -> None:
+    key = await _service_key()
+    body = prc_request("anyone", n_posts=6)
+
+    response = await async_client.post(
+        "/rankers/reverse/rank",
+        data=orjson.dumps(body),
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {key}"},
+    )
+
+    assert valid_response(response).ranked_ids == [i["id"] for i in reversed(body["items"])]
+    assert await Slate.objects.acount() == 0
+
+
+async def test_ranker_service_refuses_a_missing_or_revoked_key_and_unknown_rankers(async_client: AsyncClient) -> None:
+    key = await _service_key()
+    body = orjson.dumps(prc_request("anyone"))
+
+    missing = await async_client.post("/rankers/reverse/rank", data=body, content_type="application/json")
+    unknown = await async_client.post(
+        "/rankers/nope/rank", data=body, content_type="application/json", headers={"Authorization": f"Bearer {key}"}
+    )
+    await RankerServiceKey.objects.aupdate(revoked_at="2024-01-01T00:00:00Z")
+    revoked = await async_client.post(
+        "/rankers/reverse/rank", data=body, content_type="application/json", headers={"Authorization": f"Bearer {key}"}
+    )
+
+    assert (missing.status_code, unknown.status_code, revoked.status_code) == (401, 404, 401)
+
+
+async def test_enroll_test_participant_prints_a_working_user_id_and_token(async_client: AsyncClient) -> None:
+    study = await sync_to_async(StudyFactory)(rank_hold_ms=0)
+    await sync_to_async(ArmFactory)(study=study, slug="control", ranker_key="control", is_control=True)
+    await sync_to_async(ArmFactory)(study=study, slug="flip", ranker_key="reverse")
+
+    lines = await sync_to_async(_command)(
+        "enroll_test_participant", "--arm", "flip", "--past-baseline", "--study", study.slug
+    )
+
+    assert len(lines) == 2
+    assert lines[0].startswith("user_id: ")
+    assert lines[1].startswith("token: ")
+    user_id, token = lines[0].removeprefix("user_id: "), lines[1].removeprefix("token: ")
+    participant = await Participant.objects.aget(public_id=user_id)
+    assert participant.included_at is not None
+    body = prc_request(user_id, n_posts=4)
+    response = valid_response(await post_rank(async_client, token, body))
+    assert response.ranked_ids == [i["id"] for i in reversed(body["items"])]
+
+
+async def test_metrics_are_served_in_prometheus_format(async_client: AsyncClient, enrol) -> None:
+    participant, token = await enrol("control")
+    valid_response(await post_rank(async_client, token, prc_request(participant.public_id)))
+
+    response = await async_client.get("/metrics")
+
+    text = response.content.decode()
+    assert response.status_code == 200
+    assert 'prc_rank_requests_total{endpoint="rank",status="200"}' in text
+    assert "prc_rank_served_seconds_bucket" in text
+    assert "prc_rank_ranker_seconds_bucket" in text
+    assert "prc_rank_items_per_request_bucket" in text
+
+
+def test_openapi_schema_lists_the_ranking_endpoints(client: Client) -> None:
+    response = client.get("/api/schema/", HTTP_ACCEPT="application/json")
+
+    schema = response.json()
+    assert "/rank" in schema["paths"]
+    assert "/rankers/{name}/rank" in schema["paths"]
+    assert "RankingRequest" in schema["components"]["schemas"]
