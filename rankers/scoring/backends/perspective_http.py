@@ -56,7 +56,7 @@ class PerspectiveHTTPBackend:
         client: httpx2.Client | None = None,
     ) -> None:
         self.url = url
-        self.name = f"http:{url}"
+        self.name = f"http:{url.split('?', 1)[0]}"  # no query string: it may hold an API key, and names get logged
         self.perspective_names = perspective_names
         self.concurrency = max(1, concurrency)
         # The whole slate's budget: a text still waiting on the pool after it stays unscored.
