@@ -12,6 +12,7 @@ from typing import Any
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.db import models
 from django.db.models import Model, QuerySet
 from django.forms import BaseForm
 from django.http import HttpRequest
@@ -128,6 +129,7 @@ class RecruitmentSourceAdmin(admin.ModelAdmin):
     list_filter = ("study", "active")
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}  # vendors' redirect links are https
 
     @admin.display(boolean=True, description="signed links")
     def signed(self, source: RecruitmentSource) -> bool:

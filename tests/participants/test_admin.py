@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from django.contrib.auth.models import Group, User
 from django.core.management import call_command
@@ -262,3 +264,24 @@ def test_seed_demo_logins_reach_the_funnel_with_the_demo_password() -> None:
 
     assert response.status_code == 200
     assert sum(row.started for row in response.context["funnel"]) > 0
+
+
+@pytest.mark.parametrize("username", ["pi", "reader", "ops"])
+def test_every_participants_admin_page_opens_for_every_demo_role(username: str) -> None:
+    from django.contrib import admin
+
+    call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115
+    client = Client()
+    client.force_login(User.objects.get(username=username))
+
+    for model, model_admin in admin.site._registry.items():
+        if model._meta.app_label != "participants":
+            continue
+        base = f"/admin/participants/{model._meta.model_name}/"
+        listing = client.get(base)
+        assert listing.status_code in (200, 403), base
+        first = model.objects.first()
+        if listing.status_code == 200 and first is not None:
+            assert client.get(f"{base}{first.pk}/change/").status_code == 200, base
+        if model_admin.has_add_permission(listing.wsgi_request):
+            assert client.get(f"{base}add/").status_code == 200, base
