@@ -109,3 +109,20 @@ def test_llm_backend_leaves_everything_unscored_when_the_server_is_down() -> Non
 )
 def test_llm_replies_are_validated(reply: str | None, expected: dict[str, float] | None) -> None:
     assert parse_reply(reply, ATTRIBUTES) == expected
+
+
+def test_the_llm_backend_is_built_from_settings(settings: object) -> None:
+    from rankers.scoring import get_backend
+
+    settings.PRC_SCORER_BACKEND = "llm"  # type: ignore[attr-defined]
+    settings.OPENAI_BASE_URL = "http://127.0.0.1:9/v1"  # type: ignore[attr-defined]
+    settings.PRC_LLM_MODEL = "local-model"  # type: ignore[attr-defined]
+    configure()
+
+    built = get_backend()
+
+    assert isinstance(built, LLMBackend)
+    assert built.name == "llm:local-model"
+    assert str(built.client.base_url).startswith("http://127.0.0.1:9/v1")
+    # Nothing listens there: the items stay unscored, and nothing raises.
+    assert score_items([SlateItem("a", "text")], ATTRIBUTES) == {}
