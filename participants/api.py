@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import extend_schema
 from rest_framework import authentication, exceptions, permissions
 from rest_framework.request import Request
@@ -63,6 +64,16 @@ class ExtensionTokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="extension"'
+
+
+class ExtensionTokenScheme(OpenApiAuthenticationExtension):
+    """Describes ``ExtensionTokenAuthentication`` in the generated OpenAPI schema."""
+
+    target_class = ExtensionTokenAuthentication
+    name = "extensionToken"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {"type": "http", "scheme": "bearer", "description": "Token from /api/v1/extension/register."}
 
 
 class HasExtensionToken(permissions.BasePermission):

@@ -7,7 +7,7 @@ pages through the private key in their URL. No page ever shows an arm.
 from __future__ import annotations
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
@@ -29,6 +29,11 @@ Outcome = RecruitmentSource.Outcome
 
 def message_page(request: HttpRequest, study: Study | None, key: str, *, status: int = 200) -> HttpResponse:
     return render(request, "participants/message.html", {"copy": page_copy(study, key)}, status=status)
+
+
+def _posted(request: HttpRequest) -> QueryDict | None:
+    """Form data on POST (even when empty, so an empty submission shows errors), else None."""
+    return request.POST if request.method == "POST" else None
 
 
 def _session_participant(request: HttpRequest) -> Participant | None:
@@ -97,7 +102,7 @@ def screener(request: HttpRequest) -> HttpResponse:
         return message_page(request, None, "expired", status=400)
     if participant.stage != Stage.SCREENING:
         return _next_step(participant)
-    form = ScreenerForm(request.POST or None)
+    form = ScreenerForm(_posted(request))
     if request.method == "POST" and form.is_valid():
         decision = services.submit_screener(participant=participant, answers=form.cleaned_data)
         if decision == Stage.SCREENED_IN:
@@ -126,7 +131,7 @@ def _consent_form(request: HttpRequest, participant: Participant, *, success_url
     if request.method == "POST":
         posted = request.POST.get("version", "")
         document = ConsentDocument.objects.filter(study=participant.study, version=posted).first() or current
-    form = ConsentForm(request.POST or None, document=document)
+    form = ConsentForm(_posted(request), document=document)
     error = ""
     if request.method == "POST" and form.is_valid():
         try:
@@ -145,7 +150,7 @@ def _consent_form(request: HttpRequest, participant: Participant, *, success_url
             return HttpResponseRedirect(success_url)
     context = {"copy": page_copy(participant.study, "consent"), "form": form, "document": form.document}
     context["error"] = error
-    return render(request, "participants/consent.html", context, status=400 if form.is_bound else 200)
+    return render(request, "participants/consent.html", context, status=400 if form.is_bound or error else 200)
 
 
 def install(request: HttpRequest) -> HttpResponse:
@@ -213,7 +218,7 @@ def withdraw(request: HttpRequest, key: str) -> HttpResponse:
     participant = _status_participant(key)
     if participant.is_withdrawn:
         return redirect("participants:status", key=key)
-    form = WithdrawForm(request.POST or None)
+    form = WithdrawForm(_posted(request))
     if request.method == "POST" and form.is_valid():
         services.withdraw_participant(participant=participant, by=participant, reason=form.cleaned_data["reason"])
         return redirect("participants:status", key=key)
