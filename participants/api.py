@@ -95,7 +95,10 @@ class ExtensionView(APIView):
 
 
 class RegisterView(APIView):
-    """Exchange the enrolment code shown after consent for an extension token and the client config."""
+    """Exchange the enrolment code shown after consent for an extension token and the client config.
+
+    201 for a new install; 200 for a repeat with the same ``install_key`` (same install, rotated token).
+    """
 
     authentication_classes: list[type[authentication.BaseAuthentication]] = []
     permission_classes: list[type[permissions.BasePermission]] = []
