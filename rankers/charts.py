@@ -118,8 +118,9 @@ def timeline_figure(
                 y=smoothed,
                 customdata=[[v] for v in raw],
                 name=label,
-                mode="lines",
+                mode="lines+markers",  # markers keep a day with data on both sides missing visible
                 line={"color": colours[slug], "width": 2},
+                marker={"size": 4},
                 connectgaps=False,
                 hovertemplate=(
                     f"{label}<br>%{{x}}<br>{window}-day average %{{y:.3f}}<br>"
@@ -129,7 +130,6 @@ def timeline_figure(
         )
     fig.update_layout(
         title={"text": f"{metric.title}, {window}-day moving average"},
-        xaxis_title="day",
         yaxis_title=metric.axis,
         yaxis_rangemode="tozero",
         hovermode="closest",
@@ -141,14 +141,14 @@ def timeline_figure(
     return fig
 
 
-def intervened_figure(rows: Sequence[DeliveryRow], *, labels: dict[str, str]) -> go.Figure:
+def intervened_figure(rows: Sequence[DeliveryRow], *, arms: Sequence[tuple[str, str]]) -> go.Figure:
     """Share of slates each arm actually reordered (the rest fell back to the original order)."""
-    colours = arm_colours([row.arm_slug for row in rows])
+    labels, colours = dict(arms), arm_colours([slug for slug, _ in arms])
     fig = go.Figure(
         go.Bar(
             x=[labels.get(row.arm_slug, row.arm_slug) for row in rows],
             y=[row.intervened_share for row in rows],
-            marker_color=[colours[row.arm_slug] for row in rows],
+            marker_color=[colours.get(row.arm_slug, PALETTE[0]) for row in rows],
             customdata=[[row.slates_intervened, row.slates] for row in rows],
             hovertemplate="%{x}<br>%{y:.1%} (%{customdata[0]} of %{customdata[1]} slates)<extra></extra>",
         )
@@ -163,8 +163,9 @@ def intervened_figure(rows: Sequence[DeliveryRow], *, labels: dict[str, str]) ->
     return fig
 
 
-def fallback_figure(rows: Sequence[DeliveryRow], *, labels: dict[str, str]) -> go.Figure:
+def fallback_figure(rows: Sequence[DeliveryRow], *, arms: Sequence[tuple[str, str]]) -> go.Figure:
     """Fallbacks per arm, stacked by reason, as a share of the arm's slates."""
+    labels = dict(arms)
     reasons = sorted({reason for row in rows for reason in row.fallbacks})
     fig = go.Figure()
     for reason in reasons:
@@ -177,6 +178,10 @@ def fallback_figure(rows: Sequence[DeliveryRow], *, labels: dict[str, str]) -> g
                 hovertemplate=f"{reason}<br>%{{x}}: %{{y:.2%}} (%{{customdata[0]}} slates)<extra></extra>",
             )
         )
+    if not reasons:
+        fig.add_annotation(text="No fallbacks in this range", showarrow=False, font={"size": 16})
+        fig.update_xaxes(visible=False)
+        fig.update_yaxes(visible=False)
     fig.update_layout(
         barmode="stack",
         title={"text": "Fallbacks by reason (share of slates)"},
@@ -188,8 +193,9 @@ def fallback_figure(rows: Sequence[DeliveryRow], *, labels: dict[str, str]) -> g
     return fig
 
 
-def latency_figure(rows: Sequence[DeliveryRow], *, labels: dict[str, str], hold_ms: int) -> go.Figure:
+def latency_figure(rows: Sequence[DeliveryRow], *, arms: Sequence[tuple[str, str]], hold_ms: int) -> go.Figure:
     """Ranker and served time per arm, p50 and p95, against the study's hold budget."""
+    labels = dict(arms)
     x = [labels.get(row.arm_slug, row.arm_slug) for row in rows]
     series = (
         ("ranker p50", "ranker_p50_ms", "#9ecae1"),

@@ -116,10 +116,10 @@ def delivery_context(study: Study, **filters: Any) -> dict[str, Any]:
     labels = dict(arms)
     reasons = sorted({reason for row in rows for reason in row.fallbacks})
     figures = [
-        charts.figure_html(charts.intervened_figure(rows, labels=labels), div_id="delivery-intervened"),
-        charts.figure_html(charts.fallback_figure(rows, labels=labels), div_id="delivery-fallbacks"),
+        charts.figure_html(charts.intervened_figure(rows, arms=arms), div_id="delivery-intervened"),
+        charts.figure_html(charts.fallback_figure(rows, arms=arms), div_id="delivery-fallbacks"),
         charts.figure_html(
-            charts.latency_figure(rows, labels=labels, hold_ms=study.rank_hold_ms), div_id="delivery-latency"
+            charts.latency_figure(rows, arms=arms, hold_ms=study.rank_hold_ms), div_id="delivery-latency"
         ),
     ]
     table = [

@@ -120,13 +120,28 @@ def test_delivery_figures_show_share_intervened_fallbacks_and_the_budget() -> No
         delivery_row("control", 100, 100, {}),
         delivery_row("uprank_bridging", 200, 150, {"timeout": 40, "ranker_error": 10}),
     ]
-    labels = {"control": "Control", "uprank_bridging": "Uprank Bridging"}
-    assert list(intervened_figure(rows, labels=labels).data[0].y) == [1.0, 0.75]
-    fallbacks = fallback_figure(rows, labels=labels)
+    arms = [("control", "Control"), ("uprank_bridging", "Uprank Bridging")]
+    assert list(intervened_figure(rows, arms=arms).data[0].y) == [1.0, 0.75]
+    fallbacks = fallback_figure(rows, arms=arms)
     assert {trace.name: list(trace.y) for trace in fallbacks.data} == {
         "ranker_error": [0, 0.05],
         "timeout": [0, 0.2],
     }
-    latency = latency_figure(rows, labels=labels, hold_ms=500)
+    latency = latency_figure(rows, arms=arms, hold_ms=500)
     assert [trace.name for trace in latency.data] == ["ranker p50", "ranker p95", "served p50", "served p95"]
     assert latency.layout.shapes[0].y0 == 500
+
+
+def test_delivery_bars_use_the_timeline_colour_of_each_arm() -> None:
+    arms = [("control", "Control"), ("uprank_bridging", "Uprank Bridging"), ("add_news", "Add News")]
+    timeline = timeline_figure(
+        [], metric=TIMELINE_METRICS[0], arms=arms, start=dt.date(2024, 10, 1), end=dt.date(2024, 10, 1)
+    )
+    bars = intervened_figure([delivery_row("add_news", 10, 10, {})], arms=arms)
+    assert list(bars.data[0].marker.color) == [timeline.data[2].line.color]
+
+
+def test_no_fallbacks_is_said_in_words() -> None:
+    fig = fallback_figure([delivery_row("control", 10, 10, {})], arms=[("control", "Control")])
+    assert fig.data == ()
+    assert fig.layout.annotations[0].text == "No fallbacks in this range"
