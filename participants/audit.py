@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 
 from participants.models import AuditEvent, Participant
 
@@ -17,7 +17,7 @@ def record_audit(
     detail: dict[str, Any] | None = None,
 ) -> AuditEvent:
     """Append one audit event. ``actor`` is a user, a participant, or None for the system."""
-    user = actor if isinstance(actor, AbstractBaseUser) else None
+    user = actor if isinstance(actor, User) else None
     if isinstance(actor, Participant):
         label = f"participant {actor.public_id}"
     elif user is not None:

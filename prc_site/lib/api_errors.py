@@ -56,6 +56,6 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if response is None:
         return None
     detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
-    code = exc.get_codes() if isinstance(exc, exceptions.APIException) else "error"
-    response.data = error_body(str(code), str(detail))
+    codes: object = exc.get_codes() if isinstance(exc, exceptions.APIException) else "error"
+    response.data = error_body(str(codes), str(detail))
     return response

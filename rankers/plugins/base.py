@@ -74,7 +74,7 @@ def register(name: str) -> Callable[[type], type]:
     """Class decorator: instantiate the ranker and add it to the registry under ``name``."""
 
     def decorate(cls: type) -> type:
-        cls.name = name
+        setattr(cls, "name", name)  # noqa: B010 (the protocol's ClassVar, set on a plain class)
         _REGISTRY[name] = cls()
         return cls
 
