@@ -76,12 +76,6 @@ def test_researcher_sees_a_form_error_for_a_bad_date(live_server: object, page: 
     expect(page.locator("#funnel-table")).to_have_count(0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="participants/base.html sets <meta name=referrer content=no-referrer>, so Chromium sends 'Origin: null'"
-    " with every form POST and Django's CSRF origin check answers 403; 'same-origin' keeps the status key private"
-    " and lets the forms work. Remove this marker once the participant pages are fixed.",
-)
 def test_participant_walks_from_the_vendor_link_to_the_status_page(live_server: object, page: Page, demo: None) -> None:
     # Vendor links open only while a study is recruiting; the demo study is seeded as running.
     Study.objects.filter(slug="prc-demo").update(status=Study.Status.RECRUITING)
