@@ -46,6 +46,9 @@ class Study(models.Model):
         RUNNING = "running"
         CLOSED = "closed"
 
+    # Recruitment continued while the study ran, as in the paper: vendor links open in both.
+    SIGNUP_STATUSES = (Status.RECRUITING, Status.RUNNING)
+
     name = models.CharField(max_length=200)
     slug = models.SlugField(unique=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT)

@@ -55,15 +55,20 @@ class EnrolmentError(Exception):
 
 
 def find_source(*, source_slug: str, study_slug: str | None = None) -> RecruitmentSource | None:
-    """The active source behind an entry link, in a recruiting study; None if unknown or ambiguous."""
+    """The active source behind an entry link, in a study taking signups; None if unknown or ambiguous.
+
+    A study takes signups while recruiting and while running, never as a draft or once closed.
+    """
     sources = RecruitmentSource.objects.select_related("study").filter(
-        slug=source_slug, active=True, study__status=Study.Status.RECRUITING
+        slug=source_slug, active=True, study__status__in=Study.SIGNUP_STATUSES
     )
     if study_slug is not None:
         sources = sources.filter(study__slug=study_slug)
     found = list(sources[:2])
     if len(found) == 2:
-        logger.error("source slug %r is active in several recruiting studies; use /join/<study>/<source>/", source_slug)
+        logger.error(
+            "source slug %r is active in several studies taking signups; use /join/<study>/<source>/", source_slug
+        )
     return found[0] if len(found) == 1 else None
 
 

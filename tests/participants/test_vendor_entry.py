@@ -50,8 +50,17 @@ def test_source_slug_can_be_qualified_by_the_study(client: Client, source: Recru
     assert Participant.objects.get().study == other_study_source.study
 
 
-def test_study_that_is_not_recruiting_turns_links_away(client: Client, source: RecruitmentSource) -> None:
-    Study.objects.update(status=Study.Status.CLOSED)
+def test_running_study_still_takes_signups(client: Client, source: RecruitmentSource) -> None:
+    Study.objects.update(status=Study.Status.RUNNING)
+    response = join(client, source, "x1")
+    assert response.status_code == 302
+    assert response["Location"] == "/signup/"
+    assert Participant.objects.get().stage == "screening"
+
+
+@pytest.mark.parametrize("status", [Study.Status.CLOSED, Study.Status.DRAFT])
+def test_closed_or_draft_study_turns_links_away(client: Client, source: RecruitmentSource, status: str) -> None:
+    Study.objects.update(status=status)
     assert join(client, source, "x1").status_code == 404
     assert Participant.objects.count() == 0
 
