@@ -16,7 +16,7 @@ import urllib.request
 from typing import Any
 
 from django.conf import settings
-from django.core.management import call_command, get_commands
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
 from prc_site.lib.embedded import data_dir
@@ -33,7 +33,9 @@ class Command(BaseCommand):
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
         parser.add_argument("--web-workers", type=int, default=int(os.environ.get("WEB_WORKERS", "1")))
-        parser.add_argument("--seed-demo", action="store_true", help="Create the demo study and logins.")
+        parser.add_argument(
+            "--seed-demo", action="store_true", help="Create the demo study, its logins and a month of slates."
+        )
         parser.add_argument("--keep-services", action="store_true", help="Leave PostgreSQL and Redis running.")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -42,14 +44,19 @@ class Command(BaseCommand):
             signal.signal(signum, _interrupt)
         call_command("migrate", interactive=False, verbosity=0)
         self.stdout.write("database migrated")
-        if options["seed_demo"] and "seed_demo" in get_commands():
+        if options["seed_demo"]:
+            # Both skip what already exists, so restarting the demo keeps its data.
             call_command("seed_demo", stdout=self.stdout)
+            call_command("seed_demo_slates", stdout=self.stdout)
         url = f"http://{options['host']}:{options['port']}"
         children = self._start_children(options)
         try:
             self._wait_healthy(url, children)
             self.stdout.write(self.style.SUCCESS(f"\nPlatform running at {url}/"))
             self.stdout.write(f"  researcher login: {url}/admin/   (funnel: {url}/research/funnel/)")
+            self.stdout.write(
+                f"  ranking pages:    {url}/research/ranking/timelines/   {url}/research/ranking/delivery/"
+            )
             self.stdout.write(f"  API schema:       {url}/api/schema/   health: {url}/healthz")
             self.stdout.write("Press Ctrl-C to stop.\n")
             self._supervise(children)

@@ -1,0 +1,305 @@
+"""Give the demo study a slate log: 30 days of synthetic ``/rank`` answers for its enrolled participants.
+
+Run after ``seed_demo`` (``run_platform --seed-demo`` runs both). Each participant gets a few slates a day on
+one to three platforms, from enrolment until withdrawal, under the arm that would have been in effect then
+(control during the baseline days and before the arm starts on that platform). What each arm does to a slate
+is made up to look like the paper's figures: control changes nothing, the bridging arms reorder, Add News and
+Challenging Stereotypes insert items, Diverse Approval sometimes removes one, and a few slates fall back
+with a recorded reason. The slates go through ``rankers.slatelog.write_slates_sync`` (the writer the
+fallback drain uses), then the days are rolled up, so the timelines and delivery pages have something to show.
+
+Idempotent: does nothing when the demo study already has slates.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import random
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.utils import timezone
+
+from participants.management.commands.seed_demo import STUDY_SLUG
+from participants.models import Arm, Participant, Study
+from rankers import checks
+from rankers.models import Slate, text_hash
+from rankers.rollups import rollup_study_day
+from rankers.slate_metrics import slate_change
+from rankers.slatelog import ContentRow, SlateRecord, write_slates_sync
+from rankers.tasks_slatelog import ensure_slate_partitions
+
+DAYS = 30
+POOL_SIZE = 300  # synthetic items per platform and content type
+BATCH = 2000
+RANKER_BUDGET_MS = 400.0
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """What an arm's ranker does to a slate in the demo data."""
+
+    shuffle: float  # spread of the rank noise, as a share of the slate length
+    added: tuple[int, int] = (0, 0)  # fewest and most items inserted
+    deleted: tuple[int, int] = (0, 0)
+    ranker_ms: float = 40.0  # median ranker time
+    fallback_rate: float = 0.0
+    fallbacks: tuple[str, ...] = ()
+
+
+COMMON_FALLBACKS = (checks.TIMEOUT, checks.TIMEOUT, checks.TIMEOUT, checks.EXCEPTION)
+BEHAVIOURS = {
+    "control": Behaviour(shuffle=0.0, ranker_ms=0.2),
+    "uprank_bridging": Behaviour(shuffle=0.2, ranker_ms=70, fallback_rate=0.03, fallbacks=COMMON_FALLBACKS),
+    "bridging_downrank_toxic": Behaviour(shuffle=0.25, ranker_ms=75, fallback_rate=0.03, fallbacks=COMMON_FALLBACKS),
+    "challenging_stereotypes": Behaviour(
+        shuffle=0.05,
+        added=(0, 2),
+        ranker_ms=55,
+        fallback_rate=0.04,
+        fallbacks=(*COMMON_FALLBACKS, checks.BAD_INSERTED_ITEM),
+    ),
+    "diverse_approval": Behaviour(
+        shuffle=0.15, deleted=(0, 1), ranker_ms=35, fallback_rate=0.02, fallbacks=COMMON_FALLBACKS
+    ),
+    "add_news": Behaviour(
+        shuffle=0.02,
+        added=(1, 4),
+        ranker_ms=25,
+        fallback_rate=0.03,
+        fallbacks=(*COMMON_FALLBACKS, checks.CAP_EXCEEDED),
+    ),
+}
+DEFAULT_BEHAVIOUR = Behaviour(shuffle=0.08, ranker_ms=50, fallback_rate=0.03, fallbacks=COMMON_FALLBACKS)
+
+PLATFORMS = ("facebook", "reddit", "twitter")
+SUBJECTS = (
+    "The city council",
+    "A neighbour of mine",
+    "Our school board",
+    "The new bakery downtown",
+    "A local volunteer group",
+    "The state legislature",
+    "My cousin",
+    "The football team",
+    "A small business owner",
+    "The library",
+)
+PREDICATES = (
+    "voted on the new bike lanes today.",
+    "shared a thoughtful take on the budget debate.",
+    "is organising a clean-up this weekend; everyone is welcome.",
+    "posted about the election and the comments got heated.",
+    "explained why both sides of the housing debate have a point.",
+    "raised money for the food bank again this year.",
+    "says the other party is ruining everything.",
+    "wrote a long thread about what changed their mind.",
+    "asked people to listen before they argue.",
+    "celebrated twenty years in the neighbourhood.",
+)
+
+
+@dataclass(frozen=True)
+class Person:
+    public_id: str
+    arm: Arm
+    signup_at: dt.datetime
+    enrolled_at: dt.datetime
+    until: dt.datetime  # withdrawal, or now
+    platforms: tuple[str, ...]
+
+
+class Command(BaseCommand):
+    help = "Log 30 days of synthetic slates for the demo study's participants and roll them up (safe to run again)."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        study = Study.objects.filter(slug=STUDY_SLUG).first()
+        if study is None:
+            raise CommandError(f"No study {STUDY_SLUG!r}: run seed_demo first.")
+        if Slate.objects.filter(study_id=study.pk).exists():
+            self.stdout.write(f"Study {study.slug} already has slates; nothing to do.")
+            return
+        began = time.monotonic()
+        ensure_slate_partitions()  # so the rows land in their month's partition, not the default one
+        rng = random.Random(2025)
+        now = timezone.now()
+        people = demo_people(study, now, rng)
+        records = list(synthetic_slates(study, people, now, rng))
+        with transaction.atomic():
+            for start in range(0, len(records), BATCH):
+                write_slates_sync(records[start : start + BATCH])
+        rows = sum(
+            rollup_study_day(study_id=study.pk, day=day, tz_name=study.timezone) for day in demo_days(study, now)
+        )
+        self.stdout.write(
+            f"Demo slates: {len(records)} for {len(people)} participants over {DAYS} days, "
+            f"{rows} rollup rows ({time.monotonic() - began:.1f} s)"
+        )
+
+
+def demo_days(study: Study, now: dt.datetime) -> list[dt.date]:
+    today = now.astimezone(ZoneInfo(study.timezone)).date()
+    return [today - dt.timedelta(days=n) for n in range(DAYS - 1, -1, -1)]
+
+
+def demo_people(study: Study, now: dt.datetime, rng: random.Random) -> list[Person]:
+    """Enrolled participants with an arm, each on one to three platforms."""
+    participants = (
+        Participant.objects.filter(study=study, enrolled_at__isnull=False, assignment__isnull=False)
+        .select_related("assignment__arm")
+        .order_by("id")
+    )
+    return [
+        Person(
+            public_id=p.public_id,
+            arm=p.assignment.arm,
+            signup_at=p.signup_at(),
+            enrolled_at=p.enrolled_at,
+            until=min(p.withdrawn_at or now, now),
+            platforms=tuple(rng.sample(PLATFORMS, rng.choice((1, 1, 2, 2, 3)))),
+        )
+        for p in participants
+        if p.enrolled_at is not None
+    ]
+
+
+def synthetic_slates(
+    study: Study, people: Sequence[Person], now: dt.datetime, rng: random.Random
+) -> Iterator[SlateRecord]:
+    """A few slates per participant, platform and day, in time order per participant."""
+    control = study.control_arm()
+    if control is None:
+        raise CommandError(f"Study {study.slug} has no control arm.")
+    pools = {key: content_pool(*key) for key in ((p, t) for p in PLATFORMS for t in ("post", "comment"))}
+    stored: set[str] = set()  # content goes with the first slate that shows it, as on the live path
+    tz = ZoneInfo(study.timezone)
+    for day in demo_days(study, now):
+        morning = dt.datetime.combine(day, dt.time(7), tzinfo=tz)
+        for person in people:
+            for platform in person.platforms:
+                for _ in range(rng.randint(1, 5)):
+                    at = morning + dt.timedelta(hours=rng.uniform(0, 16.5))
+                    if person.enrolled_at <= at < person.until:
+                        yield synthetic_slate(study, control, person, platform, at, pools, stored, rng)
+
+
+def content_pool(platform: str, content_type: str) -> list[ContentRow]:
+    rng = random.Random(f"{platform}-{content_type}")
+    rows = []
+    for n in range(POOL_SIZE):
+        text = f"{rng.choice(SUBJECTS)} {rng.choice(PREDICATES)}"
+        title = text.split(" ", 4)[-1].capitalize() if platform == "reddit" and content_type == "post" else ""
+        rows.append(
+            ContentRow(
+                platform=platform,
+                item_id=f"demo-{platform}-{content_type}-{n:04d}",
+                text_hash=text_hash(text, title),
+                type=content_type,
+                post_id=f"demo-{platform}-post-{n % 40:04d}" if content_type == "comment" else "",
+                parent_id="",
+                title=title,
+                text=text,
+                author_name_hash=f"{rng.getrandbits(256):064x}",
+                created_at=(timezone.now() - dt.timedelta(hours=rng.uniform(1, 24 * DAYS))).isoformat(),
+                embedded_urls=[],
+            )
+        )
+    return rows
+
+
+def slate_size(platform: str, content_type: str, rng: random.Random) -> int:
+    if content_type == "comment":
+        return rng.randint(8, 40)
+    return {"facebook": rng.choice((10, 35)), "reddit": 25}.get(platform, rng.randint(20, 50))
+
+
+def synthetic_slate(
+    study: Study,
+    control: Arm,
+    person: Person,
+    platform: str,
+    at: dt.datetime,
+    pools: dict[tuple[str, str], list[ContentRow]],
+    stored: set[str],
+    rng: random.Random,
+) -> SlateRecord:
+    content_type = "comment" if platform != "facebook" and rng.random() < 0.15 else "post"
+    shown = rng.sample(pools[(platform, content_type)], slate_size(platform, content_type, rng))
+    original = [row.item_id for row in shown]
+    arm = effective_arm(study, control, person, platform, at)
+    behaviour = BEHAVIOURS.get(arm.ranker_key, DEFAULT_BEHAVIOUR)
+    fallback = ""
+    if behaviour.fallbacks and rng.random() < behaviour.fallback_rate:
+        fallback = rng.choice(behaviour.fallbacks)
+    returned = original if fallback or arm.is_control else reordered(original, behaviour, rng)
+    change = slate_change(original, returned)
+    content = [row for row in shown if row.item_id not in stored]
+    stored.update(row.item_id for row in content)
+    ranker_ms = behaviour.ranker_ms * math.exp(rng.gauss(0, 0.4))
+    if fallback == checks.TIMEOUT:
+        ranker_ms = RANKER_BUDGET_MS + rng.uniform(0.2, 4)
+    return SlateRecord(
+        served_at=at.astimezone(dt.UTC).isoformat(),
+        participant_id=person.public_id,
+        study_id=study.pk,
+        arm=person.arm.slug,
+        effective_arm=arm.slug,
+        ranker_key=arm.ranker_key,
+        platform=platform,
+        content_type=content_type,
+        session_id=f"demo-{rng.getrandbits(64):016x}",
+        original_ids=original,
+        original_hashes=[row.text_hash for row in shown],
+        returned_ids=returned,
+        added_ids=change.added_ids,
+        deleted_ids=change.deleted_ids,
+        invalid_items={},
+        ranker_ms=round(ranker_ms, 2),
+        served_ms=round(hold_ms(study, person, at) + rng.uniform(1.5, 12), 2),
+        fallback_reason=fallback,
+        intervention_on=not arm.is_control and not fallback,
+        prefetch=rng.random() < 0.1,
+        nrc=change.nrc,
+        rbo=change.rbo,
+        n_items=change.n_items,
+        n_added=change.n_added,
+        n_deleted=change.n_deleted,
+        content=content,
+    )
+
+
+def effective_arm(study: Study, control: Arm, person: Person, platform: str, at: dt.datetime) -> Arm:
+    """The ranking path's rule: control during the baseline days and before the arm starts on the platform."""
+    if at - person.signup_at < dt.timedelta(days=study.baseline_days):
+        return control
+    start = person.arm.start_date(platform)
+    if start is None or at.astimezone(dt.UTC).date() < start:
+        return control
+    return person.arm
+
+
+def hold_ms(study: Study, person: Person, at: dt.datetime) -> float:
+    """The ranking path's hold: the study's, plus a lag ramping from 0 to ramp_max_ms over the first ramp days."""
+    days = (at - person.signup_at).total_seconds() / 86400
+    ramp = study.ramp_max_ms * days / study.ramp_days if study.ramp_days and 0 <= days < study.ramp_days else 0.0
+    return study.rank_hold_ms + ramp
+
+
+def reordered(original: Sequence[str], behaviour: Behaviour, rng: random.Random) -> list[str]:
+    """Drop, jitter and insert: each kept item moves by noise proportional to the slate length."""
+    kept = list(original)
+    for _ in range(rng.randint(*behaviour.deleted)):
+        if len(kept) > 1:
+            kept.pop(rng.randrange(len(kept)))
+    position = {item_id: index for index, item_id in enumerate(original)}
+    spread = behaviour.shuffle * len(original)
+    ranked = sorted(kept, key=lambda item_id: position[item_id] + rng.gauss(0, spread))
+    for _ in range(rng.randint(*behaviour.added)):
+        ranked.insert(rng.randrange(len(ranked) + 1), f"demo-news-{rng.getrandbits(48):012x}")
+    return ranked
