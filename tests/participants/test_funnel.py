@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
+from pytest_django.asserts import assertContains
 
 from participants.dashboard import FunnelRow
 from participants.models import Arm, Assignment, Participant, RecruitmentSource, Study
@@ -139,6 +140,15 @@ def test_funnel_table_shows_the_numbers_and_the_total_row(cohort: Cohort, reader
     total_row = total_row[: total_row.index("</tr>")]
     cells = [cell.split(">", 1)[1].split("<", 1)[0] for cell in total_row.split("<td")[1:]]
     assert cells == ["Total", "17", "53", "9", "67", "6", "83", "5", "60", "3", "13.00", "4.33"]
+
+
+def test_funnel_page_has_the_shared_researcher_nav(study: Study, reader_client: Client) -> None:
+    response = reader_client.get(URL, {**RANGE, "study": "known"})
+
+    assertContains(response, '<a href="/research/funnel/" aria-current="page">Funnel</a>', html=True)
+    assertContains(response, '<a href="/research/ranking/timelines/">Timelines</a>', html=True)
+    assertContains(response, '<a href="/research/ranking/delivery/">Delivery</a>', html=True)
+    assertContains(response, '<a href="/admin/">Admin</a>', html=True)
 
 
 def test_consort_counts_per_arm_follow_the_cohort(cohort: Cohort, study: Study, reader_client: Client) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import Group, User
 from django.test import Client
+from pytest_django.asserts import assertContains
 
 from participants.models import Study
 from participants.roles import PI, READER
@@ -113,6 +114,23 @@ def test_staff_without_a_research_role_are_refused(client: Client, study: Study)
 
 def test_the_dashboard_root_opens_the_timelines(researcher_client: Client) -> None:
     assert researcher_client.get("/research/ranking/")["Location"] == "/research/ranking/timelines/"
+
+
+@pytest.mark.parametrize(
+    ("path", "current"),
+    [("/research/ranking/timelines/", "Timelines"), ("/research/ranking/delivery/", "Delivery")],
+)
+def test_ranking_pages_have_the_shared_researcher_nav(
+    researcher_client: Client, study: Study, path: str, current: str
+) -> None:
+    response = researcher_client.get(path)
+
+    assertContains(response, '<a href="/research/funnel/">Funnel</a>', html=True)
+    links = {"Timelines": "/research/ranking/timelines/", "Delivery": "/research/ranking/delivery/"}
+    for label, href in links.items():
+        marked = ' aria-current="page"' if label == current else ""
+        assertContains(response, f'<a href="{href}"{marked}>{label}</a>', html=True)
+    assertContains(response, '<a href="/admin/">Admin</a>', html=True)
 
 
 # --- timelines ------------------------------------------------------------------------------------
