@@ -109,11 +109,15 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# Periodic jobs: every app declares its own in ``<app>/schedule.py`` (see prc_site.celery).
+# Periodic jobs: all of them are declared in this one dict (no app has a schedule file of its own).
+# Run by hand: the rollups with ``manage.py backfill_rollups --start YYYY-MM-DD --end YYYY-MM-DD [--study SLUG]``;
+# the two slate-log jobs have no management command yet: ``celery -A prc_site call rankers.tasks.<name>`` queues one.
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
-    # Yesterday's and today's per-arm rollups; late slates land in yesterday's. By hand: backfill_rollups.
+    # Yesterday's and today's per-arm rollups; late slates land in yesterday's.
     "rankers.rollup_recent_days": {"task": "rankers.tasks.rollup_recent_days", "schedule": 15 * 60},
+    # Slates that PostgreSQL refused at serving time: from the Redis fallback list into the log.
     "rankers.drain_slate_fallback": {"task": "rankers.tasks.drain_slate_fallback", "schedule": 60},
+    # The slate log's monthly partitions, three months ahead.
     "rankers.ensure_slate_partitions": {"task": "rankers.tasks.ensure_slate_partitions", "schedule": 24 * 3600},
 }
 
