@@ -7,9 +7,12 @@ usable token, status link or enrolment code.
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
+import psycopg
 from django.conf import settings
 from django.db.models import QuerySet
+from psycopg.rows import dict_row
 
 from participants.models import ExtensionInstall, Participant, sha256_hex
 
@@ -77,3 +80,46 @@ async def aparticipant_for_token(
         return None
     install = await _install_query(token, include_uninstalled).afirst()
     return (install.participant, install) if install else None
+
+
+# Everything the ranking path needs about a token's participant, in one round trip: the
+# participant, the study's timing settings, whether the consent in force was given, the
+# assigned arm and the study's control arm. Columns prefixed ``arm_``/``control_`` are NULL
+# when there is no assignment / no control arm.
+_ARM_COLUMNS = ("slug", "ranker_key", "is_control", "max_inserted", "max_deleted", "ranker_config",
+                "starts_facebook", "starts_reddit", "starts_twitter")  # fmt: skip
+ENROLMENT_BY_TOKEN_SQL = f"""
+SELECT p.public_id, p.study_id, p.withdrawn_at, COALESCE(p.consented_at, p.created_at) AS signup_at,
+       s.baseline_days, s.rank_hold_ms, s.ramp_days, s.ramp_max_ms,
+       p.withdrawn_at IS NULL AND EXISTS (
+           SELECT 1 FROM participants_consentrecord cr
+           WHERE cr.participant_id = p.id AND cr.document_id = (
+               SELECT d.id FROM participants_consentdocument d
+               WHERE d.study_id = p.study_id AND d.effective_at <= now()
+               ORDER BY d.effective_at DESC, d.id DESC LIMIT 1)
+       ) AS consent_ok,
+       {", ".join(f"a.{c} AS arm_{c}" for c in _ARM_COLUMNS)},
+       {", ".join(f"c.{c} AS control_{c}" for c in _ARM_COLUMNS)}
+FROM participants_extensioninstall i
+JOIN participants_participant p ON p.id = i.participant_id
+JOIN participants_study s ON s.id = p.study_id
+LEFT JOIN participants_assignment asg ON asg.participant_id = p.id
+LEFT JOIN participants_arm a ON a.id = asg.arm_id
+LEFT JOIN LATERAL (
+    SELECT * FROM participants_arm c0 WHERE c0.study_id = p.study_id AND c0.is_control ORDER BY c0.id LIMIT 1
+) c ON TRUE
+WHERE i.token_hash = %s AND i.uninstalled_at IS NULL
+"""  # noqa: S608 (column names are constants above; the token is a parameter)
+
+
+async def aenrolment_for_token(conn: psycopg.AsyncConnection[Any], token: str) -> dict[str, Any] | None:
+    """``ENROLMENT_BY_TOKEN_SQL`` for one token, as a column-name dict; None for an unknown or dead token.
+
+    Withdrawn participants are returned (``withdrawn_at`` set, ``consent_ok`` false): the ranking
+    path answers them with the untouched feed and stores nothing.
+    """
+    if not token:
+        return None
+    async with conn.cursor(row_factory=dict_row) as cursor:
+        await cursor.execute(ENROLMENT_BY_TOKEN_SQL, (ExtensionInstall.hash_token(token),))
+        return await cursor.fetchone()

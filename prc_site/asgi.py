@@ -1,6 +1,30 @@
-import os
+"""The ASGI application (uvicorn serves it).
 
+``/rank`` and ``/rankers/<name>/rank`` go to the bare ranking app, which skips
+Django's middleware chain (see ``rankers.endpoints``); everything else goes to
+Django. Static files are served by Django's ASGI static handler (WhiteNoise is
+WSGI-only); in a larger deployment the proxy or a CDN serves ``STATIC_ROOT``.
+"""
+
+import os
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "prc_site.settings")
-application = get_asgi_application()
+django_application = ASGIStaticFilesHandler(get_asgi_application())
+
+from rankers import asgi as ranking  # noqa: E402  (needs the app registry ready)
+
+
+async def application(
+    scope: dict[str, Any],
+    receive: Callable[[], Awaitable[dict[str, Any]]],
+    send: Callable[[Mapping[str, Any]], Awaitable[None]],
+) -> None:
+    if ranking.handles(scope):
+        await ranking.app(scope, receive, send)
+    else:
+        await django_application(scope, receive, send)

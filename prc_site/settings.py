@@ -55,7 +55,6 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -138,8 +137,6 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
-WHITENOISE_USE_FINDERS = True
-WHITENOISE_AUTOREFRESH = DEBUG
 
 LOGIN_URL = "admin:login"
 
@@ -193,3 +190,18 @@ PRC_SCORER_CACHE_SIZE = env.int("PRC_SCORER_CACHE_SIZE", default=100_000)  # in-
 PRC_SCORER_CACHE_ALIAS = env.str("PRC_SCORER_CACHE_ALIAS", default="")  # optional shared Django cache, e.g. redis
 PRC_SCORER_CACHE_TTL_S = env.int("PRC_SCORER_CACHE_TTL_S", default=7 * 24 * 3600)
 PRC_EXTERNAL_RANKER_TIMEOUT_S = env.float("PRC_EXTERNAL_RANKER_TIMEOUT_S", default=0.4)  # default hard timeout
+
+# Ranking path (/rank); see docs/ranking-path.md.
+RANK_MAX_BODY_BYTES = env.int("RANK_MAX_BODY_BYTES", default=2 * 1024 * 1024)  # larger bodies get 413
+RANK_RATE_PER_SECOND = env.float("RANK_RATE_PER_SECOND", default=10.0)  # per extension token
+RANK_RATE_BURST = env.float("RANK_RATE_BURST", default=30.0)
+RANK_DEFAULT_HOLD_MS = env.int("RANK_DEFAULT_HOLD_MS", default=500)  # when the participant is unknown (DB down)
+RANK_RANKER_BUDGET_MS = env.int("RANK_RANKER_BUDGET_MS", default=400)  # an arm's ranker_config.budget_ms overrides
+RANK_RANKER_THREADS = env.int("RANK_RANKER_THREADS", default=8)  # sync rankers and scoring run here
+RANK_WRITE_GRACE_S = env.float("RANK_WRITE_GRACE_S", default=2.0)  # then the slate goes to the Redis fallback
+RANK_SERVICE_MAX_INSERTED = env.int("RANK_SERVICE_MAX_INSERTED", default=10)  # /rankers/<name>/rank caps
+RANK_SERVICE_MAX_DELETED = env.int("RANK_SERVICE_MAX_DELETED", default=10)
+RANK_CONTENT_CACHE_SIZE = env.int("RANK_CONTENT_CACHE_SIZE", default=200_000)  # content versions known stored
+RANK_FALLBACK_KEY = env.str("RANK_FALLBACK_KEY", default="rankers:slate_fallback")
+RANK_FALLBACK_REDIS_URL = env.str("RANK_FALLBACK_REDIS_URL", default="")  # default: the broker's Redis
+RANK_DB_POOL_SIZE = env.int("RANK_DB_POOL_SIZE", default=4)  # async connections per web process

@@ -1,7 +1,7 @@
 """The ranking pipeline behind ``POST /rank``.
 
-1. ``load_enrolment`` reads, in one query plus a consent check, what ranking
-   needs to know about the token's participant (a plain snapshot, no ORM after).
+1. ``load_enrolment`` reads, in one query, what ranking needs to know about
+   the token's participant (a plain snapshot, no ORM).
 2. ``effective_arm`` decides whose ranker runs: nobody's (withdrawn, no valid
    consent, not assigned: untouched feed, nothing stored), control (baseline
    days, or the arm has not started on this platform), or the assigned arm.
@@ -22,10 +22,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import psycopg
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, connection
 from django.utils import timezone
 
+from prc_site.lib.asyncdb import loop_pool
 from rankers import checks, prometheus, slatelog
 from rankers.checks import Caps
 from rankers.models import text_hash
@@ -37,7 +38,7 @@ from rankers.validation import ParsedItem, ParsedRequest
 logger = logging.getLogger(__name__)
 
 # Sync rankers (and their scoring) run here, never on the event loop.
-_EXECUTOR = ThreadPoolExecutor(max_workers=getattr(settings, "RANK_RANKER_THREADS", 8), thread_name_prefix="ranker")
+_EXECUTOR = ThreadPoolExecutor(max_workers=settings.RANK_RANKER_THREADS, thread_name_prefix="ranker")
 
 
 @dataclass(frozen=True)
@@ -76,55 +77,51 @@ class Effective:
     reason: str  # withdrawn, no_consent, not_assigned, baseline, not_started, assigned
 
 
-def load_enrolment(token: str) -> Enrolment | None:
+async def load_enrolment(token: str) -> Enrolment | None:
     """The participant behind an extension token, as plain data; None for an unknown token.
 
-    Runs in a pool thread that keeps its database connection between requests
-    (no request signals close it there), so a broken connection is dropped and
-    the read retried once.
+    One query on this event loop's connection pool (no thread hop, no ORM); a
+    broken pooled connection is dropped and the read retried once.
     """
-    try:
-        return _load_enrolment(token)
-    except (OperationalError, InterfaceError):
-        connection.close()
-        return _load_enrolment(token)
+    from participants.tokens import aenrolment_for_token
 
-
-def _load_enrolment(token: str) -> Enrolment | None:
-    from participants.tokens import participant_for_token
-
-    found = participant_for_token(token)
-    if found is None:
+    for attempt in (1, 2):
+        try:
+            async with loop_pool(settings.RANK_DB_POOL_SIZE).connection() as conn:
+                row = await aenrolment_for_token(conn, token)
+            break
+        except (psycopg.OperationalError, psycopg.InterfaceError):
+            if attempt == 2:
+                raise
+    if row is None:
         return None
-    participant, _install = found
-    study = participant.study
-    assignment = getattr(participant, "assignment", None)
-    control_arm = study.arms.filter(is_control=True).first()
     return Enrolment(
-        public_id=participant.public_id,
-        study_id=study.pk,
-        withdrawn=participant.is_withdrawn,
-        consent_ok=not participant.is_withdrawn and participant.has_current_consent(),
-        signup_at=participant.signup_at(),
-        baseline_days=study.baseline_days,
-        hold_ms=study.rank_hold_ms,
-        ramp_days=study.ramp_days,
-        ramp_max_ms=study.ramp_max_ms,
-        arm=_arm_info(assignment.arm) if assignment is not None else None,
-        control=_arm_info(control_arm) if control_arm is not None else CONTROL,
+        public_id=row["public_id"],
+        study_id=row["study_id"],
+        withdrawn=row["withdrawn_at"] is not None,
+        consent_ok=row["consent_ok"],
+        signup_at=row["signup_at"],
+        baseline_days=row["baseline_days"],
+        hold_ms=row["rank_hold_ms"],
+        ramp_days=row["ramp_days"],
+        ramp_max_ms=row["ramp_max_ms"],
+        arm=_arm_info(row, "arm_"),
+        control=_arm_info(row, "control_") or CONTROL,
     )
 
 
-def _arm_info(arm: Any) -> ArmInfo:
+def _arm_info(row: Mapping[str, Any], prefix: str) -> ArmInfo | None:
     from participants.models import PLATFORMS
 
+    if row[prefix + "slug"] is None:
+        return None
     return ArmInfo(
-        slug=arm.slug,
-        ranker_key=arm.ranker_key,
-        is_control=arm.is_control,
-        caps=Caps(max_inserted=arm.max_inserted, max_deleted=arm.max_deleted),
-        config=dict(arm.ranker_config or {}),
-        starts={platform: arm.start_date(platform) for platform in PLATFORMS},
+        slug=row[prefix + "slug"],
+        ranker_key=row[prefix + "ranker_key"],
+        is_control=row[prefix + "is_control"],
+        caps=Caps(max_inserted=row[prefix + "max_inserted"], max_deleted=row[prefix + "max_deleted"]),
+        config=dict(row[prefix + "ranker_config"] or {}),
+        starts={platform: row[f"{prefix}starts_{platform}"] for platform in PLATFORMS},
     )
 
 
@@ -146,7 +143,7 @@ def effective_arm(enrolment: Enrolment, platform: str, now: dt.datetime) -> Effe
 def hold_seconds(enrolment: Enrolment | None, now: dt.datetime) -> float:
     """Receipt to answer: the study's hold, plus a lag ramping from 0 to ramp_max over the first ramp days."""
     if enrolment is None:
-        return float(getattr(settings, "RANK_DEFAULT_HOLD_MS", 500)) / 1000
+        return float(settings.RANK_DEFAULT_HOLD_MS) / 1000
     hold = float(enrolment.hold_ms)
     days = (now - enrolment.signup_at).total_seconds() / 86400
     if enrolment.ramp_days and 0 <= days < enrolment.ramp_days:
@@ -167,7 +164,7 @@ class Outcome:
 
 
 def budget_seconds(arm: ArmInfo) -> float:
-    budget_ms = arm.config.get("budget_ms", getattr(settings, "RANK_RANKER_BUDGET_MS", 400))
+    budget_ms = arm.config.get("budget_ms", settings.RANK_RANKER_BUDGET_MS)
     return float(budget_ms) / 1000
 
 
@@ -225,6 +222,8 @@ async def run_ranker(ranker: Ranker, items: Sequence[SlateItem], context: RankCo
     if arank is not None:
         result: RankResult = await arank(items, context)
         return result
+    if getattr(ranker, "inline", False) and not getattr(ranker, "attributes", ()):
+        return ranker.rank(items, context)  # declared trivially cheap: a thread hop would cost more
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(_EXECUTOR, _score_and_rank, ranker, items, context)
 
@@ -280,7 +279,7 @@ async def serve_participant(parsed: ParsedRequest, enrolment: Enrolment, *, rece
     write = asyncio.ensure_future(slatelog.write_slate(record))
     await _sleep_until(deadline)
     try:
-        await asyncio.wait_for(asyncio.shield(write), timeout=getattr(settings, "RANK_WRITE_GRACE_S", 2.0))
+        await asyncio.wait_for(asyncio.shield(write), timeout=settings.RANK_WRITE_GRACE_S)
     except TimeoutError:
         logger.error("slate write still running after the hold; answering anyway (it falls back to Redis)")
     return response_body(outcome)
@@ -296,8 +295,8 @@ async def serve_unverified(parsed: ParsedRequest, *, received: float) -> dict[st
 async def serve_ranker(parsed: ParsedRequest, name: str) -> dict[str, Any]:
     """A registered ranker served alone: no hold, no participant, nothing stored but metrics."""
     caps = Caps(
-        max_inserted=getattr(settings, "RANK_SERVICE_MAX_INSERTED", 10),
-        max_deleted=getattr(settings, "RANK_SERVICE_MAX_DELETED", 10),
+        max_inserted=settings.RANK_SERVICE_MAX_INSERTED,
+        max_deleted=settings.RANK_SERVICE_MAX_DELETED,
     )
     arm = ArmInfo(slug=name, ranker_key=name, is_control=name == "control", caps=caps)
     prometheus.ITEMS.observe(len(parsed.items))

@@ -15,6 +15,7 @@ from ranking_challenge.fake import fake_request
 from ranking_challenge.response import RankingResponse
 
 from participants.models import Arm, Participant, Study
+from prc_site.lib import asyncdb
 from rankers import slatelog
 from rankers.management.commands.enroll_test_participant import create_test_participant
 from rankers.plugins import RankContext, RankResult, SlateItem, register
@@ -54,9 +55,10 @@ def _end_stray_connections(django_db_setup: None, django_db_blocker: Any) -> Ite
 
 @pytest.fixture(autouse=True)
 async def _close_slate_writer() -> AsyncIterator[None]:
-    """Each test has its own event loop; the slate writer's connection must not outlive it."""
+    """Each test has its own event loop; the slate writer's and the pool's connections must not outlive it."""
     yield
     await slatelog.close_writer()
+    await asyncdb.close_loop_pool()
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import orjson
 import pytest
 from django.test import AsyncClient
 
-from rankers import views
+from rankers import endpoints
 from rankers.ratelimit import TokenBucket
 from tests.rankers.conftest import item, post_rank, prc_request, request_with, valid_response
 
@@ -119,7 +119,7 @@ async def test_token_of_another_participant_is_a_403(async_client: AsyncClient, 
 async def test_flood_from_one_token_is_rate_limited_without_affecting_others(
     async_client: AsyncClient, enrol, monkeypatch
 ) -> None:
-    monkeypatch.setattr(views, "_limiter", TokenBucket(rate=0.001, burst=3))
+    monkeypatch.setattr(endpoints, "_limiter", TokenBucket(rate=0.001, burst=3))
     flooder, flood_token = await enrol("control")
     other, other_token = await enrol("control")
 

@@ -145,16 +145,11 @@ async def test_async_ranker_is_awaited(async_client: AsyncClient, enrol) -> None
 async def test_unreachable_database_still_gets_the_untouched_feed(
     async_client: AsyncClient, enrol, monkeypatch
 ) -> None:
-    from django.db import OperationalError
-
-    from rankers import serving
+    from prc_site.lib import asyncdb
 
     participant, token = await enrol("control")
-
-    def database_down(token: str) -> None:
-        raise OperationalError("connection refused")
-
-    monkeypatch.setattr(serving, "load_enrolment", database_down)
+    await asyncdb.close_loop_pool()  # no pooled connection survives: the next connect must fail
+    monkeypatch.setattr(asyncdb, "connection_kwargs", lambda: {"host": "/nonexistent", "dbname": "prc"})
     body = prc_request(participant.public_id, n_posts=3)
 
     response = valid_response(await post_rank(async_client, token, body))

@@ -1,0 +1,63 @@
+"""A bare ASGI app for the ranking endpoints, mounted in front of Django by ``prc_site.asgi``.
+
+It reads the body (stopping past the size limit), calls the same functions as
+the Django views, and writes the JSON reply, without Django's middleware chain
+or request signals (see ``rankers.endpoints`` for why).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from django.conf import settings
+
+from rankers import endpoints
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[Mapping[str, Any]], Awaitable[None]]
+
+SERVICE_PATH = re.compile(r"^/rankers/(?P<name>[^/]+)/rank$")
+
+
+def handles(scope: Scope) -> bool:
+    """Whether this app answers the request (exact paths only; anything else goes to Django)."""
+    return scope["type"] == "http" and (scope["path"] == "/rank" or SERVICE_PATH.match(scope["path"]) is not None)
+
+
+async def app(scope: Scope, receive: Receive, send: Send) -> None:
+    incoming = await _read(scope, receive)
+    path = scope["path"]
+    if path == "/rank":
+        reply = await endpoints.rank(incoming)
+    else:
+        match = SERVICE_PATH.match(path)
+        assert match is not None  # handles() checked it
+        reply = await endpoints.ranker_service(incoming, match["name"])
+    await send(
+        {
+            "type": "http.response.start",
+            "status": reply.status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(reply.body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": reply.body})
+
+
+async def _read(scope: Scope, receive: Receive) -> endpoints.Incoming:
+    headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
+    limit = settings.RANK_MAX_BODY_BYTES
+    chunks, size, more = [], 0, True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return endpoints.Incoming(scope["method"], headers, b"", body_too_large=True)
+        chunks.append(chunk)
+        more = message.get("more_body", False)
+    return endpoints.Incoming(scope["method"], headers, b"".join(chunks))

@@ -1,0 +1,129 @@
+"""The ranking endpoints as plain async functions: headers and body in, status and JSON out.
+
+Two thin adapters call them: the Django views in ``rankers.views`` (the URLconf,
+the test client, any ASGI/WSGI server) and the bare ASGI app in
+``rankers.asgi``, which ``prc_site.asgi`` puts in front of Django for these
+paths. Django's middleware chain runs each sync-style middleware through a
+thread hop in async mode, about a dozen per request, which cut /rank to a
+fraction of its throughput; the bare app skips them. The endpoints need none of
+it: they authenticate by token or service key, are CSRF-free, and set no cookies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import orjson
+import psycopg
+from django.conf import settings
+
+from prc_site.lib.api_errors import error_body
+from rankers import prometheus, serving
+from rankers.models import RankerServiceKey
+from rankers.ratelimit import TokenBucket
+from rankers.validation import ParsedRequest, RequestError, decode_body, parse_request
+
+logger = logging.getLogger(__name__)
+
+_limiter = TokenBucket(rate=settings.RANK_RATE_PER_SECOND, burst=settings.RANK_RATE_BURST)
+
+
+@dataclass(frozen=True)
+class Incoming:
+    method: str
+    headers: Mapping[str, str]  # lower-case names
+    body: bytes
+    body_too_large: bool = False  # the adapter stopped reading past the limit
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    status: int
+    body: bytes
+
+
+def json_reply(body: object, status: int = 200) -> Outgoing:
+    return Outgoing(status, orjson.dumps(body))
+
+
+def error(code: str, message: str, status: int, field: str | None = None) -> Outgoing:
+    return json_reply(error_body(code, message, field), status=status)
+
+
+def bearer_token(headers: Mapping[str, str], *, extension: bool) -> str:
+    header = headers.get("authorization", "")
+    if header[:7].lower() == "bearer ":
+        return header[7:].strip()
+    return headers.get("x-extension-token", "").strip() if extension else ""
+
+
+def read_body(incoming: Incoming) -> ParsedRequest:
+    """Size limit, Content-Encoding and lenient parsing; raises RequestError."""
+    limit = settings.RANK_MAX_BODY_BYTES
+    if incoming.body_too_large or len(incoming.body) > limit:
+        raise RequestError("too_large", f"The body is larger than {limit} bytes.", status=413)
+    body = decode_body(incoming.body, incoming.headers.get("content-encoding", ""), max_bytes=limit)
+    return parse_request(body)
+
+
+async def rank(incoming: Incoming) -> Outgoing:
+    received = time.monotonic()
+    reply = await _rank(incoming, received)
+    prometheus.REQUESTS.labels("rank", str(reply.status)).inc()
+    prometheus.SERVED_SECONDS.labels("rank").observe(time.monotonic() - received)
+    return reply
+
+
+async def _rank(incoming: Incoming, received: float) -> Outgoing:
+    if incoming.method != "POST":
+        return error("method_not_allowed", "Use POST.", 405)
+    token = bearer_token(incoming.headers, extension=True)
+    if not token:
+        return error("unauthenticated", "An extension token is required.", 401)
+    if not _limiter.allow(hashlib.sha256(token.encode()).hexdigest()):
+        return error("rate_limited", "Too many ranking requests; slow down.", 429)
+    try:
+        parsed = read_body(incoming)
+    except RequestError as exc:
+        return error(exc.code, exc.message, exc.status, exc.field)
+    try:
+        enrolment = await serving.load_enrolment(token)
+    except psycopg.Error:  # we cannot tell who this is, but we can still show their feed
+        logger.exception("participant lookup failed; answering with the untouched feed")
+        return json_reply(await serving.serve_unverified(parsed, received=received))
+    if enrolment is None:
+        return error("unauthenticated", "Unknown extension token.", 401)
+    if parsed.session.user_id != enrolment.public_id:
+        return error("forbidden", "session.user_id does not belong to this token.", 403, "session.user_id")
+    return json_reply(await serving.serve_participant(parsed, enrolment, received=received))
+
+
+async def ranker_service(incoming: Incoming, name: str) -> Outgoing:
+    received = time.monotonic()
+    reply = await _ranker_service(incoming, name)
+    prometheus.REQUESTS.labels("ranker_service", str(reply.status)).inc()
+    prometheus.SERVED_SECONDS.labels("ranker_service").observe(time.monotonic() - received)
+    return reply
+
+
+async def _ranker_service(incoming: Incoming, name: str) -> Outgoing:
+    if incoming.method != "POST":
+        return error("method_not_allowed", "Use POST.", 405)
+    key = bearer_token(incoming.headers, extension=False)
+    if not key or not await _service_key_is_active(key):
+        return error("unauthenticated", "A valid ranker service key is required.", 401)
+    if not serving.ranker_exists(name):
+        return error("not_found", f"No ranker named {name!r}.", 404)
+    try:
+        parsed = read_body(incoming)
+    except RequestError as exc:
+        return error(exc.code, exc.message, exc.status, exc.field)
+    return json_reply(await serving.serve_ranker(parsed, name))
+
+
+async def _service_key_is_active(key: str) -> bool:
+    return await RankerServiceKey.objects.active().filter(key_hash=RankerServiceKey.hash_key(key)).aexists()
