@@ -30,9 +30,10 @@ import psycopg
 from django.conf import settings
 from django.db import connections
 
+from prc_site.lib.asyncdb import connect
+
 logger = logging.getLogger(__name__)
 
-FALLBACK_KEY = "rankers:slate_fallback"  # settings.RANK_FALLBACK_KEY overrides (tests use their own)
 BATCH_SIZE = 200
 
 
@@ -92,77 +93,80 @@ class SlateRecord:
         return cls(**raw)
 
 
-SLATE_COLUMNS = (
-    "served_at",
-    "participant_id",
-    "study_id",
-    "arm",
-    "effective_arm",
-    "ranker_key",
-    "platform",
-    "content_type",
-    "session_id",
-    "original_ids",
-    "original_hashes",
-    "returned_ids",
-    "added_ids",
-    "deleted_ids",
-    "invalid_items",
-    "ranker_ms",
-    "served_ms",
-    "fallback_reason",
-    "intervention_on",
-    "prefetch",
-    "nrc",
-    "rbo",
-    "n_items",
-    "n_added",
-    "n_deleted",
-)
-INSERT_SLATE = """
-INSERT INTO rankers_slate (served_at, participant_id, study_id, arm, effective_arm, ranker_key, platform,
-    content_type, session_id, original_ids, original_hashes, returned_ids, added_ids, deleted_ids, invalid_items,
-    ranker_ms, served_ms, fallback_reason, intervention_on, prefetch, nrc, rbo, n_items, n_added, n_deleted)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-"""  # in SLATE_COLUMNS order
-# One statement per batch: arrays in, rows out; a ragged urls list travels as jsonb.
-INSERT_CONTENT = """
-INSERT INTO rankers_contentitem (platform, item_id, text_hash, type, post_id, parent_id, title, text,
-                                 author_name_hash, created_at, embedded_urls, first_seen_at)
-SELECT u.platform, u.item_id, u.text_hash, u.type, u.post_id, u.parent_id, u.title, u.text,
-       u.author_name_hash, u.created_at,
-       ARRAY(SELECT jsonb_array_elements_text(u.urls)), now()
-FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
-            %s::text[], %s::timestamptz[], %s::jsonb[])
-     AS u(platform, item_id, text_hash, type, post_id, parent_id, title, text, author_name_hash, created_at, urls)
-ON CONFLICT (platform, item_id, text_hash) DO NOTHING
-"""
+# Column -> PostgreSQL type of ``rankers_slate`` (Slate model), in insert order.
+SLATE_COLUMNS = {
+    "served_at": "timestamptz",
+    "participant_id": "text",
+    "study_id": "integer",
+    "arm": "text",
+    "effective_arm": "text",
+    "ranker_key": "text",
+    "platform": "text",
+    "content_type": "text",
+    "session_id": "text",
+    "original_ids": "text[]",
+    "original_hashes": "text[]",
+    "returned_ids": "text[]",
+    "added_ids": "text[]",
+    "deleted_ids": "text[]",
+    "invalid_items": "jsonb",
+    "ranker_ms": "double precision",
+    "served_ms": "double precision",
+    "fallback_reason": "text",
+    "intervention_on": "boolean",
+    "prefetch": "boolean",
+    "nrc": "double precision",
+    "rbo": "double precision",
+    "n_items": "integer",
+    "n_added": "integer",
+    "n_deleted": "integer",
+}
+CONTENT_COLUMNS = {
+    "platform": "text",
+    "item_id": "text",
+    "text_hash": "text",
+    "type": "text",
+    "post_id": "text",
+    "parent_id": "text",
+    "title": "text",
+    "text": "text",
+    "author_name_hash": "text",
+    "created_at": "timestamptz",
+    "embedded_urls": "text[]",
+}
 
 
-def _content_params(rows: Sequence[ContentRow]) -> list[list[Any]]:
-    columns: list[list[Any]] = [[] for _ in range(11)]
-    for row in rows:
-        values = (
-            row.platform,
-            row.item_id,
-            row.text_hash,
-            row.type,
-            row.post_id,
-            row.parent_id,
-            row.title,
-            row.text.replace("\x00", ""),
-            row.author_name_hash,
-            row.created_at,
-            orjson.dumps(row.embedded_urls).decode(),
-        )
-        for column, value in zip(columns, values, strict=True):
-            column.append(value)
-    return columns
+def _insert_from_json(table: str, columns: dict[str, str], extra: str = "", suffix: str = "") -> str:
+    """One statement per batch: the rows travel as one JSON array (orjson is C; psycopg's array dumping is not).
+
+    Array columns arrive as JSON arrays and are unpacked server-side.
+    """
+    record_type = ", ".join(f"{name} {'jsonb' if kind.endswith('[]') else kind}" for name, kind in columns.items())
+    values = ", ".join(
+        f"ARRAY(SELECT jsonb_array_elements_text(r.{name}))" if kind.endswith("[]") else f"r.{name}"
+        for name, kind in columns.items()
+    )
+    names = ", ".join(columns)
+    # Names are the constants above; the rows are a parameter.
+    insert = f"INSERT INTO {table} ({names}{', ' + extra if extra else ''}) "
+    select = f"SELECT {values}{', now()' if extra else ''} "
+    return f"{insert}{select}FROM jsonb_to_recordset(%s::jsonb) AS r({record_type}) {suffix}"
 
 
-def _slate_params(record: SlateRecord) -> list[Any]:
-    values = record.__dict__
-    return [orjson.dumps(values[c]).decode() if c == "invalid_items" else values[c] for c in SLATE_COLUMNS]
+INSERT_SLATES = _insert_from_json("rankers_slate", SLATE_COLUMNS)
+INSERT_CONTENT = _insert_from_json(
+    "rankers_contentitem", CONTENT_COLUMNS, extra="first_seen_at",
+    suffix="ON CONFLICT (platform, item_id, text_hash) DO NOTHING",
+)  # fmt: skip
+
+
+def _content_param(rows: Sequence[ContentRow]) -> str:
+    # PostgreSQL text cannot hold NUL; platforms do not send it on purpose.
+    return orjson.dumps([{**row.__dict__, "text": row.text.replace("\x00", "")} for row in rows]).decode()
+
+
+def _slates_param(records: Sequence[SlateRecord]) -> str:
+    return orjson.dumps([{name: record.__dict__[name] for name in SLATE_COLUMNS} for record in records]).decode()
 
 
 class _SeenContent:
@@ -187,20 +191,7 @@ class _SeenContent:
             self._keys.popitem(last=False)
 
 
-_seen = _SeenContent(getattr(settings, "RANK_CONTENT_CACHE_SIZE", 200_000))
-
-
-def connection_kwargs() -> dict[str, Any]:
-    """psycopg keyword arguments for Django's default database (the test database under pytest)."""
-    params = connections["default"].settings_dict
-    kwargs = {
-        "dbname": params["NAME"],
-        "user": params.get("USER") or None,
-        "password": params.get("PASSWORD") or None,
-        "host": params.get("HOST") or None,
-        "port": params.get("PORT") or None,
-    }
-    return {key: value for key, value in kwargs.items() if value is not None}
+_seen = _SeenContent(settings.RANK_CONTENT_CACHE_SIZE)
 
 
 class SlateWriter:
@@ -237,12 +228,12 @@ class SlateWriter:
 
     async def _write(self, records: Sequence[SlateRecord]) -> None:
         if self.conn is None or self.conn.closed:
-            self.conn = await psycopg.AsyncConnection.connect(**connection_kwargs(), autocommit=False)
+            self.conn = await connect(autocommit=False)
         content = _seen.new(row for record in records for row in record.content)
         async with self.conn.transaction(), self.conn.cursor() as cursor:
             if content:
-                await cursor.execute(INSERT_CONTENT, _content_params(content))
-            await cursor.executemany(INSERT_SLATE, [_slate_params(r) for r in records])
+                await cursor.execute(INSERT_CONTENT, (_content_param(content),))
+            await cursor.execute(INSERT_SLATES, (_slates_param(records),))
         _seen.remember(content)
 
     async def _reset(self) -> None:
@@ -290,11 +281,11 @@ async def close_writer() -> None:
 
 
 def fallback_key() -> str:
-    return str(getattr(settings, "RANK_FALLBACK_KEY", FALLBACK_KEY))
+    return str(settings.RANK_FALLBACK_KEY)
 
 
 def redis_url() -> str:
-    url = getattr(settings, "RANK_FALLBACK_REDIS_URL", "") or settings.CELERY_BROKER_URL
+    url = settings.RANK_FALLBACK_REDIS_URL or settings.CELERY_BROKER_URL
     return "unix://" + url.removeprefix("redis+socket://") if url.startswith("redis+socket://") else url
 
 
@@ -341,8 +332,8 @@ def write_slates_sync(records: Sequence[SlateRecord]) -> None:
     content = [row for record in records for row in record.content]
     with transaction.atomic(), connections["default"].cursor() as cursor:
         if content:
-            cursor.execute(INSERT_CONTENT, _content_params(content))
-        cursor.executemany(INSERT_SLATE, [_slate_params(r) for r in records])
+            cursor.execute(INSERT_CONTENT, (_content_param(content),))
+        cursor.execute(INSERT_SLATES, (_slates_param(records),))
 
 
 def iso(value: dt.datetime | None) -> str | None:

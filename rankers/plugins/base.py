@@ -60,6 +60,15 @@ class RankResult:
 
 
 class Ranker(Protocol):
+    """A ranker plugin.
+
+    Optional members the serving code looks for: ``async def arank(items, context)``
+    (awaited instead of ``rank``: for rankers that call other services) and
+    ``inline = True`` (``rank`` is trivially cheap and needs no scores, so it runs
+    on the event loop instead of the thread pool; a budget timeout cannot stop
+    it, so only pass-through-like rankers should say so).
+    """
+
     name: ClassVar[str]
     # Attribute names this ranker needs scored before it runs (empty = none).
     attributes: ClassVar[tuple[str, ...]]

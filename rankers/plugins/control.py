@@ -12,6 +12,7 @@ class ControlRanker:
 
     name: ClassVar[str]
     attributes: ClassVar[tuple[str, ...]] = ()
+    inline: ClassVar[bool] = True
 
     def rank(self, items: Sequence[SlateItem], context: RankContext) -> RankResult:
         return RankResult(ranked_ids=[item.id for item in items])
