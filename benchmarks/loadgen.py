@@ -20,6 +20,7 @@ class Result:
     latencies_ms: list[float] = field(default_factory=list)
     statuses: dict[int, int] = field(default_factory=dict)
     errors: int = 0
+    error_kinds: dict[str, int] = field(default_factory=dict)
     sent: int = 0
     wall_s: float = 0.0
     min_latency_ms: float = 0.0
@@ -34,6 +35,7 @@ class Result:
             "sent": self.sent,
             "answered": len(lat),
             "errors": self.errors,
+            "error_kinds": self.error_kinds,
             "statuses": dict(sorted(self.statuses.items())),
             "achieved_rps": round(len(lat) / self.wall_s, 1) if self.wall_s else 0.0,
             "p50_ms": pct(50),
@@ -59,28 +61,43 @@ class _Pool:
         self.idle.append(conn)
 
 
+async def _exchange(conn: tuple[asyncio.StreamReader, asyncio.StreamWriter], raw: bytes) -> int | None:
+    """Send one request and read its answer; None if the server had already closed this connection."""
+    reader, writer = conn
+    writer.write(raw)
+    await writer.drain()
+    status_line = await reader.readline()
+    if not status_line:
+        return None
+    status = int(status_line.split()[1])
+    length = 0
+    while True:
+        line = await reader.readline()
+        if line in (b"\r\n", b""):
+            break
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value.strip())
+    await reader.readexactly(length)
+    return status
+
+
 async def _one(pool: _Pool, raw: bytes, result: Result) -> None:
     start = time.perf_counter()
     try:
-        reader, writer = await pool.get()
-        writer.write(raw)
-        await writer.drain()
-        status_line = await reader.readline()
-        status = int(status_line.split()[1])
-        length = 0
-        while True:
-            line = await reader.readline()
-            if line in (b"\r\n", b""):
-                break
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value.strip())
-        await reader.readexactly(length)
+        conn = await pool.get()
+        status = await _exchange(conn, raw)
+        if status is None:  # an idle keep-alive connection the server closed: retry once on a new one, as clients do
+            conn = await asyncio.open_connection(pool.host, pool.port)
+            status = await _exchange(conn, raw)
+        if status is None:
+            raise ConnectionResetError("server closed the connection without answering")
         result.latencies_ms.append((time.perf_counter() - start) * 1000)
         result.statuses[status] = result.statuses.get(status, 0) + 1
-        pool.put((reader, writer))
-    except (OSError, ValueError, IndexError, asyncio.IncompleteReadError):
+        pool.put(conn)
+    except (OSError, ValueError, IndexError, asyncio.IncompleteReadError) as exc:
         result.errors += 1
+        result.error_kinds[type(exc).__name__] = result.error_kinds.get(type(exc).__name__, 0) + 1
 
 
 def build_request(host: str, path: str, body: bytes, headers: dict[str, str]) -> bytes:
