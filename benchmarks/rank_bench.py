@@ -147,23 +147,8 @@ class Sampler(threading.Thread):
 
 
 def start_web(port: int, workers: int) -> subprocess.Popen[bytes]:
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "prc_site.asgi:application",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-        "--no-access-log",
-        "--log-level",
-        "warning",
-        "--backlog",
-        "4096",
-    ]
+    command = [sys.executable, "-m", "prc_site.serve", "--host", "127.0.0.1", "--port", str(port),
+               "--workers", str(workers)]  # fmt: skip
     web = subprocess.Popen(command, cwd=ROOT, env={**os.environ})
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

@@ -6,6 +6,7 @@ Django. Static files are served by Django's ASGI static handler (WhiteNoise is
 WSGI-only); in a larger deployment the proxy or a CDN serves ``STATIC_ROOT``.
 """
 
+import gc
 import os
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -17,6 +18,11 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "prc_site.settings")
 django_application = ASGIStaticFilesHandler(get_asgi_application())
 
 from rankers import asgi as ranking  # noqa: E402  (needs the app registry ready)
+
+# Everything loaded so far lives as long as the process: keep the cyclic garbage collector from
+# rescanning it, and collect young objects less often (each held request keeps its parsed slate alive).
+gc.freeze()
+gc.set_threshold(*(int(x) for x in os.environ.get("PRC_GC_THRESHOLD", "20000,20,20").split(",")))
 
 
 async def application(
