@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import re
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 import orjson
 from pydantic import ValidationError
@@ -213,11 +213,21 @@ def _urls(raw: object) -> list[str]:
     return list(raw)
 
 
+_HTTP_URL = re.compile(r"https?://([^/?#]*)", re.IGNORECASE)
+
+
 def is_http_url(url: object) -> bool:
+    """An absolute http(s) URL with a host, at most MAX_URL_LENGTH long.
+
+    A regular expression instead of ``urlsplit``: this runs for every embedded
+    URL of every item on the hot path, and ``urlsplit`` was a tenth of its time.
+    """
     if not isinstance(url, str) or not url or len(url) > MAX_URL_LENGTH:
         return False
-    try:
-        parts = urlsplit(url)
-    except ValueError:
+    match = _HTTP_URL.match(url)
+    if match is None:
         return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname)
+    host = match[1].rpartition("@")[2]  # drop user:password@
+    if host.startswith("["):  # an IPv6 literal
+        return host.find("]") > 1
+    return bool(host.partition(":")[0])
