@@ -12,6 +12,7 @@ divide evenly, which is what keeps a 1,000-request burst within its budget.
 from __future__ import annotations
 
 import argparse
+import logging
 import multiprocessing
 import os
 import signal
@@ -31,8 +32,22 @@ def _socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _warm_up_scorer() -> None:
+    """Load the attribute scorer's models now, not on the first participant's slate."""
+    import django
+
+    django.setup()
+    from rankers.scoring import warm_up
+
+    try:
+        warm_up()
+    except Exception:  # a remote scorer that is down must not keep the web server from starting
+        logging.getLogger(__name__).warning("attribute scorer warm-up failed", exc_info=True)
+
+
 def _serve(host: str, port: int, log_level: str) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "prc_site.settings")
+    _warm_up_scorer()
     config = uvicorn.Config("prc_site.asgi:application", log_level=log_level, access_log=False, lifespan="off")
     uvicorn.Server(config).run(sockets=[_socket(host, port)])
 

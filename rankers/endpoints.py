@@ -70,12 +70,15 @@ def read_body(incoming: Incoming) -> ParsedRequest:
     return parse_request(body)
 
 
+def _observed(endpoint: str, reply: Outgoing, received: float) -> Outgoing:
+    prometheus.REQUESTS.labels(endpoint, str(reply.status)).inc()
+    prometheus.SERVED_SECONDS.labels(endpoint).observe(time.monotonic() - received)
+    return reply
+
+
 async def rank(incoming: Incoming) -> Outgoing:
     received = time.monotonic()
-    reply = await _rank(incoming, received)
-    prometheus.REQUESTS.labels("rank", str(reply.status)).inc()
-    prometheus.SERVED_SECONDS.labels("rank").observe(time.monotonic() - received)
-    return reply
+    return _observed("rank", await _rank(incoming, received), received)
 
 
 async def _rank(incoming: Incoming, received: float) -> Outgoing:
@@ -104,10 +107,7 @@ async def _rank(incoming: Incoming, received: float) -> Outgoing:
 
 async def ranker_service(incoming: Incoming, name: str) -> Outgoing:
     received = time.monotonic()
-    reply = await _ranker_service(incoming, name)
-    prometheus.REQUESTS.labels("ranker_service", str(reply.status)).inc()
-    prometheus.SERVED_SECONDS.labels("ranker_service").observe(time.monotonic() - received)
-    return reply
+    return _observed("ranker_service", await _ranker_service(incoming, name), received)
 
 
 async def _ranker_service(incoming: Incoming, name: str) -> Outgoing:
