@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
-from collections.abc import Iterator
 
 import pytest
 from django.contrib.auth.models import Group, User
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from participants.models import Study
 from participants.roles import READER
@@ -17,34 +15,10 @@ from rankers.models import Slate
 from rankers.rollups import rollup_day
 from tests.factories import StudyFactory, paper_arms
 
-# Playwright's sync API runs an event loop in this thread; the ORM calls of the test are still synchronous.
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 PASSWORD = "timelines-browser-pass"
 FIRST_DAY = dt.date(2024, 10, 1)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def page() -> Iterator[Page]:
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("Debian chromium is not installed (make test installs it)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page()
-        page.set_default_timeout(15_000)
-        yield page
-        browser.close()
 
 
 @pytest.fixture
