@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from ranking_challenge.fake import fake_request
@@ -22,55 +20,32 @@ from rankers.plugins.external import (
     build_request,
     close_shared_client,
 )
+from tests.fake_http import serving
 
 RECEIVED: list[RankingRequest] = []
 
 
-class FakeRanker(BaseHTTPRequestHandler):
+def fake_ranker(path: str, body: bytes) -> tuple[int, bytes]:
     """Reverses the slate and adds one item on /rank; other paths misbehave as named."""
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        if self.path == "/slow":
-            time.sleep(2.0)
-        if self.path == "/error":
-            self._send(500, b'{"detail": "boom"}')
-            return
-        if self.path == "/garbage":
-            self._send(200, b"<html>oops</html>")
-            return
-        if self.path == "/wrong-shape":
-            self._send(200, b'{"ranked": []}')
-            return
-        request = RankingRequest.model_validate_json(body)
-        RECEIVED.append(request)
-        ids = [item.id for item in request.items][::-1]
-        answer = {"ranked_ids": ids, "new_items": [{"id": "new-1", "url": "https://example.org/p/1"}]}
-        self._send(200, json.dumps(answer).encode())
-
-    def _send(self, status: int, payload: bytes) -> None:
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up first (timeout tests)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+    if path == "/slow":
+        time.sleep(2.0)
+    if path == "/error":
+        return 500, b'{"detail": "boom"}'
+    if path == "/garbage":
+        return 200, b"<html>oops</html>"
+    if path == "/wrong-shape":
+        return 200, b'{"ranked": []}'
+    request = RankingRequest.model_validate_json(body)
+    RECEIVED.append(request)
+    ids = [item.id for item in request.items][::-1]
+    answer = {"ranked_ids": ids, "new_items": [{"id": "new-1", "url": "https://example.org/p/1"}]}
+    return 200, json.dumps(answer).encode()
 
 
 @pytest.fixture(scope="module")
 def ranker_url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeRanker)
-    server.daemon_threads = True
-    server.block_on_close = False
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(fake_ranker) as url:
+        yield url
 
 
 @pytest.fixture(autouse=True)

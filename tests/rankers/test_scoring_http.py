@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -14,53 +12,33 @@ from rankers.plugins.base import SlateItem
 from rankers.scoring import attributes as A
 from rankers.scoring import configure, score_items
 from rankers.scoring.backends.perspective_http import PerspectiveHTTPBackend
+from tests.fake_http import serving
 
 REQUESTS: list[dict[str, object]] = []
 
 
-class FakePerspective(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        REQUESTS.append(body)
-        text = body["comment"]["text"]
-        if text == "slow":
-            time.sleep(1.0)
-        if text == "fail":
-            self._send(500, b'{"error": "internal"}')
-            return
-        if text == "garbled":
-            self._send(200, b"<html>not json</html>")
-            return
-        value = 0.9 if "idiot" in text else 0.1
-        scores = {
-            name: {"summaryScore": {"value": value, "type": "PROBABILITY"}} for name in body["requestedAttributes"]
-        }
-        self._send(200, json.dumps({"attributeScores": scores, "languages": ["en"]}).encode())
-
-    def _send(self, status: int, payload: bytes) -> None:
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up first (timeout tests)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+def fake_perspective(path: str, body: bytes) -> tuple[int, bytes]:
+    """Scores 0.9 for text with "idiot" in it, else 0.1; "slow", "fail" and "garbled" misbehave as named."""
+    request = json.loads(body)
+    REQUESTS.append(request)
+    text = request["comment"]["text"]
+    if text == "slow":
+        time.sleep(1.0)
+    if text == "fail":
+        return 500, b'{"error": "internal"}'
+    if text == "garbled":
+        return 200, b"<html>not json</html>"
+    value = 0.9 if "idiot" in text else 0.1
+    scores = {
+        name: {"summaryScore": {"value": value, "type": "PROBABILITY"}} for name in request["requestedAttributes"]
+    }
+    return 200, json.dumps({"attributeScores": scores, "languages": ["en"]}).encode()
 
 
 @pytest.fixture(scope="module")
 def perspective_url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakePerspective)
-    server.daemon_threads = True
-    server.block_on_close = False
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1alpha1/comments:analyze"
-    server.shutdown()
-    server.server_close()
+    with serving(fake_perspective) as url:
+        yield f"{url}/v1alpha1/comments:analyze"
 
 
 @pytest.fixture(autouse=True)
