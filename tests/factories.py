@@ -8,16 +8,7 @@ import factory
 from django.utils import timezone
 
 from participants.models import Arm, ConsentDocument, Participant, RecruitmentSource, Study
-
-PAPER_ARMS = [
-    # (slug, name, weight, is_control)
-    ("control", "Control", 2, True),
-    ("uprank_bridging", "Uprank Bridging", 1, False),
-    ("bridging_downrank_toxic", "Uprank Bridging, Downrank Toxic", 1, False),
-    ("challenging_stereotypes", "Challenging Stereotypes", 1, False),
-    ("diverse_approval", "Diverse Approval", 1, False),
-    ("add_news", "Add News", 1, False),
-]
+from participants.paper import PAPER_ARMS
 
 
 class StudyFactory(factory.django.DjangoModelFactory):

@@ -12,10 +12,11 @@ from django.db import connection, connections
 from django.test import Client
 
 from participants.models import Assignment, ConsentDocument, Participant, RecruitmentSource, StratumCounter, Study
-from tests.factories import PAPER_ARMS, ConsentDocumentFactory, SourceFactory, StudyFactory, paper_arms
+from participants.paper import PAPER_ARMS
+from tests.factories import ConsentDocumentFactory, SourceFactory, StudyFactory, paper_arms
 from tests.participants.conftest import ELIGIBLE, consent_form, join, screen
 
-PAPER_WEIGHTS = {slug: weight for slug, _, weight, _ in PAPER_ARMS}
+PAPER_WEIGHTS = {arm.slug: arm.allocation_weight for arm in PAPER_ARMS}
 
 
 def screened_clients(source: RecruitmentSource, n: int, answers: list[dict[str, object]] | None = None) -> list[Client]:

@@ -33,6 +33,7 @@ from participants.models import (
     Study,
     sha256_hex,
 )
+from participants.paper import PAPER_ARMS
 from participants.roles import OPS, PI, READER, create_roles
 from participants.services import assign_arm
 
@@ -41,15 +42,6 @@ PARTICIPANTS = 400
 DAYS = 30
 OUTCOMES = ("complete", "screenout", "overquota", "quality", "duplicate")
 
-ARMS = [
-    # slug, name, weight, control
-    ("control", "Control", 2, True),
-    ("uprank_bridging", "Uprank Bridging", 1, False),
-    ("bridging_downrank_toxic", "Uprank Bridging, Downrank Toxic", 1, False),
-    ("challenging_stereotypes", "Challenging Stereotypes", 1, False),
-    ("diverse_approval", "Diverse Approval", 1, False),
-    ("add_news", "Add News", 1, False),
-]
 VENDORS = [
     # slug, name, pid parameter, cost per complete, share of arrivals
     ("rep-data", "Rep Data", "rid", Decimal("3.00"), 0.45),
@@ -96,7 +88,7 @@ def seed_study() -> Study:
     study, _ = Study.objects.update_or_create(
         slug=STUDY_SLUG, defaults={"name": "PRC demo", "status": Study.Status.RUNNING}
     )
-    for slug, name, weight, control in ARMS:
+    for slug, name, weight, control in PAPER_ARMS:
         Arm.objects.update_or_create(
             study=study,
             slug=slug,
