@@ -8,44 +8,19 @@ from pathlib import Path
 from typing import Any
 
 import plotly
-from django import forms
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from participants import charts, dashboard
+from participants.forms import StudyPeriodFilterForm
 from participants.models import Study
 from participants.roles import researcher_required
 
-MAX_RANGE_DAYS = 731
 
-
-class FunnelFilterForm(forms.Form):
-    start = forms.DateField(label="From", widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(label="To (inclusive)", widget=forms.DateInput(attrs={"type": "date"}))
-    study = forms.ModelChoiceField(queryset=Study.objects.order_by("-created_at"), to_field_name="slug")
-
-    @classmethod
-    def from_query(cls, query: dict[str, str]) -> FunnelFilterForm:
-        """Bind the query string over defaults: the last 30 days of the most recent running study."""
-        today = timezone.localdate()
-        latest = Study.objects.exclude(status=Study.Status.DRAFT).order_by("-created_at").first()
-        defaults = {
-            "start": (today - dt.timedelta(days=29)).isoformat(),
-            "end": today.isoformat(),
-            "study": latest.slug if latest else "",
-        }
-        return cls({**defaults, **{key: value for key, value in query.items() if value}})
-
-    def clean(self) -> dict[str, Any]:
-        data: dict[str, Any] = super().clean() or {}
-        start, end = data.get("start"), data.get("end")
-        if start and end and start > end:
-            raise forms.ValidationError("The start date must not be after the end date.")
-        if start and end and (end - start).days > MAX_RANGE_DAYS:
-            raise forms.ValidationError(f"Choose a range of at most {MAX_RANGE_DAYS} days.")
-        return data
+class FunnelFilterForm(StudyPeriodFilterForm):
+    default_days = 30
+    field_order = ["start", "end", "study"]
 
 
 def index(request: HttpRequest) -> HttpResponse:

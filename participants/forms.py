@@ -1,12 +1,14 @@
-"""Forms of the participant pages."""
+"""Forms of the participant pages, and the study-and-period filter of the research dashboards."""
 
 from __future__ import annotations
 
-from typing import Any
+import datetime as dt
+from typing import Any, Self
 
 from django import forms
+from django.utils import timezone
 
-from participants.models import ConsentDocument
+from participants.models import ConsentDocument, Study
 from participants.screening import DEVICES, PARTIES, PLATFORM_CHOICES
 
 YES_NO = [("yes", "Yes"), ("no", "No")]
@@ -69,3 +71,38 @@ class WithdrawForm(forms.Form):
         max_length=500,
         widget=forms.Textarea(attrs={"rows": 3}),
     )
+
+
+class StudyPeriodFilterForm(forms.Form):
+    """A dashboard's study and inclusive date range, bound from the query string over defaults.
+
+    Subclasses add their own filters, set ``default_days`` and order the fields for their page.
+    """
+
+    MAX_RANGE_DAYS = 731
+    default_days = 30
+
+    study = forms.ModelChoiceField(queryset=Study.objects.order_by("-created_at"), to_field_name="slug")
+    start = forms.DateField(label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(label="To (inclusive)", widget=forms.DateInput(attrs={"type": "date"}))
+
+    @classmethod
+    def from_query(cls, query: dict[str, str]) -> Self:
+        """Defaults: the last ``default_days`` days of the most recent non-draft study; empty values keep them."""
+        today = timezone.localdate()
+        latest = Study.objects.exclude(status=Study.Status.DRAFT).order_by("-created_at").first()
+        defaults = {
+            "study": latest.slug if latest else "",
+            "start": (today - dt.timedelta(days=cls.default_days - 1)).isoformat(),
+            "end": today.isoformat(),
+        }
+        return cls({**defaults, **{key: value for key, value in query.items() if value}})
+
+    def clean(self) -> dict[str, Any]:
+        data: dict[str, Any] = super().clean() or {}
+        start, end = data.get("start"), data.get("end")
+        if start and end and start > end:
+            raise forms.ValidationError("The start date must not be after the end date.")
+        if start and end and (end - start).days >= self.MAX_RANGE_DAYS:  # the end day counts too
+            raise forms.ValidationError(f"Choose a range of at most {self.MAX_RANGE_DAYS} days.")
+        return data

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from django import forms
@@ -10,16 +9,14 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from participants.forms import StudyPeriodFilterForm
 from participants.models import PLATFORMS, Study
 from participants.roles import PI, researcher_required
 from rankers import charts, dashboard
 from rankers.models import Slate
 
-DEFAULT_DAYS = 60
-MAX_RANGE_DAYS = 731
 PLATFORM_LABELS = {"facebook": "Facebook", "reddit": "Reddit", "twitter": "X/Twitter"}
 
 
@@ -28,8 +25,10 @@ def can_see_content(user: AbstractBaseUser | AnonymousUser) -> bool:
     return bool(getattr(user, "is_superuser", False)) or user.groups.filter(name=PI).exists()  # type: ignore[union-attr]
 
 
-class RankingFilterForm(forms.Form):
-    study = forms.ModelChoiceField(queryset=Study.objects.order_by("-created_at"), to_field_name="slug")
+class RankingFilterForm(StudyPeriodFilterForm):
+    default_days = 60
+    field_order = ["study", "platform", "content_type", "start", "end"]
+
     platform = forms.ChoiceField(
         choices=[("", "All platforms"), *((p, PLATFORM_LABELS.get(p, p)) for p in PLATFORMS)], required=False
     )
@@ -38,29 +37,6 @@ class RankingFilterForm(forms.Form):
         choices=[("", "Posts and comments"), ("post", "Posts"), ("comment", "Comments")],
         required=False,
     )
-    start = forms.DateField(label="From", widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(label="To (inclusive)", widget=forms.DateInput(attrs={"type": "date"}))
-
-    @classmethod
-    def from_query(cls, query: dict[str, str]) -> RankingFilterForm:
-        """Bind the query string over defaults: the last 60 days of the most recent non-draft study."""
-        today = timezone.localdate()
-        latest = Study.objects.exclude(status=Study.Status.DRAFT).order_by("-created_at").first()
-        defaults = {
-            "study": latest.slug if latest else "",
-            "start": (today - dt.timedelta(days=DEFAULT_DAYS - 1)).isoformat(),
-            "end": today.isoformat(),
-        }
-        return cls({**defaults, **{key: value for key, value in query.items() if value}})
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
-        start, end = data.get("start"), data.get("end")
-        if start and end and start > end:
-            raise forms.ValidationError("The start date must not be after the end date.")
-        if start and end and (end - start).days >= MAX_RANGE_DAYS:
-            raise forms.ValidationError(f"Choose a range of at most {MAX_RANGE_DAYS} days.")
-        return data
 
     def filters(self) -> dict[str, Any]:
         data = self.cleaned_data

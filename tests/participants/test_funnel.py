@@ -186,6 +186,7 @@ def test_daily_enrolment_chart_is_drawn_with_local_plotly(cohort: Cohort, reader
         ({"start": "yesterday", "end": "2025-03-10"}, "Enter a valid date."),
         ({"start": "2025-03-10", "end": "2025-03-01"}, "The start date must not be after the end date."),
         ({"start": "2020-01-01", "end": "2025-03-01"}, "Choose a range of at most"),
+        ({"start": "2023-03-01", "end": "2025-03-01"}, "Choose a range of at most 731 days."),  # 732 days inclusive
         ({"study": "no-such-study"}, "Select a valid choice."),
     ],
 )
