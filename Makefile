@@ -41,7 +41,8 @@ pytest:
 	$(PY) -m pytest -n 2 --dist loadgroup -q
 
 bench: install-dev
-	$(PY) benchmarks/run_all.py
+	$(PY) benchmarks/rank_bench.py
+	$(PY) benchmarks/bench_scoring.py
 
 stop:
 	$(PY) manage.py stop_services

@@ -110,7 +110,9 @@ class Sampler(threading.Thread):
         super().__init__(daemon=True)
         self.groups = groups
         self.peak_rss: dict[str, int] = dict.fromkeys(groups, 0)
+        self.peak_rss_one: dict[str, int] = dict.fromkeys(groups, 0)
         self.cpu_start = {name: self._cpu(procs) for name, procs in groups.items()}
+        self.cpu_start_each = {proc.pid: self._cpu([proc]) for procs in groups.values() for proc in procs}
         self.stop_event = threading.Event()
 
     @staticmethod
@@ -130,7 +132,9 @@ class Sampler(threading.Thread):
                 rss = 0
                 for proc in procs:
                     with contextlib.suppress(psutil.Error):
-                        rss += proc.memory_info().rss
+                        one = proc.memory_info().rss
+                        rss += one
+                        self.peak_rss_one[name] = max(self.peak_rss_one[name], one)
                 self.peak_rss[name] = max(self.peak_rss[name], rss)
 
     def finish(self, wall_s: float) -> dict[str, dict[str, float]]:
@@ -139,8 +143,13 @@ class Sampler(threading.Thread):
         return {
             name: {
                 "cpu_percent_of_one_core": round(100 * (self._cpu(procs) - self.cpu_start[name]) / wall_s, 1),
-                "peak_rss_mib": round(self.peak_rss[name] / 2**20, 1),
+                # Summed RSS counts shared pages (PostgreSQL's shared buffers) once per process.
+                "peak_rss_mib_sum": round(self.peak_rss[name] / 2**20, 1),
+                "peak_rss_mib_largest_process": round(self.peak_rss_one[name] / 2**20, 1),
                 "processes": len(procs),
+                "cpu_percent_busiest_process": max(
+                    round(100 * (self._cpu([p]) - self.cpu_start_each[p.pid]) / wall_s, 1) for p in procs
+                ),
             }
             for name, procs in self.groups.items()
         }
