@@ -8,6 +8,7 @@ required: a missing one stops start-up with a message naming it.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import environ
@@ -205,3 +206,6 @@ RANK_CONTENT_CACHE_SIZE = env.int("RANK_CONTENT_CACHE_SIZE", default=200_000)  #
 RANK_FALLBACK_KEY = env.str("RANK_FALLBACK_KEY", default="rankers:slate_fallback")
 RANK_FALLBACK_REDIS_URL = env.str("RANK_FALLBACK_REDIS_URL", default="")  # default: the broker's Redis
 RANK_DB_POOL_SIZE = env.int("RANK_DB_POOL_SIZE", default=4)  # async connections per web process
+
+# Static files under ASGI are FileResponses with a synchronous iterator; Django warns on every one.
+warnings.filterwarnings("ignore", message="StreamingHttpResponse must consume synchronous iterators")

@@ -63,6 +63,9 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             pass
         finally:
+            # A second Ctrl-C (or the SIGTERM that often follows) must not cut the shutdown short.
+            for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                signal.signal(signum, signal.SIG_IGN)
             self._stop_children(children)
             if not options["keep_services"]:
                 call_command("stop_services", stdout=self.stdout)
