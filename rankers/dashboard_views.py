@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
@@ -16,6 +17,7 @@ from participants.models import PLATFORMS, Study
 from participants.roles import PI, researcher_required
 from rankers import charts, dashboard
 from rankers.models import Slate
+from rankers.scoring.backends import describe_backend
 
 PLATFORM_LABELS = {"facebook": "Facebook", "reddit": "Reddit", "twitter": "X/Twitter"}
 
@@ -107,7 +109,16 @@ def delivery_context(study: Study, **filters: Any) -> dict[str, Any]:
         }
         for row in rows
     ]
-    return {"study": study, "table": table, "reasons": reasons, "charts": figures, "hold_ms": study.rank_hold_ms}
+    scorer, scorer_is_baseline = describe_backend(settings.PRC_SCORER_BACKEND)
+    return {
+        "study": study,
+        "table": table,
+        "reasons": reasons,
+        "charts": figures,
+        "hold_ms": study.rank_hold_ms,
+        "scorer": scorer,
+        "scorer_is_baseline": scorer_is_baseline,
+    }
 
 
 @require_GET

@@ -313,3 +313,21 @@ def test_slate_orders_mark_moves_additions_and_deletions() -> None:
         ("x", "added", None, 2),
         ("a", "kept", 1, 3),
     ]
+
+
+def test_delivery_names_the_baseline_scorer_as_a_baseline(
+    researcher_client: Client, rolled_up: Study, settings
+) -> None:
+    settings.PRC_SCORER_BACKEND = "baseline"
+    page = researcher_client.get("/research/ranking/delivery/", {"study": rolled_up.slug, **RANGE}).content.decode()
+    assert re.search(r'<p id="scorer" class="note bad">.*Baseline scorer', page, re.DOTALL)
+    assert "not the classifiers the paper" in page
+
+
+def test_delivery_names_a_real_scorer_without_the_baseline_warning(
+    researcher_client: Client, rolled_up: Study, settings
+) -> None:
+    settings.PRC_SCORER_BACKEND = "transformers"
+    page = researcher_client.get("/research/ranking/delivery/", {"study": rolled_up.slug, **RANGE}).content.decode()
+    assert '<p id="scorer" class="note">' in page
+    assert "Local transformers classifier" in page

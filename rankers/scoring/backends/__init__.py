@@ -16,6 +16,22 @@ from rankers.scoring.backends.base import ScorerBackend, Scores
 
 BACKEND_NAMES = ("baseline", "transformers", "llm", "http")
 
+# What researchers see on the delivery page about the scores behind the bridging arms.
+DESCRIPTIONS = {
+    "baseline": (
+        "Baseline scorer: word lists, VADER sentiment and a profanity model. A transparent stand-in for "
+        "demos and tests, not the classifiers the paper's arms used; configure a real backend for a study."
+    ),
+    "transformers": "Local transformers classifier (PRC_SCORER_MODEL_DIR).",
+    "llm": "LLM annotation through an OpenAI-compatible server (OPENAI_BASE_URL, PRC_LLM_MODEL).",
+    "http": "Perspective-compatible HTTP scorer (PRC_SCORER_HTTP_URL).",
+}
+
+
+def describe_backend(name: str) -> tuple[str, bool]:
+    """(description, is_baseline) of a backend name, for the researcher UI."""
+    return DESCRIPTIONS.get(name, f"Unknown scorer backend {name!r}."), name == "baseline"
+
 
 def build_backend(name: str, settings: Any) -> ScorerBackend:
     """Build the backend called ``name`` from Django settings (or any object with the same attributes)."""
@@ -55,4 +71,4 @@ def build_backend(name: str, settings: Any) -> ScorerBackend:
     raise ValueError(f"unknown scorer backend {name!r}; choose one of {', '.join(BACKEND_NAMES)}")
 
 
-__all__ = ["BACKEND_NAMES", "ScorerBackend", "Scores", "build_backend"]
+__all__ = ["BACKEND_NAMES", "DESCRIPTIONS", "ScorerBackend", "Scores", "build_backend", "describe_backend"]
