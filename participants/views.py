@@ -6,6 +6,9 @@ pages through the private key in their URL. No page ever shows an arm.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
@@ -41,6 +44,32 @@ def _session_participant(request: HttpRequest) -> Participant | None:
     if pk is None:
         return None
     return Participant.objects.select_related("study", "source").filter(pk=pk).first()
+
+
+def signup_step(
+    allowed: Callable[[HttpRequest, Participant], bool],
+) -> Callable[[Callable[[HttpRequest, Participant], HttpResponse]], Callable[[HttpRequest], HttpResponse]]:
+    """The one access rule of the signup pages.
+
+    The participant comes from the session (no session: the "link expired" page); a participant who is not
+    at this step (``allowed`` says no) is sent to the step they are at; otherwise the view gets them.
+    """
+
+    def decorate(
+        view: Callable[[HttpRequest, Participant], HttpResponse],
+    ) -> Callable[[HttpRequest], HttpResponse]:
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest) -> HttpResponse:
+            participant = _session_participant(request)
+            if participant is None:
+                return message_page(request, None, "expired", status=400)
+            if not allowed(request, participant):
+                return _next_step(participant)
+            return view(request, participant)
+
+        return wrapper
+
+    return decorate
 
 
 def _status_participant(key: str) -> Participant:
@@ -86,22 +115,14 @@ def join(request: HttpRequest, source_slug: str, study_slug: str | None = None) 
     return redirect("participants:landing")
 
 
-def landing(request: HttpRequest) -> HttpResponse:
-    participant = _session_participant(request)
-    if participant is None:
-        return message_page(request, None, "expired", status=400)
-    if participant.stage != Stage.SCREENING:
-        return _next_step(participant)
+@signup_step(lambda request, p: p.stage == Stage.SCREENING)
+def landing(request: HttpRequest, participant: Participant) -> HttpResponse:
     return render(request, "participants/landing.html", {"copy": page_copy(participant.study, "landing")})
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
-def screener(request: HttpRequest) -> HttpResponse:
-    participant = _session_participant(request)
-    if participant is None:
-        return message_page(request, None, "expired", status=400)
-    if participant.stage != Stage.SCREENING:
-        return _next_step(participant)
+@signup_step(lambda request, p: p.stage == Stage.SCREENING)
+def screener(request: HttpRequest, participant: Participant) -> HttpResponse:
     form = ScreenerForm(_posted(request))
     if request.method == "POST" and form.is_valid():
         decision = services.submit_screener(participant=participant, answers=form.cleaned_data)
@@ -113,12 +134,8 @@ def screener(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
-def consent(request: HttpRequest) -> HttpResponse:
-    participant = _session_participant(request)
-    if participant is None:
-        return message_page(request, None, "expired", status=400)
-    if participant.stage != Stage.SCREENED_IN and request.method != "POST":
-        return _next_step(participant)
+@signup_step(lambda request, p: p.stage == Stage.SCREENED_IN or request.method == "POST")
+def consent(request: HttpRequest, participant: Participant) -> HttpResponse:
     return _consent_form(request, participant, success_url=reverse("participants:install"))
 
 
@@ -153,12 +170,8 @@ def _consent_form(request: HttpRequest, participant: Participant, *, success_url
     return render(request, "participants/consent.html", context, status=400 if form.is_bound or error else 200)
 
 
-def install(request: HttpRequest) -> HttpResponse:
-    participant = _session_participant(request)
-    if participant is None:
-        return message_page(request, None, "expired", status=400)
-    if participant.consented_at is None:
-        return _next_step(participant)
+@signup_step(lambda request, p: p.consented_at is not None)
+def install(request: HttpRequest, participant: Participant) -> HttpResponse:
     handed = request.session.get(SESSION_INSTALL) or {}
     return _install_page(request, participant, code=handed.get("code"), key=handed.get("key"))
 
@@ -175,13 +188,9 @@ def _install_page(request: HttpRequest, participant: Participant, *, code: str |
     return render(request, "participants/install.html", context)
 
 
-def vendor_return(request: HttpRequest) -> HttpResponse:
+@signup_step(lambda request, p: bool(p.vendor_outcome))
+def vendor_return(request: HttpRequest, participant: Participant) -> HttpResponse:
     """Send the participant back to their vendor with the outcome already recorded."""
-    participant = _session_participant(request)
-    if participant is None:
-        return message_page(request, None, "expired", status=400)
-    if not participant.vendor_outcome:
-        return _next_step(participant)
     return _leave_for_vendor(request, participant, participant.vendor_outcome)
 
 
