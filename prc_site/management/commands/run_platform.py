@@ -39,8 +39,9 @@ class Command(BaseCommand):
         parser.add_argument("--keep-services", action="store_true", help="Leave PostgreSQL and Redis running.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        # Stop the children on SIGTERM/SIGHUP too (a killed terminal, `timeout`), not only Ctrl-C.
-        for signum in (signal.SIGTERM, signal.SIGHUP):
+        # Stop the children on SIGTERM/SIGHUP too (a killed terminal, `timeout`), and on SIGINT even when
+        # it was inherited as ignored (a shell starts background jobs that way).
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, _interrupt)
         call_command("migrate", interactive=False, verbosity=0)
         self.stdout.write("database migrated")
