@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import rank_bench
 from django.utils import timezone
 
+from participants.models import sha256_hex
 from rankers import serving
 from rankers.validation import parse_request
 
@@ -31,7 +32,7 @@ async def measure(prepared: list[tuple[str, bytes, str]]) -> dict[str, float]:
         t0 = time.perf_counter()
         parsed = parse_request(body)
         t1 = time.perf_counter()
-        enrolment = await serving.load_enrolment(token)
+        enrolment = await serving.load_enrolment(sha256_hex(token))
         assert enrolment is not None
         t2 = time.perf_counter()
         now = timezone.now()

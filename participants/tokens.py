@@ -82,14 +82,14 @@ async def aparticipant_for_token(
     return (install.participant, install) if install else None
 
 
-# Everything the ranking path needs about a token's participant, in one round trip: the
+# Everything the ranking path needs about a token's participant, for many tokens in one round trip: the
 # participant, the study's timing settings, whether the consent in force was given, the
 # assigned arm and the study's control arm. Columns prefixed ``arm_``/``control_`` are NULL
 # when there is no assignment / no control arm.
 _ARM_COLUMNS = ("slug", "ranker_key", "is_control", "max_inserted", "max_deleted", "ranker_config",
                 "starts_facebook", "starts_reddit", "starts_twitter")  # fmt: skip
-ENROLMENT_BY_TOKEN_SQL = f"""
-SELECT p.public_id, p.study_id, p.withdrawn_at, COALESCE(p.consented_at, p.created_at) AS signup_at,
+ENROLMENTS_BY_TOKEN_HASH_SQL = f"""
+SELECT i.token_hash, p.public_id, p.study_id, p.withdrawn_at, COALESCE(p.consented_at, p.created_at) AS signup_at,
        s.baseline_days, s.rank_hold_ms, s.ramp_days, s.ramp_max_ms,
        p.withdrawn_at IS NULL AND EXISTS (
            SELECT 1 FROM participants_consentrecord cr
@@ -108,18 +108,21 @@ LEFT JOIN participants_arm a ON a.id = asg.arm_id
 LEFT JOIN LATERAL (
     SELECT * FROM participants_arm c0 WHERE c0.study_id = p.study_id AND c0.is_control ORDER BY c0.id LIMIT 1
 ) c ON TRUE
-WHERE i.token_hash = %s AND i.uninstalled_at IS NULL
-"""  # noqa: S608 (column names are constants above; the token is a parameter)
+WHERE i.token_hash = ANY(%s) AND i.uninstalled_at IS NULL
+"""  # noqa: S608 (column names are constants above; the hashes are a parameter)
 
 
-async def aenrolment_for_token(conn: psycopg.AsyncConnection[Any], token: str) -> dict[str, Any] | None:
-    """``ENROLMENT_BY_TOKEN_SQL`` for one token, as a column-name dict; None for an unknown or dead token.
+async def aenrolments_for_token_hashes(
+    conn: psycopg.AsyncConnection[Any], token_hashes: list[str]
+) -> dict[str, dict[str, Any]]:
+    """``ENROLMENTS_BY_TOKEN_HASH_SQL`` for many token hashes at once: hash -> column-name dict.
 
-    Withdrawn participants are returned (``withdrawn_at`` set, ``consent_ok`` false): the ranking
-    path answers them with the untouched feed and stores nothing.
+    Unknown and uninstalled tokens are simply absent. Withdrawn participants are returned
+    (``withdrawn_at`` set, ``consent_ok`` false): the ranking path answers them with the
+    untouched feed and stores nothing.
     """
-    if not token:
-        return None
+    if not token_hashes:
+        return {}
     async with conn.cursor(row_factory=dict_row) as cursor:
-        await cursor.execute(ENROLMENT_BY_TOKEN_SQL, (ExtensionInstall.hash_token(token),))
-        return await cursor.fetchone()
+        await cursor.execute(ENROLMENTS_BY_TOKEN_HASH_SQL, (token_hashes,))
+        return {row["token_hash"]: row for row in await cursor.fetchall()}

@@ -11,7 +11,6 @@ it: they authenticate by token or service key, are CSRF-free, and set no cookies
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Mapping
@@ -21,6 +20,7 @@ import orjson
 import psycopg
 from django.conf import settings
 
+from participants.models import sha256_hex
 from prc_site.lib.api_errors import error_body
 from rankers import prometheus, serving
 from rankers.models import RankerServiceKey
@@ -87,14 +87,15 @@ async def _rank(incoming: Incoming, received: float) -> Outgoing:
     token = bearer_token(incoming.headers, extension=True)
     if not token:
         return error("unauthenticated", "An extension token is required.", 401)
-    if not _limiter.allow(hashlib.sha256(token.encode()).hexdigest()):
+    token_hash = sha256_hex(token)
+    if not _limiter.allow(token_hash):
         return error("rate_limited", "Too many ranking requests; slow down.", 429)
     try:
         parsed = read_body(incoming)
     except RequestError as exc:
         return error(exc.code, exc.message, exc.status, exc.field)
     try:
-        enrolment = await serving.load_enrolment(token)
+        enrolment = await serving.load_enrolment(token_hash)
     except psycopg.Error:  # we cannot tell who this is, but we can still show their feed
         logger.exception("participant lookup failed; answering with the untouched feed")
         return json_reply(await serving.serve_unverified(parsed, received=received))

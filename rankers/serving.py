@@ -1,7 +1,8 @@
 """The ranking pipeline behind ``POST /rank``.
 
 1. ``load_enrolment`` reads, in one query, what ranking needs to know about
-   the token's participant (a plain snapshot, no ORM).
+   the token's participant (a plain snapshot, no ORM); lookups that arrive
+   together share that query.
 2. ``effective_arm`` decides whose ranker runs: nobody's (withdrawn, no valid
    consent, not assigned: untouched feed, nothing stored), control (baseline
    days, or the arm has not started on this platform), or the assigned arm.
@@ -26,7 +27,7 @@ import psycopg
 from django.conf import settings
 from django.utils import timezone
 
-from prc_site.lib.asyncdb import loop_pool
+from prc_site.lib.asyncdb import Coalescer, loop_pool, per_loop
 from rankers import checks, prometheus, slatelog
 from rankers.checks import Caps
 from rankers.models import text_hash
@@ -77,22 +78,13 @@ class Effective:
     reason: str  # withdrawn, no_consent, not_assigned, baseline, not_started, assigned
 
 
-async def load_enrolment(token: str) -> Enrolment | None:
-    """The participant behind an extension token, as plain data; None for an unknown token.
+async def load_enrolment(token_hash: str) -> Enrolment | None:
+    """The participant behind an extension token (by its SHA-256), as plain data; None if unknown.
 
-    One query on this event loop's connection pool (no thread hop, no ORM); a
-    broken pooled connection is dropped and the read retried once.
+    Lookups arriving together share one query on this event loop's connection
+    pool (no thread hop, no ORM; see ``Coalescer``).
     """
-    from participants.tokens import aenrolment_for_token
-
-    for attempt in (1, 2):
-        try:
-            async with loop_pool(settings.RANK_DB_POOL_SIZE).connection() as conn:
-                row = await aenrolment_for_token(conn, token)
-            break
-        except (psycopg.OperationalError, psycopg.InterfaceError):
-            if attempt == 2:
-                raise
+    row = await per_loop(_lookups, lambda: Coalescer(_fetch_enrolments)).get(token_hash)
     if row is None:
         return None
     return Enrolment(
@@ -108,6 +100,23 @@ async def load_enrolment(token: str) -> Enrolment | None:
         arm=_arm_info(row, "arm_"),
         control=_arm_info(row, "control_") or CONTROL,
     )
+
+
+_lookups: dict[asyncio.AbstractEventLoop, Coalescer[str, dict[str, Any]]] = {}
+
+
+async def _fetch_enrolments(token_hashes: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """One query for many tokens; a broken pooled connection is dropped and the read retried once."""
+    from participants.tokens import aenrolments_for_token_hashes
+
+    for attempt in (1, 2):
+        try:
+            async with loop_pool(settings.RANK_DB_POOL_SIZE).connection() as conn:
+                return await aenrolments_for_token_hashes(conn, list(token_hashes))
+        except (psycopg.OperationalError, psycopg.InterfaceError):
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _arm_info(row: Mapping[str, Any], prefix: str) -> ArmInfo | None:

@@ -30,7 +30,7 @@ import psycopg
 from django.conf import settings
 from django.db import connections
 
-from prc_site.lib.asyncdb import connect
+from prc_site.lib.asyncdb import connect, per_loop
 
 logger = logging.getLogger(__name__)
 
@@ -250,18 +250,12 @@ class SlateWriter:
         await self._reset()
 
 
-# One writer per event loop (uvloop's loops are not weak-referenceable; closed ones are dropped).
+# One writer per event loop.
 _writers: dict[asyncio.AbstractEventLoop, SlateWriter] = {}
 
 
 def _writer() -> SlateWriter:
-    loop = asyncio.get_running_loop()
-    writer = _writers.get(loop)
-    if writer is None:
-        for stale in [other for other in _writers if other.is_closed()]:
-            del _writers[stale]
-        writer = _writers[loop] = SlateWriter()
-    return writer
+    return per_loop(_writers, SlateWriter)
 
 
 async def write_slate(record: SlateRecord) -> None:

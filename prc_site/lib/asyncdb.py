@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
+from typing import Any, Generic, TypeVar
 
 import psycopg
 from django.db import connections
@@ -88,18 +88,83 @@ class LoopPool:
             await self._discard(self.idle.pop())
 
 
+T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+def per_loop(registry: dict[asyncio.AbstractEventLoop, T], factory: Callable[[], T]) -> T:
+    """The running event loop's entry in ``registry``, made on first use.
+
+    A dict rather than a WeakKeyDictionary: uvloop's loops are not weak-referenceable.
+    Entries of closed loops are dropped whenever a new one is made.
+    """
+    loop = asyncio.get_running_loop()
+    value = registry.get(loop)
+    if value is None:
+        for stale in [other for other in registry if other.is_closed()]:
+            del registry[stale]
+        value = registry[loop] = factory()
+    return value
+
+
 _pools: dict[asyncio.AbstractEventLoop, LoopPool] = {}
 
 
 def loop_pool(size: int = 4) -> LoopPool:
-    """This event loop's pool (uvloop's loops are not weak-referenceable; closed ones are dropped)."""
-    loop = asyncio.get_running_loop()
-    pool = _pools.get(loop)
-    if pool is None:
-        for stale in [other for other in _pools if other.is_closed()]:
-            del _pools[stale]
-        pool = _pools[loop] = LoopPool(size)
-    return pool
+    """This event loop's connection pool."""
+    return per_loop(_pools, lambda: LoopPool(size))
+
+
+class Coalescer(Generic[K, V]):
+    """Lookups that arrive in the same event-loop turn share one batched fetch.
+
+    ``get(key)`` queues the key and schedules one flush for the end of the
+    current turn (``call_soon``), so every request that reaches its lookup
+    while the loop works through the ready tasks joins the same query. Under a
+    burst of hundreds of requests this turns hundreds of round trips into a
+    few; a lone request still costs one round trip and no waiting. ``fetch``
+    gets the distinct keys and returns what it found; a missing key means None.
+    An error of ``fetch`` reaches every caller of that batch.
+    """
+
+    def __init__(self, fetch: Callable[[Sequence[K]], Awaitable[dict[K, V]]]) -> None:
+        self.fetch = fetch
+        self.pending: dict[K, list[asyncio.Future[V | None]]] | None = None
+        self.batches = 0  # fetches run, for tests and metrics
+        self.running: set[asyncio.Task[None]] = set()  # the loop keeps only weak references to tasks
+
+    async def get(self, key: K) -> V | None:
+        loop = asyncio.get_running_loop()
+        if self.pending is None:
+            self.pending = {}
+            loop.call_soon(self._flush)
+        future: asyncio.Future[V | None] = loop.create_future()
+        self.pending.setdefault(key, []).append(future)
+        return await future
+
+    def _flush(self) -> None:
+        batch, self.pending = self.pending or {}, None
+        self.batches += 1
+        task = asyncio.ensure_future(self._resolve(batch))
+        self.running.add(task)
+        task.add_done_callback(self.running.discard)
+
+    async def _resolve(self, batch: dict[K, list[asyncio.Future[V | None]]]) -> None:
+        try:
+            found = await self.fetch(list(batch))
+        except BaseException as exc:  # every waiter sees the failure; nothing is left hanging
+            for futures in batch.values():
+                for future in futures:
+                    if not future.done():
+                        future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for key, futures in batch.items():
+            for future in futures:
+                if not future.done():
+                    future.set_result(found.get(key))
 
 
 async def close_loop_pool() -> None:
