@@ -339,7 +339,14 @@ def slate_record(
     session = parsed.session
     original = outcome.plan.order
     change = slate_change(original, outcome.ranked_ids)
-    content = [_content_row(session.platform, p) for p in parsed.items]
+    platform = session.platform
+    hashes = [_content_hash(p) for p in parsed.items]
+    # Content this process has already stored is not sent again (most items repeat across slates).
+    content = [
+        _content_row(platform, p, digest)
+        for p, digest in zip(parsed.items, hashes, strict=True)
+        if not slatelog.content_stored(platform, p.id, digest)
+    ]
     return slatelog.SlateRecord(
         served_at=served_at.isoformat(),
         participant_id=enrolment.public_id,
@@ -351,7 +358,7 @@ def slate_record(
         content_type=outcome.plan.content_type,
         session_id=session.session_id,
         original_ids=list(original),
-        original_hashes=[row.text_hash for row in content],
+        original_hashes=hashes,
         returned_ids=list(outcome.ranked_ids),
         added_ids=change.added_ids,
         deleted_ids=change.deleted_ids,
@@ -370,14 +377,21 @@ def slate_record(
     )
 
 
-def _content_row(platform: str, parsed: ParsedItem) -> slatelog.ContentRow:
+def _content_hash(parsed: ParsedItem) -> str:
+    item = parsed.item
+    if item is not None:
+        return text_hash(item.text, item.title)
+    return text_hash(_text(parsed.raw.get("text")), _text(parsed.raw.get("title")))
+
+
+def _content_row(platform: str, parsed: ParsedItem, digest: str) -> slatelog.ContentRow:
     item, raw = parsed.item, parsed.raw
     text = item.text if item else _text(raw.get("text"))
     title = item.title if item else _text(raw.get("title"))
     return slatelog.ContentRow(
         platform=platform,
         item_id=parsed.id,
-        text_hash=text_hash(text, title),
+        text_hash=digest,
         type=item.type if item else _text(raw.get("type"))[:20],
         post_id=(item.post_id if item else None) or "",
         parent_id=(item.parent_id if item else None) or "",

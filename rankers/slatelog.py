@@ -54,7 +54,7 @@ class ContentRow:
 
 @dataclass
 class SlateRecord:
-    """One row of ``rankers.Slate`` plus the content it showed, as plain data."""
+    """One row of ``rankers.Slate`` plus the content it showed that this process has not stored yet, as plain data."""
 
     served_at: str  # ISO 8601, UTC
     participant_id: str
@@ -176,6 +176,9 @@ class _SeenContent:
         self.size = size
         self._keys: OrderedDict[tuple[str, str, str], None] = OrderedDict()
 
+    def __contains__(self, key: tuple[str, str, str]) -> bool:
+        return key in self._keys
+
     def new(self, rows: Iterable[ContentRow]) -> list[ContentRow]:
         fresh: dict[tuple[str, str, str], ContentRow] = {}
         for row in rows:
@@ -192,6 +195,11 @@ class _SeenContent:
 
 
 _seen = _SeenContent(settings.RANK_CONTENT_CACHE_SIZE)
+
+
+def content_stored(platform: str, item_id: str, digest: str) -> bool:
+    """Whether this process stored this content version recently (then a slate need not carry it)."""
+    return (platform, item_id, digest) in _seen
 
 
 class SlateWriter:

@@ -100,6 +100,10 @@ async def test_ranked_slate_is_logged_with_rank_change_and_content_once(async_cl
     assert first.content_type == "post"
     assert second.returned_ids == first.returned_ids
     assert await ContentItem.objects.acount() == 4
+    # The second slate did not carry the content again, yet names every item's stored version.
+    assert second.original_hashes == first.original_hashes
+    stored = {(c.item_id, c.text_hash) async for c in ContentItem.objects.all()}
+    assert set(zip(second.original_ids, second.original_hashes, strict=True)) == stored
 
 
 async def test_invalid_item_reasons_are_logged(async_client: AsyncClient, enrol) -> None:
