@@ -30,8 +30,15 @@ def connection_kwargs() -> dict[str, Any]:
     return {key: value for key, value in kwargs.items() if value is not None}
 
 
+# The hot path runs a few fixed statements (the participant lookup, the slate inserts) whose best plan
+# does not depend on their parameters. psycopg prepares them after a few runs, but PostgreSQL's default
+# plan_cache_mode keeps choosing custom plans for the lookup and plans it again on every call, which cost
+# more than running it (about 0.45 of its 0.9 ms here; see docs/benchmarks.md).
+HOT_PATH_OPTIONS = "-c plan_cache_mode=force_generic_plan"
+
+
 async def connect(*, autocommit: bool) -> psycopg.AsyncConnection[Any]:
-    return await psycopg.AsyncConnection.connect(**connection_kwargs(), autocommit=autocommit)
+    return await psycopg.AsyncConnection.connect(**connection_kwargs(), autocommit=autocommit, options=HOT_PATH_OPTIONS)
 
 
 class LoopPool:

@@ -12,7 +12,7 @@ from asgiref.sync import sync_to_async
 from django.utils import timezone
 
 from participants.models import sha256_hex
-from prc_site.lib.asyncdb import Coalescer, per_loop
+from prc_site.lib.asyncdb import Coalescer, loop_pool, per_loop
 from rankers import serving
 from tests.rankers.conftest import prc_request
 from tests.rankers.test_rank_asgi import call_asgi
@@ -97,3 +97,9 @@ async def test_simultaneous_rank_requests_are_each_answered_for_their_own_partic
     answers = await asyncio.gather(*requests)
 
     assert [status for status, _headers, _body in answers] == [200, 200, 200, 200, 403]
+
+
+async def test_hot_path_connections_keep_generic_plans() -> None:
+    async with loop_pool().connection() as conn:
+        cursor = await conn.execute("SHOW plan_cache_mode")
+        assert await cursor.fetchone() == ("force_generic_plan",)
