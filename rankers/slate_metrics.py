@@ -60,6 +60,14 @@ def rank_biased_overlap(a: Sequence[str], b: Sequence[str], p: float = 0.9) -> f
 
 
 def slate_change(original: Sequence[str], returned: Sequence[str]) -> SlateChange:
+    if list(original) == list(returned):  # the common case (control, baseline, fallbacks): nothing changed
+        n = len(original)
+        return SlateChange(nrc=0.0 if n else None, rbo=1.0 if n else None, n_items=n, n_added=0, n_deleted=0,
+                           added_ids=[], deleted_ids=[])  # fmt: skip
+    return _change(original, returned)
+
+
+def _change(original: Sequence[str], returned: Sequence[str]) -> SlateChange:
     before, after = set(original), set(returned)
     added = [i for i in returned if i not in before]
     deleted = [i for i in original if i not in after]

@@ -84,6 +84,8 @@ def _fixed_reason(p: ParsedItem) -> str:
 
 def _parents(items: Sequence[ParsedItem]) -> dict[str, str | None]:
     """Each item's parent within the request; only earlier items count, so threads never cycle."""
+    if not any(p.item and p.item.type == "comment" for p in items):  # a feed of posts is flat
+        return dict.fromkeys(p.id for p in items)
     seen: set[str] = set()
     parent: dict[str, str | None] = {}
     for p in items:
@@ -119,6 +121,12 @@ def apply_ranking(
     ``ranked_ids`` is the ranker's checked output (rankable ids it kept plus
     inserted ids); rankable ids missing from it are removed with their replies.
     """
+    if not new_ids and list(ranked_ids) == plan.rankable_ids:  # nothing moved (control): the feed as it came
+        return list(plan.order), []
+    return _laid_out(plan, ranked_ids, new_ids)
+
+
+def _laid_out(plan: SlatePlan, ranked_ids: Sequence[str], new_ids: Sequence[str]) -> tuple[list[str], list[str]]:
     position = {item_id: index for index, item_id in enumerate(ranked_ids)}
     movable = set(plan.rankable_ids)
     children = _children(plan.order, plan.parent)

@@ -10,7 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rankers.plugins import NewItem
-from rankers.slate_rules import apply_ranking, plan_slate
+from rankers.slate_metrics import _change, slate_change
+from rankers.slate_rules import _laid_out, apply_ranking, plan_slate
 from rankers.validation import parse_item
 from tests.rankers.conftest import item, post_rank, request_with, valid_response
 
@@ -104,3 +105,37 @@ def test_deletions_and_insertions_change_only_those_items(data, rnd, n_new) -> N
     assert sorted(final) == sorted([i for i in ids if i not in set(removed)] + new)
     assert set(removed) == set(plan.rankable_ids) - set(kept)
     assert [f for f in final if f in fixed] == [i for i in ids if i in fixed]
+
+
+@st.composite
+def threaded_slates(draw: st.DrawFn) -> list:
+    """Posts and comment threads; most in depth-first order (replies right under their parent), some shuffled."""
+    raws, path = [], []  # path: the chain of comments the next reply may hang under
+    for k in range(draw(st.integers(0, 25))):
+        fields: dict = {"type": draw(st.sampled_from(["post", "comment"]))}
+        if fields["type"] == "comment":
+            fields["post_id"] = "the-post"
+            del path[draw(st.integers(0, len(path))) :]
+            if path:
+                fields["parent_id"] = path[-1]
+            path.append(f"i{k}")
+        else:
+            path = []
+        raws.append(item(f"i{k}", text=draw(st.sampled_from(["words", "words", ""])), **fields))
+    order = draw(st.permutations(raws)) if draw(st.integers(0, 4)) == 0 else raws
+    return [parse_item(r["id"], r, "reddit") for r in order]
+
+
+@given(threaded_slates())
+def test_the_unchanged_order_shortcut_gives_what_the_full_layout_gives(parsed) -> None:
+    plan = plan_slate(parsed, "reddit")
+
+    assert apply_ranking(plan, plan.rankable_ids) == _laid_out(plan, plan.rankable_ids, ()) == (plan.order, [])
+
+
+@given(st.lists(st.text("abcdefghij", min_size=1, max_size=2), max_size=40, unique=True))
+def test_the_unchanged_slate_shortcut_gives_what_the_full_measures_give(ids) -> None:
+    fast, full = slate_change(ids, list(ids)), _change(ids, list(ids))
+
+    assert (fast.nrc, fast.n_items, fast.added_ids, fast.deleted_ids) == (full.nrc, full.n_items, [], [])
+    assert fast.rbo == pytest.approx(full.rbo) if ids else fast.rbo is full.rbo is None
