@@ -135,30 +135,32 @@ def is_ad(raw: Mapping[str, Any]) -> bool:
 
 
 def _slate_item(item_id: str, raw: Mapping[str, Any], platform: str) -> SlateItem:
-    missing = [name for name in REQUIRED_ITEM_FIELDS if raw.get(name) is None]
-    if missing:
-        raise ValueError(f"missing_field:{missing[0]}")
-    text, title = raw["text"], raw.get("title")
+    get = raw.get  # this runs for every item of every request: plain local reads, no per-item lists
+    text, item_type, author, created_at, engagements = (
+        get("text"), get("type"), get("author_name_hash"), get("created_at"), get("engagements"),
+    )  # fmt: skip
+    if text is None or item_type is None or author is None or created_at is None or engagements is None:
+        raise ValueError(f"missing_field:{next(name for name in REQUIRED_ITEM_FIELDS if get(name) is None)}")
+    title = get("title")
     if not isinstance(text, str) or not (title is None or isinstance(title, str)):
         raise ValueError("bad_text")
-    item_type = raw["type"]
-    if item_type not in (*ITEM_TYPES, "ad"):
+    if item_type not in ITEM_TYPES and item_type != "ad":
         raise ValueError("bad_type")
-    author = raw["author_name_hash"]
     if not isinstance(author, str):
         raise ValueError("bad_author_name_hash")
-    language = raw.get("language")
+    language = get("language")
+    urls = get("embedded_urls")
     return SlateItem(
         id=item_id,
         text=text,
         type="post" if item_type == "ad" else item_type,
         title=title,
-        post_id=_optional_id(raw.get("post_id")),
-        parent_id=_optional_id(raw.get("parent_id")),
+        post_id=_optional_id(get("post_id")),
+        parent_id=_optional_id(get("parent_id")),
         author_name_hash=author,
-        created_at=parse_timestamp(raw["created_at"]),
-        engagements=_engagements(raw["engagements"]),
-        embedded_urls=tuple(_urls(raw.get("embedded_urls"))),
+        created_at=parse_timestamp(created_at),
+        engagements=_engagements(engagements),
+        embedded_urls=tuple(_urls(urls)) if urls else (),
         language=language if isinstance(language, str) else None,
     )
 
@@ -192,6 +194,9 @@ def _engagements(raw: object) -> dict[str, int]:
         raise ValueError("bad_engagements")
     counts: dict[str, int] = {}
     for name, value in raw.items():
+        if type(value) is int and value >= 0:  # the usual case
+            counts[name] = value
+            continue
         if value is None:
             continue
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -203,7 +208,7 @@ def _engagements(raw: object) -> dict[str, int]:
 
 
 def _urls(raw: object) -> list[str]:
-    if raw is None:
+    if raw is None or raw == []:
         return []
     if not isinstance(raw, list):
         raise ValueError("bad_embedded_urls")
