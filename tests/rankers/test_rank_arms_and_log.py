@@ -170,3 +170,28 @@ async def test_failed_write_goes_to_redis_and_is_drained_into_the_log(
 def test_slate_partitions_are_created_ahead_and_idempotent() -> None:
     assert ensure_slate_partitions(6) >= 0
     assert ensure_slate_partitions(6) == 0
+
+
+async def test_a_batch_the_database_refuses_stores_no_content_and_goes_to_redis(settings) -> None:
+    settings.RANK_FALLBACK_KEY = f"test:slate_fallback:{uuid.uuid4().hex}"
+    row = slatelog.ContentRow(platform="reddit", item_id="orphan", text_hash="h" * 64, type="post", post_id="",
+                              parent_id="", title="", text="words", author_name_hash="a", created_at=None,
+                              embedded_urls=[])  # fmt: skip
+    record = slatelog.SlateRecord(
+        served_at="not a time",  # PostgreSQL refuses the slate row
+        participant_id="p-orphan", study_id=1, arm="control", effective_arm="control", ranker_key="control",
+        platform="reddit", content_type="post", session_id="s", original_ids=["orphan"],
+        original_hashes=[row.text_hash], returned_ids=["orphan"], added_ids=[], deleted_ids=[], invalid_items={},
+        ranker_ms=0.1, served_ms=1.0, fallback_reason="", intervention_on=False, prefetch=False, nrc=0.0, rbo=1.0,
+        n_items=1, n_added=0, n_deleted=0, content=[row],
+    )  # fmt: skip
+
+    await slatelog.write_slate(record)
+
+    assert not await ContentItem.objects.filter(item_id="orphan").aexists()  # the slate and its content, or neither
+    assert not await Slate.objects.filter(participant_id="p-orphan").aexists()
+    import redis.asyncio as aredis
+
+    async with aredis.Redis.from_url(slatelog.redis_url()) as client:
+        assert await client.llen(settings.RANK_FALLBACK_KEY) == 1
+        await client.delete(settings.RANK_FALLBACK_KEY)
