@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import re
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -164,13 +165,23 @@ INSERT_CONTENT = _insert_from_json(
 INSERT_BATCH = f"WITH content AS ({INSERT_CONTENT}) {INSERT_SLATES}"
 
 
+# A JSON-escaped NUL (\u0000) that is not itself the tail of an escaped backslash.
+_JSON_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+
+
+def _json_param(rows: list[Any]) -> str:
+    """Rows as one JSON document. PostgreSQL text and jsonb cannot hold NUL: it is dropped from every
+    string (ids, text, reasons), since one NUL would otherwise make the database refuse the whole batch."""
+    document = orjson.dumps(rows).decode()
+    return _JSON_NUL.sub(r"\1", document) if "\\u0000" in document else document
+
+
 def _content_param(rows: Sequence[ContentRow]) -> str:
-    # PostgreSQL text cannot hold NUL; platforms do not send it on purpose.
-    return orjson.dumps([{**row.__dict__, "text": row.text.replace("\x00", "")} for row in rows]).decode()
+    return _json_param([row.__dict__ for row in rows])
 
 
 def _slates_param(records: Sequence[SlateRecord]) -> str:
-    return orjson.dumps([{name: record.__dict__[name] for name in SLATE_COLUMNS} for record in records]).decode()
+    return _json_param([{name: record.__dict__[name] for name in SLATE_COLUMNS} for record in records])
 
 
 def _batch_params(content: Sequence[ContentRow], records: Sequence[SlateRecord]) -> tuple[str, str]:
@@ -312,12 +323,16 @@ def drain_fallback(limit: int = 1000) -> int:
 
     A slate is removed from Redis only after its transaction commits (LMOVE to a
     processing list first), so a crash mid-way repeats rather than loses work.
+    A slate that PostgreSQL refuses for what it contains (not because it is down)
+    goes to ``<key>:failed`` with an error in the log, so it cannot block the
+    slates behind it; nothing is deleted.
     """
     import redis
+    from django.db import DatabaseError, OperationalError
 
     client = redis.Redis.from_url(redis_url())
     key = fallback_key()
-    processing = key + ":processing"
+    processing, failed = key + ":processing", key + ":failed"
     # Anything left in processing by a crashed run goes first.
     while client.lmove(processing, key, "RIGHT", "LEFT"):
         pass
@@ -326,7 +341,17 @@ def drain_fallback(limit: int = 1000) -> int:
         raw = client.lmove(key, processing, "LEFT", "RIGHT")
         if raw is None:
             break
-        write_slates_sync([SlateRecord.from_json(raw)])
+        try:
+            write_slates_sync([SlateRecord.from_json(raw)])
+        except OperationalError:
+            raise  # the database is unavailable: retry later, in order
+        except (DatabaseError, ValueError, TypeError):
+            logger.exception("slate refused by PostgreSQL; kept in Redis list %s", failed)
+            with client.pipeline(transaction=True) as pipe:
+                pipe.lrem(processing, 1, cast(str, raw))
+                pipe.rpush(failed, raw)
+                pipe.execute()
+            continue
         client.lrem(processing, 1, cast(str, raw))  # bytes, as stored
         moved += 1
     return moved

@@ -6,10 +6,13 @@ import datetime as dt
 import time
 import uuid
 
+import orjson
 import pytest
 from asgiref.sync import sync_to_async
 from django.test import AsyncClient
 from django.utils import timezone
+from hypothesis import given
+from hypothesis import strategies as st
 
 from participants.models import Arm, ConsentDocument, Participant, Study
 from rankers import slatelog
@@ -172,26 +175,66 @@ def test_slate_partitions_are_created_ahead_and_idempotent() -> None:
     assert ensure_slate_partitions(6) == 0
 
 
-async def test_a_batch_the_database_refuses_stores_no_content_and_goes_to_redis(settings) -> None:
-    settings.RANK_FALLBACK_KEY = f"test:slate_fallback:{uuid.uuid4().hex}"
-    row = slatelog.ContentRow(platform="reddit", item_id="orphan", text_hash="h" * 64, type="post", post_id="",
+def _record(participant_id: str, *, served_at: str) -> slatelog.SlateRecord:
+    item_id = f"{participant_id}-item"
+    row = slatelog.ContentRow(platform="reddit", item_id=item_id, text_hash="h" * 64, type="post", post_id="",
                               parent_id="", title="", text="words", author_name_hash="a", created_at=None,
                               embedded_urls=[])  # fmt: skip
-    record = slatelog.SlateRecord(
-        served_at="not a time",  # PostgreSQL refuses the slate row
-        participant_id="p-orphan", study_id=1, arm="control", effective_arm="control", ranker_key="control",
-        platform="reddit", content_type="post", session_id="s", original_ids=["orphan"],
-        original_hashes=[row.text_hash], returned_ids=["orphan"], added_ids=[], deleted_ids=[], invalid_items={},
+    return slatelog.SlateRecord(
+        served_at=served_at, participant_id=participant_id, study_id=1, arm="control", effective_arm="control",
+        ranker_key="control", platform="reddit", content_type="post", session_id="s", original_ids=[item_id],
+        original_hashes=[row.text_hash], returned_ids=[item_id], added_ids=[], deleted_ids=[], invalid_items={},
         ranker_ms=0.1, served_ms=1.0, fallback_reason="", intervention_on=False, prefetch=False, nrc=0.0, rbo=1.0,
         n_items=1, n_added=0, n_deleted=0, content=[row],
     )  # fmt: skip
 
+
+async def test_a_batch_the_database_refuses_stores_no_content_and_goes_to_redis(settings) -> None:
+    settings.RANK_FALLBACK_KEY = f"test:slate_fallback:{uuid.uuid4().hex}"
+    record = _record("p-orphan", served_at="not a time")  # PostgreSQL refuses the slate row
     await slatelog.write_slate(record)
 
-    assert not await ContentItem.objects.filter(item_id="orphan").aexists()  # the slate and its content, or neither
+    # The slate and its content, or neither.
+    assert not await ContentItem.objects.filter(item_id="p-orphan-item").aexists()
     assert not await Slate.objects.filter(participant_id="p-orphan").aexists()
     import redis.asyncio as aredis
 
     async with aredis.Redis.from_url(slatelog.redis_url()) as client:
         assert await client.llen(settings.RANK_FALLBACK_KEY) == 1
         await client.delete(settings.RANK_FALLBACK_KEY)
+
+
+async def test_nul_characters_in_ids_and_text_are_logged_without_them(async_client: AsyncClient, enrol) -> None:
+    """PostgreSQL text cannot hold NUL; one such item must not cost its batch the log."""
+    participant, token = await enrol("reverse")
+    body = request_with(participant.public_id, [item("a\x00b", text="odd\x00text", title="t\x00"), item("c")])
+
+    response = valid_response(await post_rank(async_client, token, body))
+
+    assert response.ranked_ids == ["c", "a\x00b"]  # the feed is answered with the ids as sent
+    [slate] = await _slates(participant.public_id)
+    assert slate.original_ids == ["ab", "c"]
+    content = await ContentItem.objects.aget(item_id="ab")
+    assert (content.text, content.title) == ("oddtext", "t")
+
+
+@given(st.lists(st.text(alphabet=st.sampled_from(["a", "\\", "u", "0", "\x00", "é", '"'])), max_size=5))
+def test_nul_is_the_only_thing_dropped_from_a_json_parameter(strings: list[str]) -> None:
+    assert orjson.loads(slatelog._json_param(strings)) == [s.replace("\x00", "") for s in strings]
+
+
+def test_a_slate_postgresql_refuses_is_set_aside_and_the_rest_are_drained(settings) -> None:
+    import redis
+
+    settings.RANK_FALLBACK_KEY = key = f"test:slate_fallback:{uuid.uuid4().hex}"
+    good = _record("p-good", served_at=timezone.now().isoformat())
+    bad = _record("p-bad", served_at="not a time")
+    client = redis.Redis.from_url(slatelog.redis_url())
+    client.rpush(key, bad.to_json(), good.to_json())
+    try:
+        assert slatelog.drain_fallback() == 1
+        assert Slate.objects.filter(participant_id="p-good").exists()
+        assert client.llen(key) == client.llen(key + ":processing") == 0
+        assert client.lrange(key + ":failed", 0, -1) == [bad.to_json()]
+    finally:
+        client.delete(key, key + ":processing", key + ":failed")
