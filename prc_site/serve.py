@@ -18,6 +18,8 @@ import os
 import signal
 import socket
 import sys
+import tempfile
+from pathlib import Path
 
 import uvicorn
 
@@ -52,6 +54,19 @@ def _serve(host: str, port: int, log_level: str) -> None:
     uvicorn.Server(config).run(sockets=[_socket(host, port)])
 
 
+def _share_metrics() -> None:
+    """Have the worker processes keep their Prometheus counts in one fresh folder (see rankers.prometheus).
+
+    Set before the workers start: prometheus_client picks its storage when it is imported.
+    """
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if folder:
+        for stale in Path(folder).glob("*.db"):  # counts of an earlier run
+            stale.unlink()
+    else:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="prc-metrics-")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1")
@@ -62,6 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.workers == 1:
         _serve(args.host, args.port, args.log_level)
         return
+    _share_metrics()
     context = multiprocessing.get_context("spawn")
     workers = [
         context.Process(target=_serve, args=(args.host, args.port, args.log_level), daemon=False)

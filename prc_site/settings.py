@@ -206,6 +206,7 @@ RANK_CONTENT_CACHE_SIZE = env.int("RANK_CONTENT_CACHE_SIZE", default=200_000)  #
 RANK_FALLBACK_KEY = env.str("RANK_FALLBACK_KEY", default="rankers:slate_fallback")
 RANK_FALLBACK_REDIS_URL = env.str("RANK_FALLBACK_REDIS_URL", default="")  # default: the broker's Redis
 RANK_DB_POOL_SIZE = env.int("RANK_DB_POOL_SIZE", default=4)  # async connections per web process
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")  # Prometheus's bearer token for /metrics; unset: researchers only
 
 # Static files under ASGI are FileResponses with a synchronous iterator; Django warns on every one.
 warnings.filterwarnings("ignore", message="StreamingHttpResponse must consume synchronous iterators")

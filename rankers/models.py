@@ -132,11 +132,21 @@ class RankerServiceKey(models.Model):
     def hash_key(key: str) -> str:
         return hashlib.sha256(key.encode()).hexdigest()
 
+    def assign_new_key(self) -> str:
+        """Give this (unsaved) row a fresh key; the plain key is returned once and never stored."""
+        key = new_service_key()
+        self.key_hash, self.prefix = self.hash_key(key), key[:8]
+        return key
+
     @classmethod
     def issue(cls, *, label: str = "") -> tuple[RankerServiceKey, str]:
-        """Create a key; the plain key is returned once and never stored."""
-        key = new_service_key()
-        row = cls.objects.create(label=label, key_hash=cls.hash_key(key), prefix=key[:8])
+        """Create a key, with an audit record; the plain key is returned once and never stored."""
+        from participants.audit import record_audit
+
+        row = cls(label=label)
+        key = row.assign_new_key()
+        row.save()
+        record_audit(action="ranker_key.issued", obj=row, detail={"prefix": row.prefix, "label": label})
         return row, key
 
 

@@ -1,14 +1,27 @@
 """Prometheus metrics of the ranking path, served at ``/metrics``.
 
-One process per node keeps the default registry simple; with several worker
-processes per node set ``PROMETHEUS_MULTIPROC_DIR`` and serve a
-``MultiProcessCollector`` instead.
+Each web process counts in its own memory. ``python -m prc_site.serve`` with
+several workers sets ``PROMETHEUS_MULTIPROC_DIR`` (a fresh folder) before it
+starts them, so every process writes its counts there and ``/metrics``, which
+any one process answers, adds them all up.
+
+``/metrics`` is not public: Prometheus sends ``Authorization: Bearer
+<METRICS_TOKEN>`` (a setting; unset means no token works), and signed-in
+researchers can read it in the browser.
 """
 
 from __future__ import annotations
 
+import hmac
+import os
+
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from participants.roles import is_researcher
+from prc_site.lib.api_errors import error_response
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.55, 0.6, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0)
 
@@ -27,4 +40,19 @@ SLATE_WRITE_FAILURES = Counter("prc_slate_write_failures_total", "Slates pushed 
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:
+    if not may_read_metrics(request):
+        message = "Send Authorization: Bearer <METRICS_TOKEN>, or sign in as a researcher."
+        return error_response("unauthenticated", message, status=401)
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)  # every web process's counts, from the shared folder
+        return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
     return HttpResponse(generate_latest(), content_type=CONTENT_TYPE_LATEST)
+
+
+def may_read_metrics(request: HttpRequest) -> bool:
+    expected = str(settings.METRICS_TOKEN)
+    header = request.headers.get("Authorization", "")
+    if expected and header[:7].lower() == "bearer ":
+        return hmac.compare_digest(header[7:].strip().encode(), expected.encode())
+    return is_researcher(request.user)

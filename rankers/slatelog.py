@@ -33,6 +33,7 @@ from django.conf import settings
 from django.db import connections
 
 from prc_site.lib.asyncdb import connect, per_loop
+from rankers import prometheus
 
 logger = logging.getLogger(__name__)
 
@@ -288,6 +289,7 @@ async def write_slate(record: SlateRecord) -> None:
         await _writer().submit(record)
     except Exception:
         logger.exception("slate write failed; pushing to the Redis fallback list %s", fallback_key())
+        prometheus.SLATE_WRITE_FAILURES.inc()
         await push_fallback(record)
 
 

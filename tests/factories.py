@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 import factory
+from django.contrib.auth.models import Group, User
+from django.test import Client
 from django.utils import timezone
 
 from participants.models import Arm, ConsentDocument, Participant, RecruitmentSource, Study
@@ -75,3 +77,12 @@ class ParticipantFactory(factory.django.DjangoModelFactory):
     study = factory.SubFactory(StudyFactory)
     source = factory.SubFactory(SourceFactory, study=factory.SelfAttribute("..study"))
     vendor_pid = factory.Sequence(lambda n: f"vendor-pid-{n}")
+
+
+def login(username: str, role: str | None = None, *, superuser: bool = False, staff: bool = True) -> Client:
+    user = User.objects.create_user(username, password="pw", is_staff=staff, is_superuser=superuser)
+    if role:
+        user.groups.add(Group.objects.get(name=role))  # the roles exist after migrate (create_roles)
+    client = Client()
+    client.force_login(user)
+    return client

@@ -12,20 +12,11 @@ from django.test import Client
 from participants.audit import record_audit
 from participants.models import Assignment, AuditEvent, Participant, Study
 from participants.roles import OPS, PI, READER, ROLE_NAMES, create_roles
-from tests.factories import ArmFactory, ParticipantFactory, StudyFactory
+from tests.factories import ArmFactory, ParticipantFactory, StudyFactory, login
 
 pytestmark = pytest.mark.django_db
 
 FUNNEL = "/research/funnel/"
-
-
-def login(username: str, role: str | None = None, *, superuser: bool = False, staff: bool = True) -> Client:
-    user = User.objects.create_user(username, password="pw", is_staff=staff, is_superuser=superuser)
-    if role:
-        user.groups.add(Group.objects.get(name=role))
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture(autouse=True)

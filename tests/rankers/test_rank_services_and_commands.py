@@ -10,9 +10,10 @@ from asgiref.sync import sync_to_async
 from django.core.management import call_command
 from django.test import AsyncClient, Client
 
-from participants.models import Participant
+from participants.models import AuditEvent, Participant
+from participants.roles import PI, READER
 from rankers.models import RankerServiceKey, Slate
-from tests.factories import ArmFactory, StudyFactory
+from tests.factories import ArmFactory, StudyFactory, login
 from tests.rankers.conftest import post_rank, prc_request, valid_response
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -88,11 +89,12 @@ async def test_enroll_test_participant_prints_a_working_user_id_and_token(async_
     assert response.ranked_ids == [i["id"] for i in reversed(body["items"])]
 
 
-async def test_metrics_are_served_in_prometheus_format(async_client: AsyncClient, enrol) -> None:
+async def test_metrics_are_served_in_prometheus_format(async_client: AsyncClient, enrol, settings) -> None:
+    settings.METRICS_TOKEN = "scrape-secret"
     participant, token = await enrol("control")
     valid_response(await post_rank(async_client, token, prc_request(participant.public_id)))
 
-    response = await async_client.get("/metrics")
+    response = await async_client.get("/metrics", headers={"Authorization": "Bearer scrape-secret"})
 
     text = response.content.decode()
     assert response.status_code == 200
@@ -102,6 +104,32 @@ async def test_metrics_are_served_in_prometheus_format(async_client: AsyncClient
     assert "prc_rank_items_per_request_bucket" in text
 
 
+@pytest.mark.parametrize("header", [None, "Bearer wrong", "Bearer ", "scrape-secret"])
+def test_metrics_refuse_anyone_without_the_token_or_a_researcher_login(client: Client, settings, header) -> None:
+    settings.METRICS_TOKEN = "scrape-secret"
+
+    response = client.get("/metrics", headers={"Authorization": header} if header else {})
+
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "unauthenticated"
+
+
+def test_metrics_without_a_configured_token_accept_no_token(client: Client, settings) -> None:
+    settings.METRICS_TOKEN = ""
+
+    assert client.get("/metrics", headers={"Authorization": "Bearer "}).status_code == 401
+
+
+def test_researchers_signed_in_can_read_the_metrics(settings) -> None:
+    settings.METRICS_TOKEN = ""
+    client = login("reader", READER)
+
+    response = client.get("/metrics")
+
+    assert response.status_code == 200
+    assert b"prc_rank_requests_total" in response.content
+
+
 def test_openapi_schema_lists_the_ranking_endpoints(client: Client) -> None:
     response = client.get("/api/schema/", HTTP_ACCEPT="application/json")
 
@@ -109,3 +137,51 @@ def test_openapi_schema_lists_the_ranking_endpoints(client: Client) -> None:
     assert "/rank" in schema["paths"]
     assert "/rankers/{name}/rank" in schema["paths"]
     assert "RankingRequest" in schema["components"]["schemas"]
+
+
+def _service_status(client: Client, key: str) -> int:
+    response = client.post(
+        "/rankers/control/rank",
+        data=orjson.dumps(prc_request("anyone", n_posts=2)),
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    return int(response.status_code)
+
+
+def test_a_pi_issues_a_key_in_the_admin_sees_it_once_and_revokes_it() -> None:
+    pi = login("pi", PI)
+
+    added = pi.post("/admin/rankers/rankerservicekey/add/", {"label": "bridging team"}, follow=True)
+
+    [message] = [str(m) for m in added.context["messages"] if "shown again" in str(m)]
+    key = message.rsplit(" ", 1)[-1]
+    row = RankerServiceKey.objects.get(label="bridging team")
+    assert row.key_hash == RankerServiceKey.hash_key(key)
+    assert key.startswith(row.prefix)
+    assert _service_status(Client(), key) == 200
+
+    revoked = pi.post(
+        "/admin/rankers/rankerservicekey/",
+        {"action": "revoke", "_selected_action": [row.pk]},
+        follow=True,
+    )
+
+    assert revoked.status_code == 200
+    assert _service_status(Client(), key) == 401
+    actions = list(
+        AuditEvent.objects.filter(object_type="RankerServiceKey").order_by("id").values_list("action", "actor_label")
+    )
+    assert actions == [("ranker_key.issued", "pi"), ("ranker_key.revoked", "pi")]
+    assert pi.post(f"/admin/rankers/rankerservicekey/{row.pk}/delete/").status_code == 403
+
+
+def test_read_only_researchers_see_keys_but_cannot_issue_or_revoke_them() -> None:
+    row, key = RankerServiceKey.issue(label="someone")
+    reader = login("reader", READER)
+
+    assert reader.get("/admin/rankers/rankerservicekey/").status_code == 200
+    assert reader.post("/admin/rankers/rankerservicekey/add/", {"label": "x"}).status_code == 403
+    reader.post("/admin/rankers/rankerservicekey/", {"action": "revoke", "_selected_action": [row.pk]})
+
+    assert _service_status(Client(), key) == 200

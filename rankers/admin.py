@@ -1,0 +1,51 @@
+"""Admin for ranker service keys: issue one (shown once), revoke, never delete.
+
+The slate log and content are read in the researcher pages (rankers/dashboard_views.py), not here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import Model, QuerySet
+from django.forms import ModelForm
+from django.http import HttpRequest
+from django.utils import timezone
+
+from participants.audit import record_audit
+from rankers.models import RankerServiceKey
+
+
+@admin.register(RankerServiceKey)
+class RankerServiceKeyAdmin(admin.ModelAdmin):
+    list_display = ("prefix", "label", "created_at", "revoked_at")
+    list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
+    search_fields = ("label", "prefix")
+    fields = ("label", "prefix", "created_at", "revoked_at")
+    readonly_fields = ("prefix", "created_at", "revoked_at")
+    actions = ("revoke",)
+
+    def save_model(self, request: HttpRequest, obj: Any, form: ModelForm, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        key = obj.assign_new_key()
+        super().save_model(request, obj, form, change)
+        detail = {"prefix": obj.prefix, "label": obj.label}
+        record_audit(action="ranker_key.issued", obj=obj, actor=request.user, detail=detail)
+        messages.warning(request, f"Copy the new key now; it is not stored and will not be shown again: {key}")
+
+    @admin.action(description="Revoke the selected keys", permissions=["change"])
+    def revoke(self, request: HttpRequest, queryset: QuerySet[RankerServiceKey]) -> None:
+        now = timezone.now()
+        revoked = 0
+        for key in queryset.filter(revoked_at__isnull=True):
+            key.revoked_at = now
+            key.save(update_fields=["revoked_at"])
+            record_audit(action="ranker_key.revoked", obj=key, actor=request.user, detail={"prefix": key.prefix})
+            revoked += 1
+        messages.success(request, f"Revoked {revoked} key(s); they stop working on the next request.")
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False  # revoked keys stay, so the audit trail keeps its subject
