@@ -40,9 +40,10 @@ class RequestError(Exception):
         self.field = field
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ParsedItem:
-    """One request item as it came in; ``item`` is None when it cannot be ranked."""
+    """One request item as it came in; ``item`` is None when it cannot be ranked. Read-only by convention
+    (not frozen, for the same reason as ``SlateItem``)."""
 
     id: str
     raw: Mapping[str, Any]
