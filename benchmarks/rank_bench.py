@@ -4,7 +4,8 @@
     python benchmarks/rank_bench.py --scenario burst --web-workers 2
 
 Scenarios (issue 3, "Speed"): 50-item twitter slates, control arm, participants
-past baseline, load generator (benchmarks/loadgen.py, open loop) in this process:
+past baseline, load generator (benchmarks/loadgen.py, open loop, on uvloop like the
+server, so that it takes as little as it can of the two cores) in this process:
 
 - ``nohold``: hold 0 ms, 200 requests/s for 30 s: the server's own time;
 - ``steady``: hold 500 ms, 300 requests/s for 60 s (about 150 held at once);
@@ -19,7 +20,6 @@ answered slate is in the slate log, and writes JSON to benchmarks/results/.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import datetime as dt
 import json
@@ -48,6 +48,7 @@ django.setup()
 
 import orjson  # noqa: E402
 import psutil  # noqa: E402
+import uvloop  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from loadgen import Result, build_request, run_burst, run_open_loop  # noqa: E402
 from ranking_challenge.fake import fake_request  # noqa: E402
@@ -140,6 +141,14 @@ class Sampler(threading.Thread):
     def finish(self, wall_s: float) -> dict[str, dict[str, float]]:
         self.stop_event.set()
         self.join()
+        # PostgreSQL backends that started during the scenario (pool connections opened under load) count
+        # from zero; without this their CPU would be missed.
+        known = {p.pid for p in self.groups["postgres"]}
+        for proc in postgres_processes():
+            if proc.pid not in known:
+                self.groups["postgres"].append(proc)
+                self.cpu_start_each[proc.pid] = 0.0
+        self.cpu_start["postgres"] = sum(self.cpu_start_each[p.pid] for p in self.groups["postgres"])
         return {
             name: {
                 "cpu_percent_of_one_core": round(100 * (self._cpu(procs) - self.cpu_start[name]) / wall_s, 1),
@@ -171,10 +180,17 @@ def start_web(port: int, workers: int) -> subprocess.Popen[bytes]:
     raise RuntimeError("web server did not start")
 
 
+def postgres_processes() -> list[psutil.Process]:
+    return [p for p in psutil.process_iter(["name"]) if (p.info["name"] or "").startswith("postgres")]
+
+
 def process_groups(web: subprocess.Popen[bytes]) -> dict[str, list[psutil.Process]]:
     parent = psutil.Process(web.pid)
-    postgres = [p for p in psutil.process_iter(["name", "username"]) if (p.info["name"] or "").startswith("postgres")]
-    return {"web": [parent, *parent.children(recursive=True)], "postgres": postgres, "loadgen": [psutil.Process()]}
+    return {
+        "web": [parent, *parent.children(recursive=True)],
+        "postgres": postgres_processes(),
+        "loadgen": [psutil.Process()],
+    }
 
 
 def run_scenario(name: str, study: Study, people: list[tuple[str, str]], port: int, web: Any) -> dict[str, Any]:
@@ -193,16 +209,16 @@ def run_scenario(name: str, study: Study, people: list[tuple[str, str]], port: i
         return requests[i % len(requests)]
 
     # Warm up each worker's connections and caches, then measure.
-    asyncio.run(run_open_loop("127.0.0.1", port, make, rate=50, duration_s=2))
+    uvloop.run(run_open_loop("127.0.0.1", port, make, rate=50, duration_s=2))
     time.sleep(1)
     before = Slate.objects.filter(session_id__startswith=run).count()
     sampler = Sampler(process_groups(web))
     sampler.start()
     started = time.perf_counter()
     if "count" in spec:
-        result: Result = asyncio.run(run_burst("127.0.0.1", port, make, count=spec["count"]))
+        result: Result = uvloop.run(run_burst("127.0.0.1", port, make, count=spec["count"]))
     else:
-        result = asyncio.run(run_open_loop("127.0.0.1", port, make, rate=spec["rate"], duration_s=spec["duration_s"]))
+        result = uvloop.run(run_open_loop("127.0.0.1", port, make, rate=spec["rate"], duration_s=spec["duration_s"]))
     resources = sampler.finish(time.perf_counter() - started)
     time.sleep(2)  # writes finish within the hold; leave a margin for the last batch
     after = Slate.objects.filter(session_id__startswith=run).count()
