@@ -32,7 +32,6 @@ from rankers import checks, prometheus, slatelog
 from rankers.checks import Caps
 from rankers.models import text_hash
 from rankers.plugins import NewItem, RankContext, Ranker, RankResult, SlateItem, get_ranker
-from rankers.slate_metrics import slate_change
 from rankers.slate_rules import SlatePlan, apply_ranking, plan_slate
 from rankers.validation import ParsedItem, ParsedRequest
 
@@ -338,7 +337,6 @@ def slate_record(
 ) -> slatelog.SlateRecord:
     session = parsed.session
     original = outcome.plan.order
-    change = slate_change(original, outcome.ranked_ids)
     platform = session.platform
     hashes = [_content_hash(p) for p in parsed.items]
     # Content this process has already stored is not sent again (most items repeat across slates).
@@ -357,22 +355,14 @@ def slate_record(
         platform=session.platform,
         content_type=outcome.plan.content_type,
         session_id=session.session_id,
-        original_ids=list(original),
         original_hashes=hashes,
-        returned_ids=list(outcome.ranked_ids),
-        added_ids=change.added_ids,
-        deleted_ids=change.deleted_ids,
+        **slatelog.order_columns(original, outcome.ranked_ids),
         invalid_items=parsed.invalid,
         ranker_ms=outcome.ranker_ms,
         served_ms=served_ms,
         fallback_reason=outcome.fallback_reason,
         intervention_on=outcome.intervention_on,
         prefetch=bool(session.prefetch),
-        nrc=change.nrc,
-        rbo=change.rbo,
-        n_items=change.n_items,
-        n_added=change.n_added,
-        n_deleted=change.n_deleted,
         content=content,
     )
 

@@ -34,6 +34,7 @@ from django.db import connections
 
 from prc_site.lib.asyncdb import connect, per_loop
 from rankers import prometheus
+from rankers.slate_metrics import slate_change
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +95,22 @@ class SlateRecord:
         raw = orjson.loads(data)
         raw["content"] = [ContentRow(**row) for row in raw.get("content", [])]
         return cls(**raw)
+
+
+def order_columns(original: Sequence[str], returned: Sequence[str]) -> dict[str, Any]:
+    """A slate's original and returned order and what changed between them, as ``SlateRecord`` fields."""
+    change = slate_change(original, returned)
+    return {
+        "original_ids": list(original),
+        "returned_ids": list(returned),
+        "added_ids": change.added_ids,
+        "deleted_ids": change.deleted_ids,
+        "nrc": change.nrc,
+        "rbo": change.rbo,
+        "n_items": change.n_items,
+        "n_added": change.n_added,
+        "n_deleted": change.n_deleted,
+    }
 
 
 # Column -> PostgreSQL type of ``rankers_slate`` (Slate model), in insert order.

@@ -31,8 +31,7 @@ from participants.models import Arm, Participant, Study
 from rankers import checks
 from rankers.models import Slate, text_hash
 from rankers.rollups import rollup_study_day
-from rankers.slate_metrics import slate_change
-from rankers.slatelog import ContentRow, SlateRecord, write_slates_sync
+from rankers.slatelog import ContentRow, SlateRecord, order_columns, write_slates_sync
 from rankers.tasks_slatelog import ensure_slate_partitions
 
 DAYS = 30
@@ -238,7 +237,6 @@ def synthetic_slate(
     if behaviour.fallbacks and rng.random() < behaviour.fallback_rate:
         fallback = rng.choice(behaviour.fallbacks)
     returned = original if fallback or arm.is_control else reordered(original, behaviour, rng)
-    change = slate_change(original, returned)
     content = [row for row in shown if row.item_id not in stored]
     stored.update(row.item_id for row in content)
     ranker_ms = behaviour.ranker_ms * math.exp(rng.gauss(0, 0.4))
@@ -254,22 +252,14 @@ def synthetic_slate(
         platform=platform,
         content_type=content_type,
         session_id=f"demo-{rng.getrandbits(64):016x}",
-        original_ids=original,
         original_hashes=[row.text_hash for row in shown],
-        returned_ids=returned,
-        added_ids=change.added_ids,
-        deleted_ids=change.deleted_ids,
+        **order_columns(original, returned),
         invalid_items={},
         ranker_ms=round(ranker_ms, 2),
         served_ms=round(hold_ms(study, person, at) + rng.uniform(1.5, 12), 2),
         fallback_reason=fallback,
         intervention_on=not arm.is_control and not fallback,
         prefetch=rng.random() < 0.1,
-        nrc=change.nrc,
-        rbo=change.rbo,
-        n_items=change.n_items,
-        n_added=change.n_added,
-        n_deleted=change.n_deleted,
         content=content,
     )
 
