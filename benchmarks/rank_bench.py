@@ -54,6 +54,7 @@ from loadgen import Result, build_request, run_burst, run_open_loop  # noqa: E40
 from ranking_challenge.fake import fake_request  # noqa: E402
 
 from participants.models import Arm, Study  # noqa: E402
+from prc_site.lib.embedded import stop_postgres, stop_redis  # noqa: E402
 from rankers.management.commands.enroll_test_participant import create_test_participant  # noqa: E402
 from rankers.models import Slate  # noqa: E402
 
@@ -250,6 +251,10 @@ def main() -> None:
     finally:
         web.terminate()
         web.wait(timeout=30)
+        # The benchmark's own PostgreSQL and Redis are not shared with anything: stop them, so that removing
+        # PRC_DATA_DIR for the next run leaves no server behind.
+        stop_postgres()
+        stop_redis()
     out = ROOT / "benchmarks" / "results" / f"rank_{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}.json"
     out.parent.mkdir(exist_ok=True)
     machine = {"cpus": os.cpu_count(), "python": platform.python_version(), "web_workers": args.web_workers}
