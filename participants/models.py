@@ -59,6 +59,10 @@ class Study(models.Model):
     inclusion_days = models.PositiveIntegerField(
         default=7, help_text="Days the extension must stay installed before a participant counts as included."
     )
+    inclusion_needs_baseline = models.BooleanField(
+        default=True,
+        help_text="Include a participant only once the baseline survey is also done (as the paper does).",
+    )
     rank_hold_ms = models.PositiveIntegerField(
         default=500, help_text="Every /rank answer is held until this many ms after receipt, in every arm."
     )
@@ -204,7 +208,12 @@ class Participant(models.Model):
     screened_in_at = models.DateTimeField(null=True, blank=True)
     consented_at = models.DateTimeField(null=True, blank=True)
     enrolled_at = models.DateTimeField(null=True, blank=True, help_text="Extension first registered.")
-    included_at = models.DateTimeField(null=True, blank=True, help_text="Extension kept installed long enough.")
+    included_at = models.DateTimeField(
+        null=True, blank=True, help_text="Extension kept installed long enough and baseline survey done."
+    )
+    baseline_completed_at = models.DateTimeField(
+        null=True, blank=True, help_text="Baseline survey completed (written by the surveys app)."
+    )
     withdrawn_at = models.DateTimeField(null=True, blank=True)
     status_key_hash = models.CharField(
         max_length=64, blank=True, db_index=True, help_text="Hash of the status-page link key."
@@ -213,6 +222,11 @@ class Participant(models.Model):
     enrolment_code_expires_at = models.DateTimeField(null=True, blank=True)
     enrolment_code_used_at = models.DateTimeField(null=True, blank=True)
     baseline_issue_positions = models.JSONField(default=dict, blank=True)
+    ranker_survey = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Baseline answers as a PRC SurveyResponse (copied by the surveys app); rankers read it.",
+    )
 
     objects = ParticipantQuerySet.as_manager()
 

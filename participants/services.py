@@ -427,10 +427,34 @@ def record_heartbeat(
     return HeartbeatResult(stored=stored, included=_include_if_due(participant, install, at), collect=True)
 
 
+def inclusion_is_due(
+    *,
+    installed_at: dt.datetime,
+    baseline_completed_at: dt.datetime | None,
+    at: dt.datetime,
+    inclusion_days: int,
+    needs_baseline: bool,
+) -> bool:
+    """The paper's inclusion rule, in one place: the extension installed for ``inclusion_days`` (a week)
+    and, unless the study says otherwise, the baseline survey done ("completion of baseline survey and
+    the extension kept installed for at least one week", supplementary section 4)."""
+    if at - installed_at < dt.timedelta(days=inclusion_days):
+        return False
+    return not needs_baseline or (baseline_completed_at is not None and baseline_completed_at <= at)
+
+
 def _include_if_due(participant: Participant, install: ExtensionInstall, at: dt.datetime) -> bool:
     if participant.included_at is not None:
         return True
-    if at - install.installed_at < dt.timedelta(days=participant.study.inclusion_days):
+    study = participant.study
+    due = inclusion_is_due(
+        installed_at=install.installed_at,
+        baseline_completed_at=participant.baseline_completed_at,
+        at=at,
+        inclusion_days=study.inclusion_days,
+        needs_baseline=study.inclusion_needs_baseline,
+    )
+    if not due:
         return False
     if Participant.objects.filter(pk=participant.pk, included_at__isnull=True, withdrawn_at__isnull=True).update(
         included_at=at
@@ -438,6 +462,23 @@ def _include_if_due(participant: Participant, install: ExtensionInstall, at: dt.
         participant.included_at = at
         record_audit(action="participant.included", obj=participant, detail={"install": install.pk})
     return True
+
+
+def record_baseline_completion(*, participant: Participant, at: dt.datetime, ranker_survey: Mapping[str, Any]) -> bool:
+    """Note that the baseline survey is done (first time only) and copy the answers rankers may read.
+
+    Includes the participant at once when their extension has already been installed long enough;
+    otherwise the next heartbeat after the week does. True if the participant is included now.
+    Called by the surveys app, inside the transaction that records the completion.
+    """
+    Participant.objects.filter(pk=participant.pk, baseline_completed_at__isnull=True).update(
+        baseline_completed_at=at, ranker_survey=dict(ranker_survey)
+    )
+    participant.refresh_from_db(fields=["baseline_completed_at", "ranker_survey", "included_at", "withdrawn_at"])
+    if participant.is_withdrawn:
+        return False
+    install = participant.installs.filter(uninstalled_at__isnull=True).order_by("installed_at").first()
+    return install is not None and _include_if_due(participant, install, at)
 
 
 def uninstall_extension(*, install: ExtensionInstall, at: dt.datetime | None = None) -> ExtensionInstall:
@@ -473,7 +514,7 @@ def withdraw_participant(*, participant: Participant, by: Actor, reason: str = "
         erase = last is not None and last.document.on_withdrawal == ConsentDocument.OnWithdrawal.DELETE
         if erase:
             Participant.objects.filter(pk=participant.pk).update(
-                email="", screener_answers={}, strata={}, baseline_issue_positions={}
+                email="", screener_answers={}, strata={}, baseline_issue_positions={}, ranker_survey={}
             )
             Heartbeat.objects.filter(install__participant=participant).delete()
         record_audit(

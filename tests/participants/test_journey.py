@@ -8,6 +8,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from participants import services
 from participants.models import (
     AuditEvent,
     ConsentDocument,
@@ -79,11 +80,17 @@ def test_vendor_link_to_included_participant(
     later = client.post(
         "/api/v1/extension/heartbeat", {}, content_type="application/json", HTTP_X_EXTENSION_TOKEN=token
     )
-    assert later.json()["included"] is True
+    assert later.json()["included"] is False  # a week installed, but the baseline survey is not done yet
+
+    services.record_baseline_completion(participant=participant, at=timezone.now(), ranker_survey={})
+    again = client.post(
+        "/api/v1/extension/heartbeat", {}, content_type="application/json", HTTP_X_EXTENSION_TOKEN=token
+    )
+    assert again.json()["included"] is True
     participant.refresh_from_db()
     assert participant.included_at is not None
     assert participant.stage == Participant.Stage.ENROLLED
-    assert Heartbeat.objects.filter(install__participant=participant).count() == 2
+    assert Heartbeat.objects.filter(install__participant=participant).count() == 3
 
     status = client.get(f"/p/{status_key}/")
     assert status.status_code == 200

@@ -195,8 +195,11 @@ def walk(p: Participant, n: int, now: dt.datetime, rng: random.Random) -> Partic
     withdrawn = enrolled + dt.timedelta(days=rng.uniform(0.5, 20))
     if withdrawn < now and rng.random() < 0.06:
         p.stage, p.withdrawn_at = Participant.Stage.WITHDRAWN, withdrawn
-    included = enrolled + dt.timedelta(days=7)
-    if included < min(now, p.withdrawn_at or now) and rng.random() < 0.8:
+    baseline = enrolled + dt.timedelta(minutes=rng.uniform(5, 3 * 24 * 60))
+    if baseline < min(now, p.withdrawn_at or now) and rng.random() < 0.95:
+        p.baseline_completed_at = baseline
+    included = max(enrolled + dt.timedelta(days=7), p.baseline_completed_at or now)
+    if p.baseline_completed_at and included < min(now, p.withdrawn_at or now) and rng.random() < 0.8:
         p.included_at = included
     return p
 

@@ -40,6 +40,7 @@ def create_test_participant(
             screened_in_at=signup,
             consented_at=signup,
             enrolled_at=signup,
+            baseline_completed_at=signup,
             included_at=signup + dt.timedelta(days=study.inclusion_days),
         )
         ConsentRecord.objects.create(participant=participant, document=document, given_at=signup)
