@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -54,7 +55,8 @@ class Study(models.Model):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT)
     timezone = models.CharField(max_length=64, default="America/New_York")
     baseline_days = models.PositiveIntegerField(
-        default=14, help_text="Days after signup during which every participant is treated as control."
+        default=14,
+        help_text="Days after the extension's first installation during which every participant is served control.",
     )
     inclusion_days = models.PositiveIntegerField(
         default=7, help_text="Days the extension must stay installed before a participant counts as included."
@@ -64,12 +66,15 @@ class Study(models.Model):
         help_text="Include a participant only once the baseline survey is also done (as the paper does).",
     )
     rank_hold_ms = models.PositiveIntegerField(
-        default=500, help_text="Every /rank answer is held until this many ms after receipt, in every arm."
+        default=500,
+        help_text="The full hold: once the ramp is over, every /rank answer, in every arm, goes out this many ms"
+        " after receipt.",
     )
-    ramp_max_ms = models.PositiveIntegerField(
-        default=1200, help_text="Extra lag at the end of the first weeks, ramping linearly from 0."
+    ramp_days = models.PositiveIntegerField(
+        default=14,
+        help_text="Days after installation over which the hold rises linearly from 0 to the full hold."
+        " At most the baseline days, so that treatment never runs under less lag than baseline.",
     )
-    ramp_days = models.PositiveIntegerField(default=14)
     strata_fields = models.JSONField(
         default=list, blank=True, help_text='Screener answers that define randomization strata, e.g. ["party"].'
     )
@@ -97,6 +102,13 @@ class Study(models.Model):
             self.randomization_seed = secrets.token_hex(32)
         self.randomization_seed_hash = sha256_hex(self.randomization_seed)
         super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        super().clean()
+        if self.ramp_days > self.baseline_days:
+            raise ValidationError(
+                {"ramp_days": "The ramp must end by the end of the baseline days (the paper: before re-ranking began)."}
+            )
 
     def control_arm(self) -> Arm | None:
         return self.arms.filter(is_control=True).first()
@@ -127,12 +139,9 @@ class Arm(models.Model):
         return f"{self.study.slug}/{self.slug}"
 
     def start_date(self, platform: str) -> dt.date | None:
+        """The arm's intervention start on ``platform``; whether it applies is ``rankers.serving.effective_arm``'s."""
         value: dt.date | None = getattr(self, f"starts_{platform}", None)
         return value
-
-    def is_active_on(self, platform: str, day: dt.date) -> bool:
-        start = self.start_date(platform)
-        return start is not None and day >= start
 
 
 class RecruitmentSource(models.Model):
@@ -248,7 +257,8 @@ class Participant(models.Model):
         return self.withdrawn_at is not None
 
     def signup_at(self) -> dt.datetime:
-        """When the participant's baseline clock starts: consent, else first contact."""
+        """When the participant signed up: consent, else first contact. (The ranking baseline and the lag ramp
+        count from the extension's first installation, ``enrolled_at``, instead.)"""
         return self.consented_at or self.created_at
 
     def days_since_signup(self, at: dt.datetime) -> float:

@@ -24,6 +24,7 @@ CAP_EXCEEDED = "cap_exceeded"
 BAD_INSERTED_ITEM = "bad_inserted_item"
 EMPTY_RESULT = "empty_result"
 UNKNOWN_RANKER = "unknown_ranker"
+UNSCORED = "unscored"  # the arm's ranker reads attributes and the scorer scored none of the slate's items
 
 
 @dataclass(frozen=True)

@@ -91,6 +91,21 @@ class Slate(models.Model):
     n_items = models.PositiveIntegerField(default=0)
     n_added = models.PositiveIntegerField(default=0)
     n_deleted = models.PositiveIntegerField(default=0)
+    hold_ms = models.FloatField(
+        null=True, blank=True, help_text="The hold this answer was given (the lag ramp's value at the time)."
+    )
+    phase = models.CharField(
+        max_length=20,
+        blank=True,
+        db_default="",
+        help_text="Why the effective arm is what it is: baseline, not_started (the arm has not started on this"
+        " platform) or assigned.",
+    )
+    n_scored = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Items scored on every attribute the ranker reads (the dose); empty when the ranker reads none.",
+    )
 
     objects = SlateQuerySet.as_manager()
 

@@ -47,6 +47,17 @@ class DailyArmRollup(models.Model):
     ranker_p95_ms = models.FloatField(null=True)
     served_p50_ms = models.FloatField(null=True)
     served_p95_ms = models.FloatField(null=True)
+    scoring_items = models.PositiveIntegerField(default=0, help_text="Items in slates whose ranker reads attributes.")
+    scored_items = models.PositiveIntegerField(
+        default=0, help_text="Of those, items scored on every attribute the ranker reads."
+    )
+    audit_slates = models.PositiveIntegerField(
+        default=0, help_text="Slates served after the participant's baseline days: what the latency audit reads."
+    )
+    late_slates = models.PositiveIntegerField(default=0, help_text="Of those, answers later than their hold + 50 ms.")
+    served_hist = models.JSONField(
+        default=dict, help_text="Of those, served time in whole ms -> slates (histograms pool exactly across rows)."
+    )
     computed_at = models.DateTimeField()
 
     objects = DailyArmRollupQuerySet.as_manager()

@@ -5,11 +5,15 @@
    together share that query.
 2. ``effective_arm`` decides whose ranker runs: nobody's (withdrawn, no valid
    consent, not assigned: untouched feed, nothing stored), control (baseline
-   days, or the arm has not started on this platform), or the assigned arm.
+   days after installation, or the arm has not started on this platform), or
+   the assigned arm.
 3. ``rank_slate`` plans the slate (fixed items, slate size, threads), runs the
    ranker within its budget, checks its output and lays it back onto the feed,
    falling back to the original order with a recorded reason on any problem.
 4. ``hold_seconds`` is how long after receipt every arm answers.
+
+``effective_arm`` and ``hold_seconds`` are pure and are the only statement of
+those two rules: the demo seeder calls them too.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import psycopg
 from django.conf import settings
 from django.utils import timezone
 
+from participants.models import PLATFORMS, Arm
 from prc_site.lib.asyncdb import Coalescer, loop_pool, per_loop
 from rankers import checks, prometheus, slatelog
 from rankers.checks import Caps
@@ -50,6 +55,11 @@ class ArmInfo:
     config: Mapping[str, Any] = field(default_factory=dict)
     starts: Mapping[str, dt.date | None] = field(default_factory=dict)
 
+    def is_active_on(self, platform: str, day: dt.date) -> bool:
+        """Whether the arm's intervention has started on ``platform`` by ``day`` (UTC)."""
+        start = self.starts.get(platform)
+        return start is not None and day >= start
+
 
 CONTROL = ArmInfo(slug="control", ranker_key="control", is_control=True, caps=Caps(0, 0))
 
@@ -62,11 +72,10 @@ class Enrolment:
     study_id: int
     withdrawn: bool
     consent_ok: bool
-    signup_at: dt.datetime
+    installed_at: dt.datetime  # the extension's first registration: the baseline clock and the ramp start here
     baseline_days: int
-    hold_ms: int
+    hold_ms: int  # the study's full hold
     ramp_days: int
-    ramp_max_ms: int
     arm: ArmInfo | None
     control: ArmInfo = CONTROL
 
@@ -74,7 +83,13 @@ class Enrolment:
 @dataclass(frozen=True)
 class Effective:
     arm: ArmInfo | None  # None: untouched feed, nothing stored
-    reason: str  # withdrawn, no_consent, not_assigned, baseline, not_started, assigned
+    reason: str  # withdrawn, no_consent, not_assigned, or a phase: baseline, not_started, assigned
+
+
+# The phases of a logged slate (``Slate.phase``): why its effective arm is what it is.
+BASELINE = "baseline"
+NOT_STARTED = "not_started"
+ASSIGNED = "assigned"
 
 
 async def load_enrolment(token_hash: str) -> Enrolment | None:
@@ -91,11 +106,10 @@ async def load_enrolment(token_hash: str) -> Enrolment | None:
         study_id=row["study_id"],
         withdrawn=row["withdrawn_at"] is not None,
         consent_ok=row["consent_ok"],
-        signup_at=row["signup_at"],
+        installed_at=row["installed_at"],
         baseline_days=row["baseline_days"],
         hold_ms=row["rank_hold_ms"],
         ramp_days=row["ramp_days"],
-        ramp_max_ms=row["ramp_max_ms"],
         arm=_arm_info(row, "arm_"),
         control=_arm_info(row, "control_") or CONTROL,
     )
@@ -119,8 +133,6 @@ async def _fetch_enrolments(token_hashes: Sequence[str]) -> dict[str, dict[str, 
 
 
 def _arm_info(row: Mapping[str, Any], prefix: str) -> ArmInfo | None:
-    from participants.models import PLATFORMS
-
     if row[prefix + "slug"] is None:
         return None
     return ArmInfo(
@@ -133,30 +145,54 @@ def _arm_info(row: Mapping[str, Any], prefix: str) -> ArmInfo | None:
     )
 
 
+def arm_info(arm: Arm) -> ArmInfo:
+    """An arm row as the ranking path sees it (the demo seeder's way in; ``/rank`` reads the same columns in SQL)."""
+    return ArmInfo(
+        slug=arm.slug,
+        ranker_key=arm.ranker_key,
+        is_control=arm.is_control,
+        caps=Caps(max_inserted=arm.max_inserted, max_deleted=arm.max_deleted),
+        config=dict(arm.ranker_config or {}),
+        starts={platform: arm.start_date(platform) for platform in PLATFORMS},
+    )
+
+
+def days_installed(enrolment: Enrolment, now: dt.datetime) -> float:
+    """Fractional days since the extension was first installed (negative if ``now`` is earlier)."""
+    return (now - enrolment.installed_at).total_seconds() / 86400
+
+
 def effective_arm(enrolment: Enrolment, platform: str, now: dt.datetime) -> Effective:
+    """Whose ranker runs for this slate. ``reason`` is also the slate's phase in the log."""
     if enrolment.withdrawn:
         return Effective(None, "withdrawn")
     if not enrolment.consent_ok:
         return Effective(None, "no_consent")
     if enrolment.arm is None:
         return Effective(None, "not_assigned")
-    if now - enrolment.signup_at < dt.timedelta(days=enrolment.baseline_days):
-        return Effective(enrolment.control, "baseline")
-    start = enrolment.arm.starts.get(platform)
-    if start is None or now.date() < start:
-        return Effective(enrolment.control, "not_started")
-    return Effective(enrolment.arm, "assigned")
+    if days_installed(enrolment, now) < enrolment.baseline_days:
+        return Effective(enrolment.control, BASELINE)
+    if not enrolment.arm.is_active_on(platform, now.astimezone(dt.UTC).date()):
+        return Effective(enrolment.control, NOT_STARTED)
+    return Effective(enrolment.arm, ASSIGNED)
+
+
+def hold_ms(enrolment: Enrolment, now: dt.datetime) -> float:
+    """Receipt to answer, in ms: zero at installation, rising linearly to the study's full hold over the
+    first ``ramp_days``, then the full hold for good, in every arm (the paper: "ramped up linearly from zero
+    lag to 1200ms lag over the first two weeks after sign up before re-ranking began")."""
+    full = float(enrolment.hold_ms)
+    if enrolment.ramp_days <= 0:
+        return full
+    share = days_installed(enrolment, now) / enrolment.ramp_days
+    return full * min(1.0, max(0.0, share))
 
 
 def hold_seconds(enrolment: Enrolment | None, now: dt.datetime) -> float:
-    """Receipt to answer: the study's hold, plus a lag ramping from 0 to ramp_max over the first ramp days."""
+    """``hold_ms`` in seconds; the default hold when the participant is unknown (database down)."""
     if enrolment is None:
         return float(settings.RANK_DEFAULT_HOLD_MS) / 1000
-    hold = float(enrolment.hold_ms)
-    days = (now - enrolment.signup_at).total_seconds() / 86400
-    if enrolment.ramp_days and 0 <= days < enrolment.ramp_days:
-        hold += enrolment.ramp_max_ms * days / enrolment.ramp_days
-    return hold / 1000
+    return hold_ms(enrolment, now) / 1000
 
 
 @dataclass(frozen=True)
@@ -169,6 +205,15 @@ class Outcome:
     fallback_reason: str
     ranker_ms: float | None
     plan: SlatePlan
+    n_scored: int | None = None  # items with every attribute the ranker reads; None: it reads none
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """A ranker's answer and how many of the items it saw had all their attributes scored (None: it reads none)."""
+
+    result: RankResult
+    n_scored: int | None = None
 
 
 def budget_seconds(arm: ArmInfo) -> float:
@@ -188,59 +233,64 @@ async def rank_slate(parsed: ParsedRequest, arm: ArmInfo, *, user_id: str, now: 
         prefetch=bool(session.prefetch),
     )
     started = time.perf_counter()
-    result, reason = await _ranked(arm, plan.rankable, context)
+    ranked, reason = await _ranked(arm, plan.rankable, context)
     ranker_ms = (time.perf_counter() - started) * 1000
-    if reason is None and result is not None:
-        reason = checks.check_result(result, plan.rankable_ids, arm.caps)
-    if reason is not None or result is None:
-        return Outcome(list(plan.order), [], False, reason or checks.BAD_OUTPUT, ranker_ms, plan)
+    n_scored = ranked.n_scored if ranked is not None else None
+    if reason is None and ranked is not None:
+        reason = checks.UNSCORED if n_scored == 0 else checks.check_result(ranked.result, plan.rankable_ids, arm.caps)
+    if reason is not None or ranked is None:
+        return Outcome(list(plan.order), [], False, reason or checks.BAD_OUTPUT, ranker_ms, plan, n_scored)
+    result = ranked.result
     new_by_id = {n.id: n for n in result.new_items}
     final, _removed = apply_ranking(plan, result.ranked_ids, list(new_by_id))
     inserted = [new_by_id[i] for i in final if i in new_by_id]
     if plan.order and not final:
-        return Outcome(list(plan.order), [], False, checks.EMPTY_RESULT, ranker_ms, plan)
-    return Outcome(final, inserted, not arm.is_control, "", ranker_ms, plan)
+        return Outcome(list(plan.order), [], False, checks.EMPTY_RESULT, ranker_ms, plan, n_scored)
+    return Outcome(final, inserted, not arm.is_control, "", ranker_ms, plan, n_scored)
 
 
-async def _ranked(
-    arm: ArmInfo, items: Sequence[SlateItem], context: RankContext
-) -> tuple[RankResult | None, str | None]:
-    """Run the arm's ranker within its budget; (result, None) or (None, fallback reason)."""
-    if not items:
-        return RankResult(ranked_ids=[]), None
+async def _ranked(arm: ArmInfo, items: Sequence[SlateItem], context: RankContext) -> tuple[Ranked | None, str | None]:
+    """Run the arm's ranker within its budget; (answer, None) or (None, fallback reason)."""
     try:
         ranker = get_ranker(arm.ranker_key)
     except LookupError:
         logger.error("arm %s names unknown ranker %r", arm.slug, arm.ranker_key)
         return None, checks.UNKNOWN_RANKER
+    if not items:
+        return Ranked(RankResult(ranked_ids=[]), 0 if _attributes(ranker) else None), None
     try:
-        result = await asyncio.wait_for(run_ranker(ranker, items, context), timeout=budget_seconds(arm))
+        ranked = await asyncio.wait_for(run_ranker(ranker, items, context), timeout=budget_seconds(arm))
     except TimeoutError:
         logger.warning("ranker %s timed out", arm.ranker_key)
         return None, checks.TIMEOUT
     except Exception:
         logger.exception("ranker %s failed", arm.ranker_key)
         return None, checks.EXCEPTION
-    return result, None
+    return ranked, None
 
 
-async def run_ranker(ranker: Ranker, items: Sequence[SlateItem], context: RankContext) -> RankResult:
+def _attributes(ranker: Ranker) -> tuple[str, ...]:
+    return tuple(getattr(ranker, "attributes", ()) or ())
+
+
+async def run_ranker(ranker: Ranker, items: Sequence[SlateItem], context: RankContext) -> Ranked:
     """Await an async ranker; otherwise score its attributes and rank in the thread pool."""
     arank = getattr(ranker, "arank", None)
     if arank is not None:
-        result: RankResult = await arank(items, context)
-        return result
-    if getattr(ranker, "inline", False) and not getattr(ranker, "attributes", ()):
-        return ranker.rank(items, context)  # declared trivially cheap: a thread hop would cost more
+        return Ranked(await arank(items, context))
+    if getattr(ranker, "inline", False) and not _attributes(ranker):
+        return Ranked(ranker.rank(items, context))  # declared trivially cheap: a thread hop would cost more
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(_EXECUTOR, _score_and_rank, ranker, items, context)
 
 
-def _score_and_rank(ranker: Ranker, items: Sequence[SlateItem], context: RankContext) -> RankResult:
-    attributes = tuple(getattr(ranker, "attributes", ()) or ())
-    if attributes:
-        context = replace(context, scores=_score(items, attributes))
-    return ranker.rank(items, context)
+def _score_and_rank(ranker: Ranker, items: Sequence[SlateItem], context: RankContext) -> Ranked:
+    attributes = _attributes(ranker)
+    if not attributes:
+        return Ranked(ranker.rank(items, context))
+    scores = _score(items, attributes)
+    n_scored = sum(1 for item in items if all(a in scores.get(item.id, {}) for a in attributes))
+    return Ranked(ranker.rank(items, replace(context, scores=scores)), n_scored)
 
 
 def _score(items: Sequence[SlateItem], attributes: Sequence[str]) -> dict[str, dict[str, float]]:
@@ -274,7 +324,8 @@ def ranker_exists(name: str) -> bool:
 async def serve_participant(parsed: ParsedRequest, enrolment: Enrolment, *, received: float) -> dict[str, Any]:
     """Rank for an extension, log the slate during the hold, and answer at receipt + hold."""
     now = timezone.now()
-    deadline = received + hold_seconds(enrolment, now)
+    hold = hold_ms(enrolment, now)
+    deadline = received + hold / 1000
     prometheus.ITEMS.observe(len(parsed.items))
     effective = effective_arm(enrolment, parsed.session.platform, now)
     if effective.arm is None:  # withdrawn or without consent: untouched, nothing stored
@@ -283,7 +334,9 @@ async def serve_participant(parsed: ParsedRequest, enrolment: Enrolment, *, rece
     outcome = await rank_slate(parsed, effective.arm, user_id=enrolment.public_id, now=now)
     _observe(effective.arm, outcome)
     served_ms = max(deadline, time.monotonic()) - received
-    record = slate_record(parsed, enrolment, effective.arm, outcome, served_at=now, served_ms=served_ms * 1000)
+    record = slate_record(
+        parsed, enrolment, effective, outcome, served_at=now, served_ms=served_ms * 1000, hold_ms=hold
+    )
     write = asyncio.ensure_future(slatelog.write_slate(record))
     await _sleep_until(deadline)
     try:
@@ -329,12 +382,14 @@ def _observe(arm: ArmInfo, outcome: Outcome) -> None:
 def slate_record(
     parsed: ParsedRequest,
     enrolment: Enrolment,
-    arm: ArmInfo,
+    effective: Effective,
     outcome: Outcome,
     *,
     served_at: dt.datetime,
     served_ms: float,
+    hold_ms: float,
 ) -> slatelog.SlateRecord:
+    arm = effective.arm or enrolment.control  # only slates with an effective arm are logged
     session = parsed.session
     original = outcome.plan.order
     platform = session.platform
@@ -364,6 +419,9 @@ def slate_record(
         intervention_on=outcome.intervention_on,
         prefetch=bool(session.prefetch),
         content=content,
+        hold_ms=hold_ms,
+        phase=effective.reason,
+        n_scored=outcome.n_scored,
     )
 
 

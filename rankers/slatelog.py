@@ -86,6 +86,9 @@ class SlateRecord:
     n_added: int
     n_deleted: int
     content: list[ContentRow] = field(default_factory=list)
+    hold_ms: float | None = None  # what the answer was held to (the ramp's value at the time)
+    phase: str = ""  # baseline, not_started or assigned: why the effective arm is what it is
+    n_scored: int | None = None  # items scored on every attribute the ranker reads; None: it reads none
 
     def to_json(self) -> bytes:
         return orjson.dumps(asdict(self))
@@ -140,6 +143,9 @@ SLATE_COLUMNS = {
     "n_items": "integer",
     "n_added": "integer",
     "n_deleted": "integer",
+    "hold_ms": "double precision",
+    "phase": "text",
+    "n_scored": "integer",
 }
 CONTENT_COLUMNS = {
     "platform": "text",

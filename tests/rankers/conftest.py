@@ -68,7 +68,7 @@ def async_client() -> AsyncClient:
 
 @pytest.fixture
 async def study() -> Study:
-    study: Study = await sync_to_async(StudyFactory)(rank_hold_ms=0, ramp_max_ms=0)
+    study: Study = await sync_to_async(StudyFactory)(rank_hold_ms=0)
     await sync_to_async(ArmFactory)(study=study, slug="control", ranker_key="control", is_control=True)
     return study
 

@@ -137,17 +137,6 @@ async def test_answer_is_held_until_the_hold_and_ranker_time_is_separate(
     assert slate.ranker_ms < 150
 
 
-async def test_new_participant_gets_the_ramped_extra_lag(async_client: AsyncClient, enrol, study: Study) -> None:
-    await Study.objects.filter(pk=study.pk).aupdate(rank_hold_ms=0, ramp_max_ms=1400, ramp_days=14)
-    participant, token = await enrol("control", past_baseline=False)
-    await Participant.objects.filter(pk=participant.pk).aupdate(consented_at=timezone.now() - dt.timedelta(days=1))
-
-    started = time.monotonic()
-    valid_response(await post_rank(async_client, token, prc_request(participant.public_id, n_posts=3)))
-
-    assert time.monotonic() - started >= 0.1  # one day of fourteen: 100 ms
-
-
 async def test_failed_write_goes_to_redis_and_is_drained_into_the_log(
     async_client: AsyncClient, enrol, monkeypatch, settings
 ) -> None:

@@ -68,7 +68,7 @@ def _requests_counted(text: str) -> float:
 
 
 def test_two_worker_processes_answer_and_metrics_add_up_across_them(server: str) -> None:
-    study = StudyFactory(rank_hold_ms=0, ramp_max_ms=0)
+    study = StudyFactory(rank_hold_ms=0)
     ArmFactory(study=study, slug="control", ranker_key="control", is_control=True)
     participant, token = _enrol(study, "control", True, {})
     sent = 16

@@ -1,8 +1,9 @@
 """Give the demo study a slate log: 30 days of synthetic ``/rank`` answers for its enrolled participants.
 
 Run after ``seed_demo`` (``run_platform --seed-demo`` runs both). Each participant gets a few slates a day on
-one to three platforms, from enrolment until withdrawal, under the arm that would have been in effect then
-(control during the baseline days and before the arm starts on that platform). What each arm does to a slate
+one to three platforms, from enrolment until withdrawal, under the arm that would have been in effect then and
+held as long as the live path would have held it (``rankers.serving.effective_arm`` and ``hold_ms``, the same
+functions ``/rank`` calls). What each arm does to a slate
 is made up to look like the paper's figures: control changes nothing, the bridging arms reorder, Add News and
 Challenging Stereotypes insert items, Diverse Approval sometimes removes one, and a few slates fall back
 with a recorded reason. The slates go through ``rankers.slatelog.write_slates_sync`` (the writer the
@@ -27,10 +28,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from participants.management.commands.seed_demo import STUDY_SLUG
-from participants.models import Arm, Participant, Study
+from participants.models import Participant, Study
 from rankers import checks
 from rankers.models import Slate, text_hash
+from rankers.plugins import get_ranker
 from rankers.rollups import rollup_study_day
+from rankers.serving import Enrolment, arm_info, effective_arm, hold_ms
 from rankers.slatelog import ContentRow, SlateRecord, order_columns, write_slates_sync
 from rankers.tasks_slatelog import ensure_slate_partitions
 
@@ -106,12 +109,17 @@ PREDICATES = (
 
 @dataclass(frozen=True)
 class Person:
-    public_id: str
-    arm: Arm
-    signup_at: dt.datetime
-    enrolled_at: dt.datetime
+    enrolment: Enrolment  # what /rank would know about them
     until: dt.datetime  # withdrawal, or now
     platforms: tuple[str, ...]
+
+    @property
+    def public_id(self) -> str:
+        return self.enrolment.public_id
+
+    @property
+    def enrolled_at(self) -> dt.datetime:
+        return self.enrolment.installed_at
 
 
 class Command(BaseCommand):
@@ -149,6 +157,9 @@ def demo_days(study: Study, now: dt.datetime) -> list[dt.date]:
 
 def demo_people(study: Study, now: dt.datetime, rng: random.Random) -> list[Person]:
     """Enrolled participants with an arm, each on one to three platforms."""
+    control = study.control_arm()
+    if control is None:
+        raise CommandError(f"Study {study.slug} has no control arm.")
     participants = (
         Participant.objects.filter(study=study, enrolled_at__isnull=False, assignment__isnull=False)
         .select_related("assignment__arm")
@@ -156,10 +167,18 @@ def demo_people(study: Study, now: dt.datetime, rng: random.Random) -> list[Pers
     )
     return [
         Person(
-            public_id=p.public_id,
-            arm=p.assignment.arm,
-            signup_at=p.signup_at(),
-            enrolled_at=p.enrolled_at,
+            enrolment=Enrolment(
+                public_id=p.public_id,
+                study_id=study.pk,
+                withdrawn=False,  # each slate is made before the withdrawal (``until``)
+                consent_ok=True,
+                installed_at=p.enrolled_at,
+                baseline_days=study.baseline_days,
+                hold_ms=study.rank_hold_ms,
+                ramp_days=study.ramp_days,
+                arm=arm_info(p.assignment.arm),
+                control=arm_info(control),
+            ),
             until=min(p.withdrawn_at or now, now),
             platforms=tuple(rng.sample(PLATFORMS, rng.choice((1, 1, 2, 2, 3)))),
         )
@@ -172,9 +191,6 @@ def synthetic_slates(
     study: Study, people: Sequence[Person], now: dt.datetime, rng: random.Random
 ) -> Iterator[SlateRecord]:
     """A few slates per participant, platform and day, in time order per participant."""
-    control = study.control_arm()
-    if control is None:
-        raise CommandError(f"Study {study.slug} has no control arm.")
     pools = {key: content_pool(*key) for key in ((p, t) for p in PLATFORMS for t in ("post", "comment"))}
     stored: set[str] = set()  # content goes with the first slate that shows it, as on the live path
     tz = ZoneInfo(study.timezone)
@@ -185,7 +201,7 @@ def synthetic_slates(
                 for _ in range(rng.randint(1, 5)):
                     at = morning + dt.timedelta(hours=rng.uniform(0, 16.5))
                     if person.enrolled_at <= at < person.until:
-                        yield synthetic_slate(study, control, person, platform, at, pools, stored, rng)
+                        yield synthetic_slate(study, person, platform, at, pools, stored, rng)
 
 
 def content_pool(platform: str, content_type: str) -> list[ContentRow]:
@@ -220,7 +236,6 @@ def slate_size(platform: str, content_type: str, rng: random.Random) -> int:
 
 def synthetic_slate(
     study: Study,
-    control: Arm,
     person: Person,
     platform: str,
     at: dt.datetime,
@@ -231,22 +246,28 @@ def synthetic_slate(
     content_type = "comment" if platform != "facebook" and rng.random() < 0.15 else "post"
     shown = rng.sample(pools[(platform, content_type)], slate_size(platform, content_type, rng))
     original = [row.item_id for row in shown]
-    arm = effective_arm(study, control, person, platform, at)
+    effective = effective_arm(person.enrolment, platform, at)
+    # Never None here: everyone in the demo log is consented, assigned and not yet withdrawn.
+    arm = effective.arm or person.enrolment.control
     behaviour = BEHAVIOURS.get(arm.ranker_key, DEFAULT_BEHAVIOUR)
     fallback = ""
     if behaviour.fallbacks and rng.random() < behaviour.fallback_rate:
         fallback = rng.choice(behaviour.fallbacks)
+    n_scored = scored_items(arm.ranker_key, len(shown), rng)
+    if n_scored == 0 and not fallback:
+        fallback = checks.UNSCORED
     returned = original if fallback or arm.is_control else reordered(original, behaviour, rng)
     content = [row for row in shown if row.item_id not in stored]
     stored.update(row.item_id for row in content)
     ranker_ms = behaviour.ranker_ms * math.exp(rng.gauss(0, 0.4))
+    hold = hold_ms(person.enrolment, at)
     if fallback == checks.TIMEOUT:
         ranker_ms = RANKER_BUDGET_MS + rng.uniform(0.2, 4)
     return SlateRecord(
         served_at=at.astimezone(dt.UTC).isoformat(),
         participant_id=person.public_id,
         study_id=study.pk,
-        arm=person.arm.slug,
+        arm=person.enrolment.arm.slug if person.enrolment.arm else arm.slug,
         effective_arm=arm.slug,
         ranker_key=arm.ranker_key,
         platform=platform,
@@ -256,29 +277,28 @@ def synthetic_slate(
         **order_columns(original, returned),
         invalid_items={},
         ranker_ms=round(ranker_ms, 2),
-        served_ms=round(hold_ms(study, person, at) + rng.uniform(1.5, 12), 2),
+        served_ms=round(hold + rng.uniform(1.5, 12), 2),
         fallback_reason=fallback,
         intervention_on=not arm.is_control and not fallback,
         prefetch=rng.random() < 0.1,
         content=content,
+        hold_ms=round(hold, 2),
+        phase=effective.reason,
+        n_scored=n_scored,
     )
 
 
-def effective_arm(study: Study, control: Arm, person: Person, platform: str, at: dt.datetime) -> Arm:
-    """The ranking path's rule: control during the baseline days and before the arm starts on the platform."""
-    if at - person.signup_at < dt.timedelta(days=study.baseline_days):
-        return control
-    start = person.arm.start_date(platform)
-    if start is None or at.astimezone(dt.UTC).date() < start:
-        return control
-    return person.arm
-
-
-def hold_ms(study: Study, person: Person, at: dt.datetime) -> float:
-    """The ranking path's hold: the study's, plus a lag ramping from 0 to ramp_max_ms over the first ramp days."""
-    days = (at - person.signup_at).total_seconds() / 86400
-    ramp = study.ramp_max_ms * days / study.ramp_days if study.ramp_days and 0 <= days < study.ramp_days else 0.0
-    return study.rank_hold_ms + ramp
+def scored_items(ranker_key: str, n_items: int, rng: random.Random) -> int | None:
+    """How many items the scorer covered: None for rankers that read no attributes; now and then none at all."""
+    try:
+        reads_attributes = bool(getattr(get_ranker(ranker_key), "attributes", ()))
+    except LookupError:
+        reads_attributes = False
+    if not reads_attributes:
+        return None
+    if rng.random() < 0.01:
+        return 0
+    return round(n_items * rng.uniform(0.85, 1.0))
 
 
 def reordered(original: Sequence[str], behaviour: Behaviour, rng: random.Random) -> list[str]:
