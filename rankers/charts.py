@@ -41,10 +41,17 @@ class DeliveryRow:
     ranker_p95_ms: float | None
     served_p50_ms: float | None
     served_p95_ms: float | None
+    scoring_items: int = 0  # items in slates whose ranker reads attributes
+    scored_items: int = 0  # of those, scored on every attribute the ranker reads
 
     @property
     def intervened_share(self) -> float | None:
         return self.slates_intervened / self.slates if self.slates else None
+
+    @property
+    def scored_share(self) -> float | None:
+        """Share of items scored, for arms whose ranker reads attributes (None for the others)."""
+        return self.scored_items / self.scoring_items if self.scoring_items else None
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,8 @@ from django.db.models.functions import Cast
 
 from participants.models import Arm, Study
 from rankers.charts import DeliveryRow, TimelinePoint
+from rankers.latency_audit import AuditInput, LatencyAudit
+from rankers.latency_audit import latency_audit as audit_from_rows
 from rankers.models import ContentItem, Slate
 from rankers.models_rollups import DailyArmRollup
 
@@ -93,6 +95,8 @@ def delivery_rows(
             served_n=Sum("slates", filter=~_null("served_p50_ms")),
             ranker_p95=Max("ranker_p95_ms"),
             served_p95=Max("served_p95_ms"),
+            scoring_items=Sum("scoring_items"),
+            scored_items=Sum("scored_items"),
             **weighted,
         )
         .order_by("arm_slug")
@@ -107,9 +111,26 @@ def delivery_rows(
             ranker_p95_ms=row["ranker_p95"],
             served_p50_ms=_ratio(row["served_w"], row["served_n"]),
             served_p95_ms=row["served_p95"],
+            scoring_items=row["scoring_items"] or 0,
+            scored_items=row["scored_items"] or 0,
         )
         for row in rows
     ]
+
+
+def latency_audit(
+    study: Study, *, start: dt.date, end: dt.date, platform: str = "", content_type: str = ""
+) -> LatencyAudit | None:
+    """The equal-latency audit over post-baseline slates in the range; None when the study has no control arm."""
+    control = study.control_arm()
+    if control is None:
+        return None
+    rows = (
+        rollups(study, start=start, end=end, platform=platform, content_type=content_type)
+        .filter(audit_slates__gt=0)
+        .values_list("arm_slug", "platform", "audit_slates", "late_slates", "served_hist")
+    )
+    return audit_from_rows((AuditInput(*row) for row in rows), control_slug=control.slug)
 
 
 def _null(field: str) -> Q:

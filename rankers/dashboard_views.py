@@ -16,6 +16,7 @@ from participants.forms import StudyPeriodFilterForm
 from participants.models import PLATFORMS, Study
 from participants.roles import PI, researcher_required
 from rankers import charts, dashboard
+from rankers.latency_audit import LATE_MARGIN_MS, LATE_SHARE_LIMIT, P50_TOLERANCE_MS
 from rankers.models import Slate
 from rankers.scoring.backends import describe_backend
 
@@ -110,8 +111,20 @@ def delivery_context(study: Study, **filters: Any) -> dict[str, Any]:
         for row in rows
     ]
     scorer, scorer_is_baseline = describe_backend(settings.PRC_SCORER_BACKEND)
+    audit = dashboard.latency_audit(study, **filters)
     return {
         "study": study,
+        "audit": audit,
+        "audit_rows": [
+            {
+                "cell": cell,
+                "label": labels.get(cell.arm_slug, cell.arm_slug),
+                "platform": _platform_label(cell.platform),
+                "late_pct": None if cell.late_share is None else cell.late_share * 100,
+            }
+            for cell in (audit.cells if audit else [])
+        ],
+        "limits": {"p50_ms": P50_TOLERANCE_MS, "late_ms": LATE_MARGIN_MS, "late_share": LATE_SHARE_LIMIT * 100},
         "table": table,
         "reasons": reasons,
         "charts": figures,
@@ -119,6 +132,10 @@ def delivery_context(study: Study, **filters: Any) -> dict[str, Any]:
         "scorer": scorer,
         "scorer_is_baseline": scorer_is_baseline,
     }
+
+
+def _platform_label(platform: str) -> str:
+    return PLATFORM_LABELS.get(platform, platform) if platform else "All platforms"
 
 
 @require_GET

@@ -22,14 +22,20 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
-from django.db.models import Aggregate, Avg, Count, FloatField, Q, Sum
+from django.db.models import Aggregate, Avg, Count, F, FloatField, Q, Sum
+from django.db.models.functions import Floor
 from django.utils import timezone
 
 from participants.models import Study
+from rankers.latency_audit import LATE_MARGIN_MS
 from rankers.models import Slate
 from rankers.models_rollups import DailyArmRollup
+from rankers.serving import ASSIGNED, NOT_STARTED
 
 GROUP_BY = ("effective_arm", "platform", "content_type")
+# Slates the latency audit reads: served after the participant's baseline days, when every arm has the full hold.
+POST_BASELINE = Q(phase__in=(ASSIGNED, NOT_STARTED))
+SCORING = Q(n_scored__isnull=False)
 
 
 class PercentileCont(Aggregate):
@@ -75,12 +81,29 @@ def _aggregate_slates(study_id: int, start: dt.datetime, end: dt.datetime) -> li
         ranker_p95_ms=PercentileCont("ranker_ms", 0.95),
         served_p50_ms=PercentileCont("served_ms", 0.5),
         served_p95_ms=PercentileCont("served_ms", 0.95),
+        scoring_items=Sum("n_items", filter=SCORING, default=0),
+        scored_items=Sum("n_scored", default=0),
+        audit_slates=Count("id", filter=POST_BASELINE),
+        late_slates=Count("id", filter=POST_BASELINE & Q(served_ms__gt=F("hold_ms") + LATE_MARGIN_MS)),
     )
     fallbacks: dict[tuple[str, ...], dict[str, int]] = defaultdict(dict)
     counted = slates.exclude(fallback_reason="").values(*GROUP_BY, "fallback_reason").annotate(n=Count("id"))
     for row in counted:
         fallbacks[tuple(row[key] for key in GROUP_BY)][row["fallback_reason"]] = row["n"]
-    return [{**row, "fallbacks": fallbacks.get(tuple(row[key] for key in GROUP_BY), {})} for row in rows]
+    served_hist: dict[tuple[str, ...], dict[str, int]] = defaultdict(dict)
+    buckets = (
+        slates.filter(POST_BASELINE).annotate(ms=Floor("served_ms")).values(*GROUP_BY, "ms").annotate(n=Count("id"))
+    )
+    for row in buckets:
+        served_hist[tuple(row[key] for key in GROUP_BY)][str(int(row["ms"]))] = row["n"]
+    return [
+        {
+            **row,
+            "fallbacks": fallbacks.get(tuple(row[key] for key in GROUP_BY), {}),
+            "served_hist": served_hist.get(tuple(row[key] for key in GROUP_BY), {}),
+        }
+        for row in rows
+    ]
 
 
 def rollup_study_day(*, study_id: int, day: dt.date, tz_name: str | None = None) -> int:

@@ -44,6 +44,9 @@ def slate(study: Study, served_at: dt.datetime, **fields: Any) -> Slate:
         "intervention_on": True,
         "nrc": 0.4,
         "n_items": 3,
+        "hold_ms": 500.0,
+        "phase": "assigned",
+        "n_scored": 3,
     }
     values.update(fields)
     return Slate.objects.create(study_id=study.id, served_at=served_at, **values)
@@ -67,7 +70,7 @@ def known_day(study: Study) -> Study:
     """Four bridging slates (one fell back on timeout) and two control slates on DAY, plus noise around them."""
     slate(study, at(DAY, 9), nrc=0.1, ranker_ms=10, served_ms=500)
     slate(study, at(DAY, 10), nrc=0.2, ranker_ms=20, served_ms=502)
-    slate(study, at(DAY, 11), nrc=0.6, ranker_ms=30, served_ms=504, n_added=2, n_deleted=1)
+    slate(study, at(DAY, 11), nrc=0.6, ranker_ms=30, served_ms=504, n_added=2, n_deleted=1, n_scored=1)
     slate(
         study,
         at(DAY, 23, 59),
@@ -77,9 +80,11 @@ def known_day(study: Study) -> Study:
         intervention_on=False,
         fallback_reason="timeout",
         returned_ids=["a", "b", "c"],
+        n_scored=None,  # timed out: nobody knows
     )
-    for hour in (8, 12):
-        slate(study, at(DAY, hour), effective_arm="control", arm="add_news", ranker_key="control", nrc=0.0)
+    for hour, phase, served in ((8, "baseline", 260.0), (12, "not_started", 560.5)):
+        slate(study, at(DAY, hour), effective_arm="control", arm="add_news", ranker_key="control", nrc=0.0,
+              n_scored=None, phase=phase, served_ms=served, hold_ms=served - 10)  # fmt: skip
     slate(study, at(DAY, 0) - dt.timedelta(seconds=1), nrc=0.9)  # the day before, in New York
     slate(study, at(DAY + dt.timedelta(days=1), 0), nrc=0.9)  # the day after
     slate(StudyFactory(), at(DAY, 12), nrc=0.9)  # another study
@@ -108,9 +113,28 @@ def test_a_day_is_rolled_up_per_effective_arm_with_exact_counts_means_and_percen
         "ranker_p95_ms": pytest.approx(29.0),  # linear interpolation between 20 and 30
         "served_p50_ms": pytest.approx(503.0),
         "served_p95_ms": pytest.approx(509.1),  # 504 + 0.85 * (510 - 504)
+        "scoring_items": 9,  # the timed-out slate's scoring is unknown
+        "scored_items": 7,
+        "audit_slates": 4,
+        "late_slates": 0,
+        "served_hist": {"500": 1, "502": 1, "504": 1, "510": 1},
     }
     assert control["arm_slug"] == "control"
     assert (control["slates"], control["nrc_mean"], control["fallbacks"]) == (2, 0.0, {})
+    # Baseline slates are left out of the latency audit; the other one came 10 ms after its hold: not late.
+    assert (control["audit_slates"], control["late_slates"], control["served_hist"]) == (1, 0, {"560": 1})
+    assert (control["scoring_items"], control["scored_items"]) == (0, 0)
+
+
+def test_an_answer_more_than_50_ms_after_its_hold_is_counted_late(study: Study) -> None:
+    slate(study, at(DAY, 9), served_ms=550.0)
+    slate(study, at(DAY, 10), served_ms=550.5)
+    slate(study, at(DAY, 11), served_ms=900.0, phase="baseline")
+
+    rollup_study_day(study_id=study.id, day=DAY)
+
+    [row] = DailyArmRollup.objects.filter(study=study)
+    assert (row.slates, row.audit_slates, row.late_slates) == (3, 2, 1)
 
 
 def test_platforms_and_content_types_get_their_own_rows(study: Study) -> None:
