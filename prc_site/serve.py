@@ -47,6 +47,20 @@ def _warm_up_scorer() -> None:
         logging.getLogger(__name__).warning("attribute scorer warm-up failed", exc_info=True)
 
 
+def _refuse_a_bad_configuration() -> None:
+    """Run Django's system checks (timing against the hold, the production scorer) before listening."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "prc_site.settings")
+    import django
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    django.setup()
+    try:
+        call_command("check")
+    except SystemCheckError as error:
+        sys.exit(str(error))
+
+
 def _serve(host: str, port: int, log_level: str) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "prc_site.settings")
     _warm_up_scorer()
@@ -74,6 +88,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--log-level", default="warning")
     args = parser.parse_args(argv)
+    _refuse_a_bad_configuration()
     if args.workers == 1:
         _serve(args.host, args.port, args.log_level)
         return

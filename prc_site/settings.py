@@ -184,9 +184,9 @@ OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
 PRC_LLM_MODEL = env.str("PRC_LLM_MODEL", default="gpt-4o-mini")
 PRC_SCORER_HTTP_URL = env.str("PRC_SCORER_HTTP_URL", default="")  # http: a Perspective-compatible analyze URL
 PRC_SCORER_HTTP_PERSPECTIVE_NAMES = env.bool("PRC_SCORER_HTTP_PERSPECTIVE_NAMES", default=True)  # *_EXPERIMENTAL
-PRC_SCORER_TIMEOUT_S = env.float("PRC_SCORER_TIMEOUT_S", default=0.4)  # per request, llm and http
+PRC_SCORER_TIMEOUT_S = env.float("PRC_SCORER_TIMEOUT_S", default=0.3)  # per request, llm and http
 PRC_SCORER_CONCURRENCY = env.int("PRC_SCORER_CONCURRENCY", default=50)  # parallel requests, llm and http
-PRC_SCORER_DEADLINE_S = env.float("PRC_SCORER_DEADLINE_S", default=0.45)  # whole slate, llm and http
+PRC_SCORER_DEADLINE_S = env.float("PRC_SCORER_DEADLINE_S", default=0.35)  # whole slate; < the ranker budget
 PRC_SCORER_CACHE_SIZE = env.int("PRC_SCORER_CACHE_SIZE", default=100_000)  # in-process LRU entries
 PRC_SCORER_CACHE_ALIAS = env.str("PRC_SCORER_CACHE_ALIAS", default="")  # optional shared Django cache, e.g. redis
 PRC_SCORER_CACHE_TTL_S = env.int("PRC_SCORER_CACHE_TTL_S", default=7 * 24 * 3600)
@@ -198,6 +198,7 @@ RANK_RATE_PER_SECOND = env.float("RANK_RATE_PER_SECOND", default=10.0)  # per ex
 RANK_RATE_BURST = env.float("RANK_RATE_BURST", default=30.0)
 RANK_DEFAULT_HOLD_MS = env.int("RANK_DEFAULT_HOLD_MS", default=500)  # when the participant is unknown (DB down)
 RANK_RANKER_BUDGET_MS = env.int("RANK_RANKER_BUDGET_MS", default=400)  # an arm's ranker_config.budget_ms overrides
+RANK_LOOKUP_MS = env.int("RANK_LOOKUP_MS", default=50)  # parsing + token lookup; budget + this < every hold
 RANK_RANKER_THREADS = env.int("RANK_RANKER_THREADS", default=8)  # sync rankers and scoring run here
 RANK_WRITE_GRACE_S = env.float("RANK_WRITE_GRACE_S", default=2.0)  # then the slate goes to the Redis fallback
 RANK_SERVICE_MAX_INSERTED = env.int("RANK_SERVICE_MAX_INSERTED", default=10)  # /rankers/<name>/rank caps

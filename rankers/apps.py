@@ -6,4 +6,10 @@ class RankersConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from rankers import signals  # noqa: F401  (connects the receivers)
+        from django.core import checks
+
+        from rankers import signals, system_checks  # noqa: F401  (signals connects the receivers)
+
+        checks.register(system_checks.timing_settings)
+        checks.register(system_checks.study_timing)
+        checks.register(system_checks.production_scorer)
