@@ -44,6 +44,11 @@ def fresh_scorer() -> Iterator[None]:
     configure()
 
 
+# Building the scorer's client on the first slate can outlast the default budget on a loaded machine; these
+# tests are about what was scored, not about time.
+GENEROUS_BUDGET = {"budget_ms": 10_000}
+
+
 async def _slate(public_id: str) -> Slate:
     return await Slate.objects.aget(participant_id=public_id)
 
@@ -54,7 +59,7 @@ async def test_a_treatment_slate_whose_scorer_is_unreachable_falls_back_as_unsco
 ) -> None:
     settings.PRC_SCORER_BACKEND = "http"
     settings.PRC_SCORER_HTTP_URL = "http://127.0.0.1:9/v1alpha1/comments:analyze"  # nothing listens there
-    participant, token = await enrol("uprank_bridging")
+    participant, token = await enrol("uprank_bridging", ranker_config=GENEROUS_BUDGET)
     body = request_with(participant.public_id, [item("a", "first post"), item("b", "second"), item("c", "third")])
 
     response = valid_response(await post_rank(async_client, token, body))
@@ -73,7 +78,7 @@ async def test_a_partly_scored_slate_is_treated_and_logs_how_many_items_were_sco
 ) -> None:
     settings.PRC_SCORER_BACKEND = "http"
     settings.PRC_SCORER_HTTP_URL = scorer_url
-    participant, token = await enrol("uprank_bridging")
+    participant, token = await enrol("uprank_bridging", ranker_config=GENEROUS_BUDGET)
     items = [item("a", "plain words"), item("b", "a bridge between us"), item("c", "more plain words")]
 
     response = valid_response(await post_rank(async_client, token, request_with(participant.public_id, items)))
