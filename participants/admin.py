@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.db import models
 from django.db.models import Model, QuerySet
 from django.forms import BaseForm
 from django.http import HttpRequest
-from django.utils import timezone
 
-from participants import roles
+from participants import payments, roles
 from participants.models import (
     Arm,
     Assignment,
@@ -27,9 +27,11 @@ from participants.models import (
     ConsentRecord,
     ExtensionInstall,
     Heartbeat,
+    LotteryDraw,
     PageCopy,
     Participant,
     Payment,
+    PayoutBatch,
     RecruitmentSource,
     StratumCounter,
     Study,
@@ -200,7 +202,7 @@ class InstallInline(ReadOnlyMixin, admin.TabularInline):
 
 class PaymentInline(ReadOnlyMixin, admin.TabularInline):
     model = Payment
-    fields = ("amount", "currency", "reason", "status", "created_at", "paid_at")
+    fields = ("amount", "currency", "kind", "reason", "status", "created_at", "paid_at")
     readonly_fields = fields
 
 
@@ -315,31 +317,179 @@ class HeartbeatAdmin(ReadOnlyMixin, admin.ModelAdmin):
 # --- payments -----------------------------------------------------------------------------------
 
 
+class AdjustmentForm(forms.ModelForm):
+    """A manual credit: who, how much, why. The hidden key makes a double submit credit once."""
+
+    class Meta:
+        model = Payment
+        fields = ("participant", "amount", "reason", "idempotency_key")
+        widgets = {"idempotency_key": forms.HiddenInput}
+        labels = {"reason": "Reason (shown to the participant)"}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["idempotency_key"].initial = payments.new_idempotency_key("adjustment")
+        self.fields["reason"].required = True
+
+    def clean(self) -> dict[str, Any]:
+        data: dict[str, Any] = super().clean() or {}
+        participant, amount = data.get("participant"), data.get("amount")
+        if amount is not None and amount <= 0:
+            self.add_error("amount", "The amount must be more than zero.")
+        elif participant is not None and amount is not None:
+            room = payments.room_under_cap(participant)
+            if room is not None and amount > room:
+                self.add_error("amount", f"This would pass the participant's cap: at most {room} more can be credited.")
+        return data
+
+    def validate_unique(self) -> None:
+        pass  # a repeated key is a double submit: the service returns the first entry
+
+
 @admin.register(Payment)
 class PaymentAdmin(admin.ModelAdmin):
-    list_display = ("participant", "amount", "currency", "reason", "status", "created_at", "paid_at")
-    list_filter = ("status", "currency", "participant__study")
-    search_fields = ("participant__public_id", "idempotency_key", "reason")
+    """Entries are credited and moved only through ``participants.payments``; the admin never edits a row."""
+
+    list_display = (
+        "reference",
+        "participant",
+        "amount",
+        "currency",
+        "kind",
+        "reason",
+        "method",
+        "status",
+        "batch",
+        "created_at",
+        "paid_at",
+    )
+    list_filter = ("status", "kind", "method", "participant__study")
+    search_fields = ("participant__public_id", "idempotency_key", "reason", "provider_reference")
     date_hierarchy = "created_at"
-    list_select_related = ("participant",)
+    list_select_related = ("participant", "batch")
     autocomplete_fields = ("participant",)
-    actions = ("mark_paid",)
+    actions = ("approve", "mark_paid", "mark_failed", "cancel")
+    add_form = AdjustmentForm
+
+    def get_form(self, request: HttpRequest, obj: Model | None = None, change: bool = False, **kwargs: Any) -> Any:
+        if obj is None:
+            kwargs["form"] = self.add_form
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request: HttpRequest, obj: Model | None = None) -> Any:
+        if obj is None:
+            return AdjustmentForm.Meta.fields
+        return super().get_fields(request, obj)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> Any:
-        # A ledger row's substance is fixed once written; only its status moves.
+        # A ledger row is never edited: its status moves through the actions, each one audited.
         if obj is not None:
-            return ("participant", "amount", "currency", "reason", "idempotency_key", "created_at")
+            return [f.name for f in Payment._meta.fields]
         return ()
+
+    def save_model(self, request: HttpRequest, obj: Payment, form: BaseForm, change: bool) -> None:
+        data = form.cleaned_data
+        credit = payments.adjust_payment(
+            participant=data["participant"],
+            amount=data["amount"],
+            reason=data["reason"],
+            idempotency_key=data["idempotency_key"],
+            by=request.user,
+        )
+        assert isinstance(form, forms.ModelForm)
+        form.instance = credit.payment
 
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False  # cancel instead
 
-    @admin.action(description="Mark selected pending payments as paid", permissions=["change"])
-    def mark_paid(self, request: HttpRequest, queryset: QuerySet[Payment]) -> None:
-        count = queryset.filter(status=Payment.Status.PENDING).update(
-            status=Payment.Status.PAID, paid_at=timezone.now()
+    def _move(self, request: HttpRequest, queryset: QuerySet[Payment], to: str, note: str = "") -> None:
+        moved = payments.move_payments(
+            payment_ids=queryset.values_list("pk", flat=True), to=to, by=request.user, note=note
         )
-        self.message_user(request, f"{count} payment(s) marked as paid.")
+        skipped = queryset.count() - len(moved)
+        message = f"{len(moved)} payment(s) now {to}."
+        if skipped:
+            message += f" {skipped} skipped: their status cannot become {to}."
+        self.message_user(request, message, level=messages.WARNING if skipped else messages.SUCCESS)
+
+    @admin.action(description="Approve selected owed (or failed) payments", permissions=["change"])
+    def approve(self, request: HttpRequest, queryset: QuerySet[Payment]) -> None:
+        self._move(request, queryset, Payment.Status.APPROVED)
+
+    @admin.action(description="Mark selected approved payments as paid", permissions=["change"])
+    def mark_paid(self, request: HttpRequest, queryset: QuerySet[Payment]) -> None:
+        self._move(request, queryset, Payment.Status.PAID, note="marked paid in the admin")
+
+    @admin.action(description="Mark selected approved payments as failed", permissions=["change"])
+    def mark_failed(self, request: HttpRequest, queryset: QuerySet[Payment]) -> None:
+        self._move(request, queryset, Payment.Status.FAILED, note="marked failed in the admin")
+
+    @admin.action(description="Cancel selected unpaid payments", permissions=["change"])
+    def cancel(self, request: HttpRequest, queryset: QuerySet[Payment]) -> None:
+        self._move(request, queryset, Payment.Status.CANCELLED, note="cancelled in the admin")
+
+
+@admin.register(PayoutBatch)
+class PayoutBatchAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("pk", "study", "method", "created_at", "created_by", "entries")
+    list_filter = ("study", "method")
+
+    @admin.display(description="entries")
+    def entries(self, batch: PayoutBatch) -> int:
+        return batch.payments.count()
+
+
+class LotteryDrawForm(forms.ModelForm):
+    class Meta:
+        model = LotteryDraw
+        fields = ("study", "name", "prize", "winners_count", "seed", "enrolled_before")
+        help_texts = {"seed": "Leave empty for a random seed; it is recorded either way."}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "seed" in self.fields:  # absent on a recorded draw, where every field is read-only
+            self.fields["seed"].required = False
+
+
+@admin.register(LotteryDraw)
+class LotteryDrawAdmin(admin.ModelAdmin):
+    """Adding a draw runs it (``payments.run_lottery``); a recorded draw never changes."""
+
+    list_display = ("name", "study", "prize", "winners_count", "eligible_count", "drawn_at", "drawn_by")
+    list_filter = ("study",)
+    form = LotteryDrawForm
+
+    @admin.display(description="eligible")
+    def eligible_count(self, draw: LotteryDraw) -> int:
+        return len(draw.eligible)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> Any:
+        return [f.name for f in LotteryDraw._meta.fields] if obj is not None else ()
+
+    def get_fields(self, request: HttpRequest, obj: Model | None = None) -> Any:
+        if obj is None:
+            return LotteryDrawForm.Meta.fields
+        return super().get_fields(request, obj)
+
+    def save_model(self, request: HttpRequest, obj: LotteryDraw, form: BaseForm, change: bool) -> None:
+        data = form.cleaned_data
+        draw = payments.run_lottery(
+            study=data["study"],
+            name=data["name"],
+            prize=data["prize"],
+            winners_count=data["winners_count"],
+            seed=data.get("seed") or "",
+            enrolled_before=data.get("enrolled_before"),
+            by=request.user,
+        )
+        assert isinstance(form, forms.ModelForm)
+        form.instance = draw
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False if obj is not None else super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
 
 
 # --- audit log and users ------------------------------------------------------------------------

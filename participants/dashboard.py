@@ -12,10 +12,10 @@ import zoneinfo
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Count, Q
+from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
 
-from participants.models import Arm, Participant, RecruitmentSource, Study
+from participants.models import Arm, Participant, Payment, PayoutBatch, RecruitmentSource, Study
 
 STAGES = ("started", "screened_in", "consented", "installed", "included")
 STAGE_LABELS = {
@@ -150,3 +150,69 @@ def daily_enrolment(study: Study, start: dt.date, end: dt.date) -> list[DailyRow
         .order_by("day", "assignment__arm__name")
     )
     return [DailyRow(row["day"], row["assignment__arm__name"] or "Unassigned", row["enrolled"]) for row in rows]
+
+
+@dataclass(frozen=True)
+class PaymentRow:
+    label: str
+    counts: dict[str, int]
+    totals: dict[str, Decimal]
+
+    def cells(self) -> list[tuple[int, Decimal]]:
+        return [(self.counts.get(status, 0), self.totals.get(status, Decimal("0"))) for status in PAYMENT_STATUSES]
+
+
+PAYMENT_STATUSES = tuple(Payment.Status.values)
+
+
+def payment_rows(study: Study, start: dt.date, end: dt.date) -> list[PaymentRow]:
+    """Entries earned in the range, per kind (and a total), counted and summed per status in one query."""
+    low, high = local_bounds(study, start, end)
+    grouped = (
+        Payment.objects.filter(participant__study=study, created_at__gte=low, created_at__lt=high)
+        .values("kind", "status")
+        .annotate(n=Count("pk"), total=Sum("amount"))
+    )
+    counts: dict[str, dict[str, int]] = {kind: {} for kind in Payment.Kind.values}
+    totals: dict[str, dict[str, Decimal]] = {kind: {} for kind in Payment.Kind.values}
+    for row in grouped:
+        counts[row["kind"]][row["status"]] = row["n"]
+        totals[row["kind"]][row["status"]] = row["total"]
+    rows = [PaymentRow(str(Payment.Kind(kind).label), counts[kind], totals[kind]) for kind in Payment.Kind.values]
+    all_counts = {s: sum(r.counts.get(s, 0) for r in rows) for s in PAYMENT_STATUSES}
+    all_totals = {s: sum((r.totals.get(s, Decimal("0")) for r in rows), Decimal("0")) for s in PAYMENT_STATUSES}
+    return [*rows, PaymentRow("Total", all_counts, all_totals)]
+
+
+@dataclass(frozen=True)
+class BatchRow:
+    batch: PayoutBatch
+    entries: int
+    total: Decimal
+    paid: int
+    failed: int
+
+
+def batch_rows(study: Study, limit: int = 50) -> list[BatchRow]:
+    batches = (
+        PayoutBatch.objects.filter(study=study)
+        .select_related("created_by")
+        .annotate(
+            entries=Count("payments"),
+            total=Sum("payments__amount"),
+            paid=Count("payments", filter=Q(payments__status=Payment.Status.PAID)),
+            failed=Count("payments", filter=Q(payments__status=Payment.Status.FAILED)),
+        )
+        .order_by("-created_at")[:limit]
+    )
+    return [BatchRow(b, b.entries, b.total or Decimal("0"), b.paid, b.failed) for b in batches]
+
+
+def ready_to_export(study: Study) -> dict[str, int]:
+    """Approved entries not yet in a batch, per payout method."""
+    rows = (
+        Payment.objects.filter(participant__study=study, status=Payment.Status.APPROVED, batch__isnull=True)
+        .values("method")
+        .annotate(n=Count("pk"))
+    )
+    return {row["method"]: row["n"] for row in rows}

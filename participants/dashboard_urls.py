@@ -10,6 +10,10 @@ app_name = "dashboards"
 urlpatterns = [
     path("", dashboard_views.index, name="index"),
     path("funnel/", dashboard_views.funnel, name="funnel"),
+    path("payments/", dashboard_views.payments_page, name="payments"),
+    path("payments/export/", dashboard_views.payout_export, name="payout-export"),
+    path("payments/batches/<int:batch_id>/file/", dashboard_views.payout_file, name="payout-file"),
+    path("payments/batches/<int:batch_id>/results/", dashboard_views.payout_results, name="payout-results"),
     # The version in the path lets browsers cache the file for a week and still see upgrades.
     path(f"static/plotly-{plotly.__version__}.min.js", dashboard_views.plotly_js, name="plotly_js"),
 ]

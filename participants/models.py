@@ -40,6 +40,13 @@ def default_screener_rules() -> dict[str, Any]:
     }
 
 
+class PayoutMethod(models.TextChoices):
+    """How money reaches a participant; the payout export writes one file format per method."""
+
+    GIFT_CARD = "gift_card", "Gift card (provider CSV)"
+    PROLIFIC = "prolific", "Prolific bonus"
+
+
 class Study(models.Model):
     class Status(models.TextChoices):
         DRAFT = "draft"
@@ -89,6 +96,16 @@ class Study(models.Model):
     )
     randomization_seed_hash = models.CharField(max_length=64, blank=True, editable=False)
     enrolment_code_ttl_hours = models.PositiveIntegerField(default=72)
+    payment_cap = models.DecimalField(
+        max_digits=8,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="Most a participant can be credited in all (surveys and adjustments; lottery prizes apart).",
+    )
+    payout_days = models.PositiveIntegerField(
+        default=30, help_text="Payments are sent within this many days of being earned (told to participants)."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -168,6 +185,12 @@ class RecruitmentSource(models.Model):
     )
     quota = models.PositiveIntegerField(null=True, blank=True, help_text="Most consented participants.")
     cost_per_complete = models.DecimalField(max_digits=8, decimal_places=2, default=Decimal("0"))
+    payout_method = models.CharField(
+        max_length=20,
+        choices=PayoutMethod.choices,
+        default=PayoutMethod.GIFT_CARD,
+        help_text="How participants from this source are paid.",
+    )
     active = models.BooleanField(default=True)
 
     class Meta:
@@ -409,22 +432,122 @@ class Heartbeat(models.Model):
         ]
 
 
+class PaymentQuerySet(models.QuerySet["Payment"]):
+    def counted(self) -> PaymentQuerySet:
+        """Entries that are or will be money for the participant (not cancelled, not failed for good)."""
+        return self.exclude(status=Payment.Status.CANCELLED)
+
+    def capped(self) -> PaymentQuerySet:
+        """Entries that count towards the study's per-participant cap (lottery prizes do not)."""
+        return self.counted().exclude(kind=Payment.Kind.LOTTERY)
+
+
 class Payment(models.Model):
-    """Payments ledger: one row per credit; the idempotency key makes a repeat harmless."""
+    """Payments ledger: one row per credit; the idempotency key makes a repeat harmless.
+
+    Rows are written and moved only by ``participants.payments`` (the one audited service): the
+    status follows ``TRANSITIONS``, and a database trigger refuses any change to a row's substance
+    and any move out of ``paid``, so a paid entry can never be paid again.
+    """
 
     class Status(models.TextChoices):
-        PENDING = "pending"
+        OWED = "owed"
+        APPROVED = "approved"
         PAID = "paid"
+        FAILED = "failed"
         CANCELLED = "cancelled"
+
+    class Kind(models.TextChoices):
+        SURVEY = "survey", "Survey completed"
+        LOTTERY = "lottery", "Lottery prize"
+        ADJUSTMENT = "adjustment", "Manual adjustment"
+
+    # The one rule of which status may follow which; failed entries may be approved again to retry.
+    TRANSITIONS: dict[str, tuple[str, ...]] = {
+        Status.OWED: (Status.APPROVED, Status.CANCELLED),
+        Status.APPROVED: (Status.PAID, Status.FAILED, Status.CANCELLED),
+        Status.FAILED: (Status.APPROVED, Status.CANCELLED),
+        Status.PAID: (),
+        Status.CANCELLED: (),
+    }
 
     participant = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="payments")
     amount = models.DecimalField(max_digits=8, decimal_places=2)
     currency = models.CharField(max_length=3, default="USD")
-    reason = models.CharField(max_length=200)
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.ADJUSTMENT)
+    reason = models.CharField(max_length=200, help_text="Shown to the participant, e.g. 'Midline survey'.")
+    method = models.CharField(max_length=20, choices=PayoutMethod.choices, default=PayoutMethod.GIFT_CARD)
     idempotency_key = models.CharField(max_length=200, unique=True)
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.OWED)
     created_at = models.DateTimeField(default=timezone.now)
+    approved_at = models.DateTimeField(null=True, blank=True)
     paid_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+    status_note = models.CharField(max_length=300, blank=True, help_text="Why it was cancelled or failed.")
+    provider_reference = models.CharField(max_length=200, blank=True, help_text="The payout provider's id.")
+    batch = models.ForeignKey("PayoutBatch", on_delete=models.PROTECT, null=True, blank=True, related_name="payments")
+
+    objects = PaymentQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
+            models.CheckConstraint(
+                condition=~Q(status="paid") | Q(paid_at__isnull=False), name="payment_paid_has_date"
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "method"])]
+
+    def __str__(self) -> str:
+        return f"{self.reference} {self.amount} {self.currency} ({self.status})"
+
+    @property
+    def reference(self) -> str:
+        """The id written in payout files and expected back in the provider's results."""
+        return f"pay-{self.pk}"
+
+    def can_move_to(self, status: str) -> bool:
+        return status in self.TRANSITIONS[self.status]
+
+
+class PayoutBatch(models.Model):
+    """One payout export: approved entries of one method, written to the provider's file once."""
+
+    study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="payout_batches")
+    method = models.CharField(max_length=20, choices=PayoutMethod.choices)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "payout batches"
+
+    def __str__(self) -> str:
+        return f"batch {self.pk} ({self.get_method_display()}, {self.created_at:%Y-%m-%d})"
+
+
+class LotteryDraw(models.Model):
+    """A recorded, reproducible prize draw among the participants eligible at draw time."""
+
+    study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="lottery_draws")
+    name = models.CharField(max_length=200, help_text="Shown to winners as the payment's reason.")
+    prize = models.DecimalField(max_digits=8, decimal_places=2)
+    winners_count = models.PositiveIntegerField(default=1)
+    seed = models.CharField(max_length=128, help_text="Recorded so anyone can redo the draw.")
+    enrolled_before = models.DateTimeField(
+        null=True, blank=True, help_text="Only participants who installed the extension before this time."
+    )
+    eligible = models.JSONField(default=list, help_text="Public ids eligible at draw time, sorted.")
+    winners = models.JSONField(default=list)
+    drawn_at = models.DateTimeField(default=timezone.now)
+    drawn_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True)
+
+    class Meta:
+        ordering = ["-drawn_at"]
+        constraints = [models.CheckConstraint(condition=Q(prize__gt=0), name="lottery_prize_positive")]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class VendorEvent(models.Model):

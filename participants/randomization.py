@@ -19,9 +19,9 @@ weights must stay fixed once recruitment starts: changing them changes the seque
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Mapping, Sequence
+
+from prc_site.lib.seeded import seeded_int
 
 ALL_STRATUM = "all"
 Weights = Sequence[tuple[str, int]]
@@ -36,9 +36,7 @@ def block_template(weights: Weights) -> list[str]:
 
 def _draw(seed: str, stratum: str, block_index: int, step: int, upper: int) -> int:
     """A deterministic integer in [0, upper) from the seed (bias below 2**-60, far under any audit's reach)."""
-    message = f"{stratum}|{block_index}|{step}".encode()
-    digest = hmac.new(seed.encode(), message, hashlib.sha256).digest()
-    return int.from_bytes(digest[:8], "big") % upper
+    return seeded_int(seed, f"{stratum}|{block_index}|{step}", upper)
 
 
 def block_order(seed: str, stratum: str, block_index: int, weights: Weights) -> list[str]:

@@ -38,13 +38,23 @@ RESEARCH_APPS = ("participants", "rankers", "surveys")
 # Permissions that no model declares: created here, checked by the admin and (later) exports.
 VIEW_CONTACT_DATA = "view_contact_data"
 EXPORT_IDENTIFIABLE = "export_identifiable_data"
+EXPORT_PAYOUTS = "export_payouts"
 CUSTOM_PERMISSIONS = {
     VIEW_CONTACT_DATA: "Can see participants' contact data",
     EXPORT_IDENTIFIABLE: "Can export identifiable participant data",
+    EXPORT_PAYOUTS: "Can export payout files and import payout results",
 }
 
 # Rows nobody edits from the UI: written by code only (the database also refuses some changes).
-READ_ONLY_MODELS = ("assignment", "auditevent", "vendorevent", "stratumcounter", "consentrecord", "heartbeat")
+READ_ONLY_MODELS = (
+    "assignment",
+    "auditevent",
+    "vendorevent",
+    "stratumcounter",
+    "consentrecord",
+    "heartbeat",
+    "payoutbatch",
+)
 
 OPS_PERMISSIONS = (
     "participants.view_participant",
@@ -53,6 +63,7 @@ OPS_PERMISSIONS = (
     "participants.add_payment",
     "participants.change_payment",
     f"participants.{VIEW_CONTACT_DATA}",
+    f"participants.{EXPORT_PAYOUTS}",
 )
 
 
@@ -141,6 +152,21 @@ def researcher_required(view: ViewFunc) -> ViewFunc:
         return view(request, *args, **kwargs)
 
     return wrapped
+
+
+def researcher_with_permission(codename: str) -> Callable[[ViewFunc], ViewFunc]:
+    """``researcher_required`` plus one permission of this app (e.g. ``EXPORT_PAYOUTS``); 403 without it."""
+
+    def decorate(view: ViewFunc) -> ViewFunc:
+        @functools.wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if request.user.is_authenticated and not request.user.has_perm(f"participants.{codename}"):
+                raise PermissionDenied("Your role does not allow this.")
+            return view(request, *args, **kwargs)
+
+        return researcher_required(wrapped)
+
+    return decorate
 
 
 # --- role-change audit --------------------------------------------------------------------------

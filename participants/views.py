@@ -15,7 +15,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from participants import services
+from participants import payments, services
 from participants.copy import page_copy
 from participants.forms import ConsentForm, ScreenerForm, WithdrawForm
 from participants.models import ConsentDocument, Participant, RecruitmentSource, Study, sha256_hex
@@ -196,14 +196,11 @@ def vendor_return(request: HttpRequest, participant: Participant) -> HttpRespons
 
 def status(request: HttpRequest, key: str) -> HttpResponse:
     participant = _status_participant(key)
-    payments = list(participant.payments.exclude(status="cancelled").order_by("created_at"))
     context = {
         "copy": page_copy(participant.study, "withdrawn" if participant.is_withdrawn else "status"),
         "participant": participant,
         "key": key,
-        "payments": payments,
-        "paid_total": sum((p.amount for p in payments if p.status == "paid"), start=0),
-        "pending_total": sum((p.amount for p in payments if p.status == "pending"), start=0),
+        "payments": payments.payment_summary(participant),
         "needs_consent": not participant.is_withdrawn and not participant.has_current_consent(),
         "installed": participant.installs.filter(uninstalled_at__isnull=True).exists(),
     }

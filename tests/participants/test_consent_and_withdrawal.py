@@ -155,7 +155,12 @@ def test_status_page_lists_payments_so_far(
     participant = sign_up(client, source, "c1", consent_doc)
     _, key = install_page_secrets(client)
     Payment.objects.create(
-        participant=participant, amount="5.00", reason="Baseline survey", idempotency_key="a", status="paid"
+        participant=participant,
+        amount="5.00",
+        reason="Baseline survey",
+        idempotency_key="a",
+        status="paid",
+        paid_at=timezone.now(),
     )
     Payment.objects.create(participant=participant, amount="2.50", reason="Week one", idempotency_key="b")
     Payment.objects.create(
@@ -163,8 +168,8 @@ def test_status_page_lists_payments_so_far(
     )
     page = client.get(f"/p/{key}/").content.decode()
     assert "Baseline survey" in page
-    assert "Paid: $5.00" in page
-    assert "Pending: $2.50" in page
+    assert "<dt>Paid to you</dt><dd>$5.00</dd>" in page
+    assert "<dt>Still to be paid</dt><dd>$2.50</dd>" in page
     assert "Void" not in page
 
 
@@ -206,7 +211,7 @@ def test_withdrawal_stops_collection_and_keeps_data_when_the_consent_says_keep(
     assert Heartbeat.objects.count() == 1  # the earlier one is kept, nothing new stored
     assert participant.email == "a@example.org"
     assert participant.screener_answers
-    assert Payment.objects.get().status == "pending"  # earned payments are kept
+    assert Payment.objects.get().status == "owed"  # earned payments are kept
     assert "You have left the study" in client.get(f"/p/{key}/").content.decode()
     audit = AuditEvent.objects.get(action="participant.withdrawn")
     assert audit.actor_label == f"participant {participant.public_id}"

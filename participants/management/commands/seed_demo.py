@@ -156,16 +156,23 @@ def seed_participants(study: Study, rng: random.Random) -> int:
         for p in installed
         if p.enrolled_at
     )
+    # Demo ledger rows are bulk-created (the payments service is for real credits); most are paid.
+    statuses = [
+        rng.choice((Payment.Status.PAID,) * 3 + (Payment.Status.APPROVED, Payment.Status.OWED)) for _ in installed
+    ]
     Payment.objects.bulk_create(
         Payment(
             participant=p,
             amount=Decimal("5.00"),
-            reason="Baseline survey",
-            idempotency_key=f"demo-{p.public_id}-baseline",
-            status=Payment.Status.PAID if rng.random() < 0.6 else Payment.Status.PENDING,
+            kind=Payment.Kind.SURVEY,
+            reason="Midline survey",
+            idempotency_key=f"demo-{p.public_id}-midline",
+            status=status,
             created_at=p.included_at,
+            approved_at=p.included_at if status != Payment.Status.OWED else None,
+            paid_at=p.included_at + dt.timedelta(days=7) if status == Payment.Status.PAID else None,
         )
-        for p in installed
+        for p, status in zip(installed, statuses, strict=True)
         if p.included_at
     )
     return len(people)
