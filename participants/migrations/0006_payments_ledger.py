@@ -36,7 +36,7 @@ CREATE TRIGGER participants_payment_guard BEFORE UPDATE OR DELETE ON participant
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("participants", "0004_baseline_completion_and_ranker_survey"),
+        ("participants", "0005_drop_ramp_max_ms"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
