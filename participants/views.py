@@ -13,12 +13,14 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from participants import payments, services
 from participants.copy import page_copy
 from participants.forms import ConsentForm, ScreenerForm, WithdrawForm
 from participants.models import ConsentDocument, Participant, RecruitmentSource, Study, sha256_hex
+from participants.status_sections import status_sections_context
 
 SESSION_PARTICIPANT = "prc_participant"
 SESSION_INSTALL = "prc_install"
@@ -203,6 +205,7 @@ def status(request: HttpRequest, key: str) -> HttpResponse:
         "payments": payments.payment_summary(participant),
         "needs_consent": not participant.is_withdrawn and not participant.has_current_consent(),
         "installed": participant.installs.filter(uninstalled_at__isnull=True).exists(),
+        **status_sections_context(participant, timezone.now()),
     }
     return render(request, "participants/status.html", context)
 

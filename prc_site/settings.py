@@ -119,6 +119,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "rankers.drain_slate_fallback": {"task": "rankers.tasks.drain_slate_fallback", "schedule": 60},
     # The slate log's monthly partitions, three months ahead.
     "rankers.ensure_slate_partitions": {"task": "rankers.tasks.ensure_slate_partitions", "schedule": 24 * 3600},
+    # Survey invitations, expiries and reminders (manage.py run_survey_schedule).
+    "surveys.run_survey_schedule": {"task": "surveys.tasks.run_survey_schedule", "schedule": 15 * 60},
+    # Monthly update emails, at most one per participant and calendar month (manage.py send_monthly_updates).
+    "surveys.send_monthly_updates": {"task": "surveys.tasks.send_monthly_updates", "schedule": 24 * 3600},
 }
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -155,6 +159,20 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "rankers.schema.add_ranking_paths"],
 }
+
+# Email (survey invitations, reminders, monthly updates). Development prints messages to the console;
+# set EMAIL_URL (e.g. smtp+tls://user:pass@host:587) in production, or EMAIL_BACKEND for a file backend.
+_EMAIL = env.email_url("EMAIL_URL", default="consolemail://")
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default=_EMAIL["EMAIL_BACKEND"])
+EMAIL_HOST = _EMAIL.get("EMAIL_HOST", "")
+EMAIL_PORT = _EMAIL.get("EMAIL_PORT", 25)
+EMAIL_HOST_USER = _EMAIL.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = _EMAIL.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = _EMAIL.get("EMAIL_USE_TLS", False)
+EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(BASE_DIR / ".data" / "emails"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Social media study <study@localhost>")
+# Absolute address of the participant pages, for links in emails.
+PRC_SITE_URL = env.str("PRC_SITE_URL", default="http://localhost:8000")
 
 # Salt for hashing participant IPs and other pseudonymised values.
 PRC_HASH_SALT = env.str("PRC_HASH_SALT", default=SECRET_KEY)

@@ -1,6 +1,32 @@
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
 from django.apps import AppConfig
+from django.utils import timezone
 
 
 class SurveysConfig(AppConfig):
     name = "surveys"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from participants.signals import participant_withdrawn
+        from participants.status_sections import register_status_section
+
+        participant_withdrawn.connect(_cancel_on_withdrawal, dispatch_uid="surveys.cancel_on_withdrawal")
+        register_status_section(_next_survey_section)
+
+
+def _cancel_on_withdrawal(sender: Any, *, participant: Any, erase: bool, **kwargs: Any) -> None:
+    from surveys.messaging import cancel_for_withdrawal
+
+    cancel_for_withdrawal(participant=participant, erase=erase, at=timezone.now())
+
+
+def _next_survey_section(participant: Any, at: dt.datetime) -> Mapping[str, Any]:
+    from surveys.messaging import next_survey
+
+    return {"next_survey": next_survey(participant=participant, at=at)}

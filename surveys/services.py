@@ -1,17 +1,44 @@
-"""Survey workflows: loading the library, inviting, recording answers and completions, reminders.
+"""Survey workflows: loading the library, invitations, answering and completing a wave.
 
-Every function is keyword-only and safe to call twice.
+Every function is keyword-only and safe to call twice. Messages (invitations, reminders, monthly
+updates) live in ``surveys.messaging``.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
+from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import quote
 
+from django.core import signing
 from django.db import transaction
 from django.db.models import F, Field
 
-from surveys import library
-from surveys.models import Instrument, Question
+from participants.audit import record_audit
+from participants.models import Participant
+from participants.services import record_baseline_completion
+from participants.vendors import SIGNATURE_PARAM, signature_is_valid
+from surveys import indexes, library, piping
+from surveys.models import Instrument, Invitation, Question, Response, Wave
+from surveys.ranker_input import ranker_survey_from_answers
+from surveys.signals import wave_completed
+
+logger = logging.getLogger(__name__)
+
+LINK_SALT = "surveys.invitation"
+
+
+class SurveyError(Exception):
+    """A refusal with a stable code, shown to participants or returned by the callback API."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+# --- The library ---------------------------------------------------------------------------------
 
 
 def load_instruments() -> list[tuple[Instrument, bool, int]]:
@@ -43,3 +70,210 @@ def _field_default(name: str) -> Any:
     field = Question._meta.get_field(name)
     assert isinstance(field, Field)
     return field.get_default()
+
+
+# --- Survey links ----------------------------------------------------------------------------------
+
+
+def survey_token(invitation: Invitation) -> str:
+    """The private part of an invitation's survey link: the invitation id, signed (nothing stored)."""
+    return signing.Signer(salt=LINK_SALT).sign(str(invitation.pk))
+
+
+def invitation_for_token(token: str) -> Invitation | None:
+    try:
+        pk = signing.Signer(salt=LINK_SALT).unsign(token)
+    except signing.BadSignature:
+        return None
+    related = ("participant__study", "wave__instrument", "wave__study")
+    return Invitation.objects.select_related(*related).filter(pk=pk).first()
+
+
+# --- Questions on a page ---------------------------------------------------------------------------
+
+
+def party_words(participant: Participant, wave: Wave, answers: Mapping[str, Any]) -> dict[str, str]:
+    """Piped words for this participant: from this response, else their baseline answers, else the screener."""
+    baseline = (
+        Response.objects.filter(participant=participant, wave__study_id=wave.study_id, wave__kind=Wave.Kind.BASELINE)
+        .exclude(wave=wave)
+        .values_list("answers", flat=True)
+        .first()
+    )
+    return piping.words_for(piping.party_of(answers, baseline or {}, participant.screener_answers))
+
+
+def visible(question: Question, answers: Mapping[str, Any], words: Mapping[str, str]) -> bool:
+    """Shown unless its condition fails; a piped question also needs the party (known from page 1 on)."""
+    condition = question.show_if or {}
+    asked = condition.get("question", "")
+    # A condition on a question not answered yet counts as met, so the page count does not jump.
+    if condition and asked in answers and answers[asked] not in condition.get("in", []):
+        return False
+    texts = [question.text, *(item.get("text", "") for item in question.items)]
+    return bool(words) or not any(piping.needs_piping(text) for text in texts)
+
+
+def visible_questions(
+    questions: Sequence[Question], answers: Mapping[str, Any], words: Mapping[str, str]
+) -> list[Question]:
+    return [q for q in questions if visible(q, answers, words)]
+
+
+def pages_of(questions: Sequence[Question]) -> list[int]:
+    return sorted({q.page for q in questions})
+
+
+# --- Answering -------------------------------------------------------------------------------------
+
+
+def check_can_answer(invitation: Invitation, at: dt.datetime) -> None:
+    if invitation.participant.is_withdrawn:
+        raise SurveyError("withdrawn", "You have left the study, so there is nothing more to answer.")
+    if invitation.completed_at is not None:
+        raise SurveyError("completed", "You have already completed this survey. Thank you!")
+    if invitation.cancelled_at is not None:
+        raise SurveyError("cancelled", "This survey is no longer available.")
+    if at < invitation.opens_at:
+        raise SurveyError("not_open", f"This survey opens on {invitation.opens_at:%d %B %Y}.")
+    if invitation.closes_at is not None and at >= invitation.closes_at:
+        raise SurveyError("closed", "This survey has closed.")
+
+
+def response_for(invitation: Invitation, at: dt.datetime) -> Response:
+    """The participant's response to the wave: the saved one (resume) or a new, empty one."""
+    response, _ = Response.objects.get_or_create(
+        participant=invitation.participant,
+        wave=invitation.wave,
+        defaults={"started_at": at, "updated_at": at, "source": _source(invitation.wave)},
+    )
+    return response
+
+
+def _source(wave: Wave) -> str:
+    return Response.Source.EXTERNAL if wave.mode == Wave.Mode.EXTERNAL else Response.Source.INTERNAL
+
+
+def save_page(*, response: Response, page_answers: Mapping[str, Any], next_page: int, at: dt.datetime) -> Response:
+    """Store a page's answers (answers of questions no longer shown are dropped) and where to resume."""
+    with transaction.atomic():
+        response = Response.objects.select_for_update().select_related("wave__instrument").get(pk=response.pk)
+        if response.completed_at is not None:
+            return response
+        answers = {**response.answers, **page_answers}
+        questions = list(response.wave.instrument.questions.all())
+        words = party_words(response.participant, response.wave, answers)
+        shown = {q.key for q in visible_questions(questions, answers, words)}
+        response.answers = {k: v for k, v in answers.items() if k.removesuffix("_write_in") in shown}
+        response.page, response.updated_at = next_page, at
+        response.save(update_fields=["answers", "page", "updated_at"])
+    return response
+
+
+def complete_invitation(
+    *, invitation: Invitation, at: dt.datetime, answers: Mapping[str, Any] | None = None
+) -> tuple[Response, bool]:
+    """Record the completion of a wave, once: (response, True if this call completed it).
+
+    In one transaction: the response is marked complete with its item scores and indexes, the
+    invitation is completed and its pending reminders are cancelled (a reminder claimed after this
+    commits finds nothing to send), the baseline answers are copied for rankers and inclusion is
+    re-evaluated. ``wave_completed`` is sent after commit (payments listen to it).
+    """
+    with transaction.atomic():
+        invitation = (
+            Invitation.objects.select_for_update()
+            .select_related("wave__instrument", "participant__study")
+            .get(pk=invitation.pk)
+        )
+        response = response_for(invitation, at)
+        response = Response.objects.select_for_update().get(pk=response.pk)
+        if invitation.completed_at is not None or response.completed_at is not None:
+            return response, False
+        check_can_answer(invitation, at)
+        if answers is not None:
+            response.answers = {**response.answers, **answers}
+        wave = invitation.wave
+        headline_key = _headline_key(wave.instrument)
+        words = party_words(invitation.participant, wave, response.answers)
+        response.item_scores = indexes.item_scores(response.answers, headline_key)
+        response.indexes = indexes.raw_indexes(response.item_scores)
+        response.piping = words
+        response.completed_at = response.updated_at = at
+        response.save()
+        pending = max(wave.max_reminders - invitation.reminders_sent, 0) if invitation.invited_at else 0
+        Invitation.objects.filter(pk=invitation.pk).update(
+            completed_at=at, next_reminder_at=None, reminders_cancelled=pending
+        )
+        if wave.kind == Wave.Kind.BASELINE:
+            record_baseline_completion(
+                participant=invitation.participant, at=at, ranker_survey=ranker_survey_from_answers(response.answers)
+            )
+        record_audit(
+            action="survey.completed",
+            obj=invitation.participant,
+            actor=invitation.participant,
+            detail={"wave": wave.slug, "source": response.source, "reminders_cancelled": pending},
+        )
+        participant, completed_at = invitation.participant, at
+        transaction.on_commit(
+            lambda: wave_completed.send_robust(
+                sender=Wave, wave=wave, participant=participant, response=response, at=completed_at
+            )
+        )
+    return response, True
+
+
+def _headline_key(instrument: Instrument) -> list[dict[str, Any]]:
+    grid = instrument.questions.filter(kind=Question.Kind.HEADLINES).first()
+    return list(grid.items) if grid is not None else []
+
+
+# --- External mode ---------------------------------------------------------------------------------
+
+
+def external_url(invitation: Invitation) -> str:
+    """The external tool's link with the participant's pseudonymous id and the wave filled in."""
+    wave = invitation.wave
+    return wave.external_url.replace("{pid}", quote(invitation.participant.public_id, safe="")).replace(
+        "{wave}", quote(wave.slug, safe="")
+    )
+
+
+def accept_callback(*, query_string: str, params: Mapping[str, str], at: dt.datetime) -> Response:
+    """Record an external wave's completion reported by the tool's signed callback.
+
+    The query carries ``wave`` (study-unique slug, with ``study``), ``pid`` (our public id) and ``sig``
+    (HMAC-SHA256 of the rest of the query under the wave's ``callback_secret``). A bad signature, an
+    unknown participant or wave, or a completion outside the window is refused with ``SurveyError``,
+    logged and audited, and changes nothing. A repeat returns the first completion.
+    """
+    wave = (
+        Wave.objects.select_related("study", "instrument")
+        .filter(slug=params.get("wave", ""), study__slug=params.get("study", ""), mode=Wave.Mode.EXTERNAL)
+        .first()
+    )
+
+    def refuse(code: str, text: str) -> SurveyError:
+        logger.warning("survey callback refused (%s): %s", code, query_string)
+        record_audit(action="survey.callback_refused", obj="Wave", detail={"code": code, "query": query_string[:500]})
+        return SurveyError(code, text)
+
+    if wave is None or not wave.callback_secret:
+        raise refuse("unknown_wave", "No external wave with this study and slug.")
+    if not signature_is_valid(query_string, params.get(SIGNATURE_PARAM, ""), wave.callback_secret):
+        raise refuse("bad_signature", "The callback's signature is missing or wrong.")
+    invitation = (
+        Invitation.objects.select_related("participant__study", "wave")
+        .filter(wave=wave, participant__public_id=params.get("pid", ""))
+        .first()
+    )
+    if invitation is None:
+        raise refuse("unknown_participant", "This participant was not invited to this wave.")
+    if invitation.completed_at is None:
+        try:
+            check_can_answer(invitation, at)
+        except SurveyError as exc:
+            raise refuse(exc.code, exc.message) from None
+    response, _ = complete_invitation(invitation=invitation, at=at)
+    return response
