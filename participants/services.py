@@ -15,6 +15,8 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import IntegrityError, transaction
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from participants import randomization, tokens
@@ -465,14 +467,14 @@ def _include_if_due(participant: Participant, install: ExtensionInstall, at: dt.
 
 
 def record_baseline_completion(*, participant: Participant, at: dt.datetime, ranker_survey: Mapping[str, Any]) -> bool:
-    """Note that the baseline survey is done (first time only) and copy the answers rankers may read.
+    """Note that the baseline survey is done (the first time is kept) and copy the answers rankers may read.
 
     Includes the participant at once when their extension has already been installed long enough;
     otherwise the next heartbeat after the week does. True if the participant is included now.
     Called by the surveys app, inside the transaction that records the completion.
     """
-    Participant.objects.filter(pk=participant.pk, baseline_completed_at__isnull=True).update(
-        baseline_completed_at=at, ranker_survey=dict(ranker_survey)
+    Participant.objects.filter(pk=participant.pk).update(
+        baseline_completed_at=Coalesce(F("baseline_completed_at"), Value(at)), ranker_survey=dict(ranker_survey)
     )
     participant.refresh_from_db(fields=["baseline_completed_at", "ranker_survey", "included_at", "withdrawn_at"])
     if participant.is_withdrawn:

@@ -89,7 +89,8 @@ async def aparticipant_for_token(
 _ARM_COLUMNS = ("slug", "ranker_key", "is_control", "max_inserted", "max_deleted", "ranker_config",
                 "starts_facebook", "starts_reddit", "starts_twitter")  # fmt: skip
 ENROLMENTS_BY_TOKEN_HASH_SQL = f"""
-SELECT i.token_hash, p.public_id, p.study_id, p.withdrawn_at, COALESCE(p.enrolled_at, i.installed_at) AS installed_at,
+SELECT i.token_hash, p.public_id, p.study_id, p.withdrawn_at, p.ranker_survey,
+       COALESCE(p.enrolled_at, i.installed_at) AS installed_at,
        s.baseline_days, s.rank_hold_ms, s.ramp_days,
        p.withdrawn_at IS NULL AND EXISTS (
            SELECT 1 FROM participants_consentrecord cr

@@ -78,6 +78,8 @@ class Enrolment:
     ramp_days: int
     arm: ArmInfo | None
     control: ArmInfo = CONTROL
+    # Baseline answers as a PRC SurveyResponse (copied onto the participant by the surveys app); {} if none.
+    survey: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,7 @@ async def load_enrolment(token_hash: str) -> Enrolment | None:
         ramp_days=row["ramp_days"],
         arm=_arm_info(row, "arm_"),
         control=_arm_info(row, "control_") or CONTROL,
+        survey=row.get("ranker_survey") or {},
     )
 
 
@@ -221,7 +224,9 @@ def budget_seconds(arm: ArmInfo) -> float:
     return float(budget_ms) / 1000
 
 
-async def rank_slate(parsed: ParsedRequest, arm: ArmInfo, *, user_id: str, now: dt.datetime) -> Outcome:
+async def rank_slate(
+    parsed: ParsedRequest, arm: ArmInfo, *, user_id: str, now: dt.datetime, survey: Mapping[str, Any] | None = None
+) -> Outcome:
     session = parsed.session
     plan = plan_slate(parsed.items, session.platform)
     context = RankContext(
@@ -231,6 +236,7 @@ async def rank_slate(parsed: ParsedRequest, arm: ArmInfo, *, user_id: str, now: 
         now=now,
         config=arm.config,
         prefetch=bool(session.prefetch),
+        survey=survey or {},
     )
     started = time.perf_counter()
     ranked, reason = await _ranked(arm, plan.rankable, context)
@@ -331,7 +337,7 @@ async def serve_participant(parsed: ParsedRequest, enrolment: Enrolment, *, rece
     if effective.arm is None:  # withdrawn or without consent: untouched, nothing stored
         await _sleep_until(deadline)
         return untouched_body(parsed)
-    outcome = await rank_slate(parsed, effective.arm, user_id=enrolment.public_id, now=now)
+    outcome = await rank_slate(parsed, effective.arm, user_id=enrolment.public_id, now=now, survey=enrolment.survey)
     _observe(effective.arm, outcome)
     served_ms = max(deadline, time.monotonic()) - received
     record = slate_record(

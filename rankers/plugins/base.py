@@ -54,6 +54,8 @@ class RankContext:
     # Candidate items an inserting ranker may draw from, best first.
     candidates: Sequence[NewItem] = ()
     prefetch: bool = False
+    # The participant's baseline answers as a PRC ``SurveyResponse`` dict ({} when not answered yet).
+    survey: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,8 @@ Configured per arm through ``ranker_config`` (``context.config``):
 
 - ``url`` (required): the service's rank endpoint, e.g. ``http://ranker:8000/rank``;
 - ``timeout_s``: hard limit for the whole call (default ``settings.PRC_EXTERNAL_RANKER_TIMEOUT_S``);
+- ``send_survey`` (default false): also send the participant's baseline answers as the request's ``survey``
+  (a PRC ``SurveyResponse``, from ``context.survey``). Off unless the arm's researchers allow it;
 - ``session_id``, ``user_name_hash``, ``page_url``, ``cohort``: the request's session fields when the caller knows
   them. Otherwise ``session_id`` is a fresh uuid4 per call, ``user_name_hash`` is empty, ``page_url`` is the
   platform's home page and ``cohort`` is left out. ``user_id`` (pseudonymous), ``platform``, ``current_time`` and
@@ -93,12 +95,13 @@ def build_request(items: Sequence[SlateItem], context: RankContext) -> RankingRe
     }
     if config.get("cohort"):
         session["cohort"] = str(config["cohort"])
-    return RankingRequest.model_validate(
-        {
-            "session": session,
-            "items": [_item(item, rank, platform, context.now) for rank, item in enumerate(items)],
-        }
-    )
+    body: dict[str, Any] = {
+        "session": session,
+        "items": [_item(item, rank, platform, context.now) for rank, item in enumerate(items)],
+    }
+    if config.get("send_survey") is True and context.survey:
+        body["survey"] = dict(context.survey)
+    return RankingRequest.model_validate(body)
 
 
 def _item(item: SlateItem, rank: int, platform: str, now: dt.datetime) -> dict[str, Any]:
