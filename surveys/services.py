@@ -18,6 +18,7 @@ from django.db.models import F, Field
 
 from participants.audit import record_audit
 from participants.models import Participant
+from participants.payments import credit_survey_payment
 from participants.services import record_baseline_completion
 from participants.vendors import SIGNATURE_PARAM, signature_is_valid
 from surveys import indexes, library, piping
@@ -177,8 +178,9 @@ def complete_invitation(
 
     In one transaction: the response is marked complete with its item scores and indexes, the
     invitation is completed and its pending reminders are cancelled (a reminder claimed after this
-    commits finds nothing to send), the baseline answers are copied for rankers and inclusion is
-    re-evaluated. ``wave_completed`` is sent after commit (payments listen to it).
+    commits finds nothing to send), the wave's payment is owed (once, by idempotency key), the
+    baseline answers are copied for rankers and inclusion is re-evaluated. ``wave_completed`` is sent
+    after commit, for anything else that follows a completion.
     """
     with transaction.atomic():
         invitation = (
@@ -205,6 +207,14 @@ def complete_invitation(
         Invitation.objects.filter(pk=invitation.pk).update(
             completed_at=at, next_reminder_at=None, reminders_cancelled=pending
         )
+        if wave.payment_amount > 0:
+            credit_survey_payment(
+                participant=invitation.participant,
+                amount=wave.payment_amount,
+                wave=wave.name,
+                idempotency_key=f"survey:{wave.pk}:{invitation.participant_id}",
+                at=at,
+            )
         if wave.kind == Wave.Kind.BASELINE:
             record_baseline_completion(
                 participant=invitation.participant, at=at, ranker_survey=ranker_survey_from_answers(response.answers)

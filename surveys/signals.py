@@ -2,7 +2,8 @@
 
 ``wave_completed`` is sent once per participant and wave, after the completion has been committed,
 with keyword arguments ``wave`` (Wave), ``participant`` (Participant), ``response`` (Response) and
-``at`` (datetime). Payments credit the wave's ``payment_amount`` from it. Sent with ``send_robust``.
+``at`` (datetime). Sent with ``send_robust``. (The wave's payment is credited inside the completion's
+transaction, not from this signal.)
 """
 
 from __future__ import annotations

@@ -162,3 +162,29 @@ def test_included_needs_baseline_even_after_a_week(
 
     assert beat.json()["included"] is False
     assert Participant.objects.get(pk=participant.pk).included_at is None
+
+
+def test_completing_a_paid_wave_owes_its_payment_once_and_the_status_page_shows_it(
+    client: Client, source: RecruitmentSource, consent_doc: ConsentDocument, baseline: Wave
+) -> None:
+    from decimal import Decimal
+
+    from surveys import services
+    from tests.surveys.conftest import make_wave
+
+    participant, key, _ = enrol(client, source, consent_doc, "p1")
+    run_schedule()
+    answer_all(client, link_in(mail.outbox[-1]))
+    midline = make_wave(baseline.study, "midline", payment_amount=Decimal("5.00"))
+    status = client.get(f"/p/{key}/").content.decode()
+    assert "Midline survey: open now" not in status
+    run_schedule()
+    assert "Midline survey: open now" in client.get(f"/p/{key}/").content.decode()
+    answer_all(client, link_in(mail.outbox[-1]))
+    invitation = Invitation.objects.get(participant=participant, wave=midline)
+
+    services.complete_invitation(invitation=invitation, at=invitation.completed_at)  # a repeat changes nothing
+
+    payments = list(participant.payments.values_list("amount", "reason", "status"))
+    assert payments == [(Decimal("5.00"), "Midline survey", "owed")]
+    assert "Not scheduled yet" in client.get(f"/p/{key}/").content.decode()
