@@ -49,6 +49,7 @@ class Command(BaseCommand):
             # Both skip what already exists, so restarting the demo keeps its data.
             call_command("seed_demo", stdout=self.stdout)
             call_command("seed_demo_slates", stdout=self.stdout)
+            call_command("seed_demo_surveys", stdout=self.stdout)
         url = f"http://{options['host']}:{options['port']}"
         children = self._start_children(options)
         try:
