@@ -15,7 +15,7 @@ from django.db.models.functions import Cast
 
 from participants.models import Arm, Study
 from rankers.charts import DeliveryRow, TimelinePoint
-from rankers.latency_audit import AuditInput, LatencyAudit
+from rankers.latency_audit import AuditInput, LatencyAudit, percentile
 from rankers.latency_audit import latency_audit as audit_from_rows
 from rankers.models import ContentItem, Slate
 from rankers.models_rollups import DailyArmRollup
@@ -77,27 +77,25 @@ def timeline_points(
 def delivery_rows(
     study: Study, *, start: dt.date, end: dt.date, platform: str = "", content_type: str = ""
 ) -> list[DeliveryRow]:
-    """Per arm over the range. Daily percentiles cannot be pooled exactly, so p50 is the slate-weighted mean
-    of the daily medians and p95 the worst day's p95: the number to hold against the budget."""
+    """Per arm over the range. Daily percentiles cannot be pooled exactly, so ranker p50 is the slate-weighted
+    mean of the daily medians and p95 the worst day's p95: the number to hold against the budget. Served time is
+    read off the pooled post-baseline histograms (exact to the ms): during the baseline weeks the lag ramps up,
+    so mixing them in would make control, which has them all, look faster than every other arm."""
     qs = rollups(study, start=start, end=end, platform=platform, content_type=content_type)
     fallbacks: dict[str, Counter[str]] = {}
     for arm_slug, counts in qs.exclude(fallbacks={}).values_list("arm_slug", "fallbacks"):
         fallbacks.setdefault(arm_slug, Counter()).update(counts)
-    weighted = {
-        f"{field}_w": Sum(F(f"{field}_p50_ms") * Cast("slates", FloatField())) for field in ("ranker", "served")
-    }
+    served = _served_after_baseline(qs)
     rows = (
         qs.values("arm_slug")
         .annotate(
             n=Sum("slates"),
             intervened=Sum("slates_intervened"),
             ranker_n=Sum("slates", filter=~_null("ranker_p50_ms")),
-            served_n=Sum("slates", filter=~_null("served_p50_ms")),
             ranker_p95=Max("ranker_p95_ms"),
-            served_p95=Max("served_p95_ms"),
             scoring_items=Sum("scoring_items"),
             scored_items=Sum("scored_items"),
-            **weighted,
+            ranker_w=Sum(F("ranker_p50_ms") * Cast("slates", FloatField())),
         )
         .order_by("arm_slug")
     )
@@ -109,8 +107,8 @@ def delivery_rows(
             fallbacks=dict(sorted(fallbacks.get(row["arm_slug"], Counter()).items())),
             ranker_p50_ms=_ratio(row["ranker_w"], row["ranker_n"]),
             ranker_p95_ms=row["ranker_p95"],
-            served_p50_ms=_ratio(row["served_w"], row["served_n"]),
-            served_p95_ms=row["served_p95"],
+            served_p50_ms=served.get(row["arm_slug"], (None, None))[0],
+            served_p95_ms=served.get(row["arm_slug"], (None, None))[1],
             scoring_items=row["scoring_items"] or 0,
             scored_items=row["scored_items"] or 0,
         )
@@ -131,6 +129,14 @@ def latency_audit(
         .values_list("arm_slug", "platform", "audit_slates", "late_slates", "served_hist")
     )
     return audit_from_rows((AuditInput(*row) for row in rows), control_slug=control.slug)
+
+
+def _served_after_baseline(qs: QuerySet[DailyArmRollup]) -> dict[str, tuple[float | None, float | None]]:
+    """arm -> (p50, p95) of served time over its post-baseline slates, from the pooled histograms."""
+    hists: dict[str, Counter[int]] = {}
+    for arm_slug, hist in qs.filter(audit_slates__gt=0).values_list("arm_slug", "served_hist"):
+        hists.setdefault(arm_slug, Counter()).update({int(ms): n for ms, n in hist.items()})
+    return {arm: (percentile(hist, 0.5), percentile(hist, 0.95)) for arm, hist in hists.items()}
 
 
 def _null(field: str) -> Q:

@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 from django.db.models import Sum
 
 from participants.models import Participant, Study
-from rankers.dashboard import latency_audit
+from rankers.dashboard import delivery_rows, latency_audit
 from rankers.models import ContentItem, DailyArmRollup, Slate
 
 pytestmark = pytest.mark.django_db
@@ -72,6 +72,9 @@ def test_after_baseline_every_demo_arm_is_served_at_the_same_time(demo: Study) -
         assert demo.rank_hold_ms <= cell.p50_ms <= demo.rank_hold_ms + 12
         assert cell.late_share == 0
     assert not audit.flagged, [cell.flags for cell in audit.cells if cell.flags]
+    served = [row.served_p50_ms for row in delivery_rows(demo, start=dt.date(2000, 1, 1), end=dt.date(2100, 1, 1))]
+    assert None not in served
+    assert max(served) - min(served) <= 5  # the delivery table says the same
     baseline = Slate.objects.filter(study_id=demo.pk, phase="baseline")
     assert baseline.exists()
     assert not baseline.filter(hold_ms__gt=demo.rank_hold_ms).exists()

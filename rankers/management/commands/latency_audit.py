@@ -12,11 +12,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db.models import Min
 from django.utils import timezone
 
 from participants.models import Study
 from rankers import dashboard
 from rankers.latency_audit import LATE_MARGIN_MS, LATE_SHARE_LIMIT, P50_TOLERANCE_MS, LatencyAudit
+from rankers.models_rollups import DailyArmRollup
 
 
 def _date(value: str) -> dt.date:
@@ -31,7 +33,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--study", required=True, help="Study slug.")
-        parser.add_argument("--start", type=_date, help="First day (study time zone); default: the study's first.")
+        parser.add_argument("--start", type=_date, help="First day (study time zone); default: the first rolled up.")
         parser.add_argument("--end", type=_date, help="Last day (study time zone); default: today.")
         parser.add_argument("--platform", default="", help="facebook, reddit or twitter; default: all.")
 
@@ -41,7 +43,8 @@ class Command(BaseCommand):
             raise CommandError(f"No study {options['study']!r}.")
         today = timezone.now().astimezone(ZoneInfo(study.timezone)).date()
         end = options["end"] or today
-        start = options["start"] or study.created_at.astimezone(ZoneInfo(study.timezone)).date()
+        first = DailyArmRollup.objects.for_study(study.pk).aggregate(first=Min("day"))["first"]
+        start = options["start"] or first or end
         if start > end:
             raise CommandError("--start is after --end.")
         audit = dashboard.latency_audit(study, start=start, end=end, platform=options["platform"])
