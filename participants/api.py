@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 
 from participants import services
 from participants.models import ExtensionInstall, Participant
+from participants.paper import extension_slate_sizes
 from participants.serializers import (
     HeartbeatInput,
     HeartbeatOutput,
@@ -29,13 +30,6 @@ from participants.tokens import participant_for_token
 from prc_site.lib.api_errors import ApiError
 
 HEARTBEAT_INTERVAL_S: int = getattr(settings, "PRC_HEARTBEAT_INTERVAL_S", 3600)
-
-# Table S11: items re-ranked per request; None = all available; a list = successive passes.
-SLATE_SIZES: dict[str, dict[str, Any]] = {
-    "reddit": {"posts": 50, "comments": None},
-    "twitter": {"posts": 50, "comments": 50},
-    "facebook": {"posts": [10, 35], "comments": 50},
-}
 
 
 def token_from_headers(request: Request) -> str:
@@ -114,7 +108,7 @@ class RegisterView(APIView):
         body = {
             "token": registration.token,
             "user_id": registration.participant.public_id,
-            "config": {"slate_sizes": SLATE_SIZES, "heartbeat_interval_s": HEARTBEAT_INTERVAL_S},
+            "config": {"slate_sizes": extension_slate_sizes(), "heartbeat_interval_s": HEARTBEAT_INTERVAL_S},
         }
         return Response(RegisterOutput(body).data, status=201 if registration.created else 200)
 

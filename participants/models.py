@@ -18,7 +18,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-PLATFORMS = ("facebook", "reddit", "twitter")
+from participants.paper import PLATFORMS
 
 
 def sha256_hex(value: str) -> str:

@@ -10,12 +10,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from participants.models import default_screener_rules
+from participants.paper import PLATFORM_LABELS
 
 DEVICES = [("laptop", "Laptop"), ("desktop", "Desktop computer"), ("phone", "Phone"), ("tablet", "Tablet")]
 PLATFORM_CHOICES = [
-    ("facebook", "Facebook"),
-    ("twitter", "X (Twitter)"),
-    ("reddit", "Reddit"),
+    ("facebook", PLATFORM_LABELS["facebook"]),
+    ("twitter", PLATFORM_LABELS["twitter"]),
+    ("reddit", PLATFORM_LABELS["reddit"]),
     ("instagram", "Instagram"),
     ("tiktok", "TikTok"),
     ("youtube", "YouTube"),

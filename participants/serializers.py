@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from participants.models import PLATFORMS
+from participants.paper import PLATFORMS
 
 
 class RegisterInput(serializers.Serializer):

@@ -13,14 +13,13 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET
 
 from participants.forms import StudyPeriodFilterForm
-from participants.models import PLATFORMS, Study
+from participants.models import Study
+from participants.paper import PLATFORM_LABELS, PLATFORMS
 from participants.roles import PI, researcher_required
 from rankers import charts, dashboard
 from rankers.latency_audit import LATE_MARGIN_MS, LATE_SHARE_LIMIT, P50_TOLERANCE_MS
 from rankers.models import Slate
 from rankers.scoring.backends import describe_backend
-
-PLATFORM_LABELS = {"facebook": "Facebook", "reddit": "Reddit", "twitter": "X/Twitter"}
 
 
 def can_see_content(user: AbstractBaseUser | AnonymousUser) -> bool:
@@ -33,7 +32,7 @@ class RankingFilterForm(StudyPeriodFilterForm):
     field_order = ["study", "platform", "content_type", "start", "end"]
 
     platform = forms.ChoiceField(
-        choices=[("", "All platforms"), *((p, PLATFORM_LABELS.get(p, p)) for p in PLATFORMS)], required=False
+        choices=[("", "All platforms"), *((p, PLATFORM_LABELS[p]) for p in PLATFORMS)], required=False
     )
     content_type = forms.ChoiceField(
         label="Content",

@@ -86,8 +86,12 @@ class Slate(models.Model):
     fallback_reason = models.CharField(max_length=50, blank=True)
     intervention_on = models.BooleanField(default=False)
     prefetch = models.BooleanField(default=False)
-    nrc = models.FloatField(null=True, blank=True, help_text="Normalized rank change of kept items.")
-    rbo = models.FloatField(null=True, blank=True, help_text="Rank-biased overlap (p=0.9), original vs returned.")
+    nrc = models.FloatField(
+        null=True, blank=True, help_text="Normalized rank change: mean |Δrank| of kept movable items / slate length."
+    )
+    rbo = models.FloatField(
+        null=True, blank=True, help_text="Extrapolated rank-biased overlap (p=0.9), original vs returned."
+    )
     n_items = models.PositiveIntegerField(default=0)
     n_added = models.PositiveIntegerField(default=0)
     n_deleted = models.PositiveIntegerField(default=0)
@@ -105,6 +109,20 @@ class Slate(models.Model):
         null=True,
         blank=True,
         help_text="Items scored on every attribute the ranker reads (the dose); empty when the ranker reads none.",
+    )
+    slate_pass = models.PositiveSmallIntegerField(
+        default=1, help_text="Which pass of the platform this request was (Facebook posts: 1 = first 10, 2 = next 35)."
+    )
+    slate_length = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Table S11's slate length for this request: what NRC divides by."
+    )
+    fixed_items = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Item id -> why the arm could not move it (ad, no_text, past_slate_size, ...).",
+    )
+    capped = models.BooleanField(
+        default=False, help_text="The ranker inserted or removed more than its caps allow; its first items were kept."
     )
 
     objects = SlateQuerySet.as_manager()

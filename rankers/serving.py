@@ -31,7 +31,8 @@ import psycopg
 from django.conf import settings
 from django.utils import timezone
 
-from participants.models import PLATFORMS, Arm
+from participants.models import Arm
+from participants.paper import PLATFORMS
 from prc_site.lib.asyncdb import Coalescer, loop_pool, per_loop
 from rankers import checks, prometheus, slatelog
 from rankers.checks import Caps
@@ -228,7 +229,7 @@ async def rank_slate(
     parsed: ParsedRequest, arm: ArmInfo, *, user_id: str, now: dt.datetime, survey: Mapping[str, Any] | None = None
 ) -> Outcome:
     session = parsed.session
-    plan = plan_slate(parsed.items, session.platform)
+    plan = plan_slate(parsed.items, session.platform, parsed.slate_pass)
     context = RankContext(
         platform=session.platform,
         content_type=plan.content_type,
@@ -417,7 +418,11 @@ def slate_record(
         content_type=outcome.plan.content_type,
         session_id=session.session_id,
         original_hashes=hashes,
-        **slatelog.order_columns(original, outcome.ranked_ids),
+        **slatelog.order_columns(
+            original, outcome.ranked_ids, movable=outcome.plan.rankable_ids, slate_length=outcome.plan.slate_length
+        ),
+        slate_pass=outcome.plan.slate_pass,
+        fixed_items=outcome.plan.fixed,
         invalid_items=parsed.invalid,
         ranker_ms=outcome.ranker_ms,
         served_ms=served_ms,

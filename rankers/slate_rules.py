@@ -3,7 +3,8 @@
 Pure: plain data in, plain data out.
 
 1. ``plan_slate`` decides, per item, whether the ranker sees it: ads, items
-   without text, invalid items and items past the slate size (Table S11) stay
+   without text, invalid items and items past the slate size (Table S11, for
+   this pass: Facebook posts come in two passes, each its own slate) stay
    fixed. Comments form threads: an item's parent is its ``parent_id`` (or, for
    a top-level comment, its ``post_id``) when that item came earlier in the
    request.
@@ -19,19 +20,9 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
+from participants.paper import slate_length, slate_pass, slate_size
 from rankers.plugins.base import SlateItem
 from rankers.validation import ParsedItem
-
-# Table S11: items ranked per platform and content type (None: all).
-SLATE_SIZES: Mapping[tuple[str, str], int | None] = {
-    ("reddit", "post"): 50,
-    ("reddit", "comment"): None,
-    ("twitter", "post"): 50,
-    ("twitter", "comment"): 50,
-    # Facebook fetches 10 then 35 posts; the whole request is ranked up to 45.
-    ("facebook", "post"): 45,
-    ("facebook", "comment"): 50,
-}
 
 
 @dataclass(frozen=True)
@@ -41,25 +32,31 @@ class SlatePlan:
     fixed: dict[str, str]  # id -> why it keeps its slot
     parent: dict[str, str | None]  # id -> parent id within the request
     content_type: str
+    slate_pass: int = 1  # which of the platform's passes (Table S11) this request is
+    slate_length: int = 0  # Table S11's length for this request: what rank changes are divided by
 
     @property
     def rankable_ids(self) -> list[str]:
         return [item.id for item in self.rankable]
 
 
-def plan_slate(items: Sequence[ParsedItem], platform: str) -> SlatePlan:
+def plan_slate(items: Sequence[ParsedItem], platform: str, requested_pass: int | None = None) -> SlatePlan:
     order = [p.id for p in items]
     parent = _parents(items)
     threads_ok = _depth_first(order, parent) == order
     if not threads_ok:  # replies not right after their parents: keep comments where they are
         parent = dict.fromkeys(order)
+    per_type = Counter(_item_type(p) for p in items)
+    content_type = "comment" if per_type["comment"] > len(items) - per_type["comment"] else "post"
+    pass_number = slate_pass(platform, content_type, per_type[content_type], requested_pass)
+    limits = {item_type: slate_size(platform, item_type, pass_number) for item_type in per_type}
     seen_per_type: Counter[str] = Counter()
     rankable: list[SlateItem] = []
     fixed: dict[str, str] = {}
     for p in items:
-        item_type = p.item.type if p.item else str(p.raw.get("type", "post"))
+        item_type = _item_type(p)
         seen_per_type[item_type] += 1
-        limit = SLATE_SIZES.get((platform, item_type), 50)
+        limit = limits[item_type]
         reason = _fixed_reason(p)
         if not reason and limit is not None and seen_per_type[item_type] > limit:
             reason = "past_slate_size"
@@ -69,16 +66,26 @@ def plan_slate(items: Sequence[ParsedItem], platform: str) -> SlatePlan:
             fixed[p.id] = reason
         else:
             rankable.append(p.item)
-    comments = seen_per_type["comment"]
-    content_type = "comment" if comments > len(items) - comments else "post"
-    return SlatePlan(order=order, rankable=rankable, fixed=fixed, parent=parent, content_type=content_type)
+    return SlatePlan(
+        order=order,
+        rankable=rankable,
+        fixed=fixed,
+        parent=parent,
+        content_type=content_type,
+        slate_pass=pass_number,
+        slate_length=slate_length(platform, content_type, pass_number, per_type[content_type]),
+    )
+
+
+def _item_type(p: ParsedItem) -> str:
+    return p.item.type if p.item else str(p.raw.get("type", "post"))
 
 
 def _fixed_reason(p: ParsedItem) -> str:
     if p.invalid_reason:
         return "invalid"
     if p.immovable:
-        return "no_text" if p.item is not None and not p.item.text.strip() else "ad"
+        return "no_text" if p.item is not None and not p.item.has_text else "ad"
     return ""
 
 

@@ -23,7 +23,7 @@ import datetime as dt
 import logging
 import re
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, cast
 
@@ -89,6 +89,10 @@ class SlateRecord:
     hold_ms: float | None = None  # what the answer was held to (the ramp's value at the time)
     phase: str = ""  # baseline, not_started or assigned: why the effective arm is what it is
     n_scored: int | None = None  # items scored on every attribute the ranker reads; None: it reads none
+    slate_pass: int = 1
+    slate_length: int | None = None
+    fixed_items: dict[str, str] = field(default_factory=dict)
+    capped: bool = False
 
     def to_json(self) -> bytes:
         return orjson.dumps(asdict(self))
@@ -100,9 +104,19 @@ class SlateRecord:
         return cls(**raw)
 
 
-def order_columns(original: Sequence[str], returned: Sequence[str]) -> dict[str, Any]:
-    """A slate's original and returned order and what changed between them, as ``SlateRecord`` fields."""
-    change = slate_change(original, returned)
+def order_columns(
+    original: Sequence[str],
+    returned: Sequence[str],
+    *,
+    movable: Collection[str] | None = None,
+    slate_length: int | None = None,
+) -> dict[str, Any]:
+    """A slate's original and returned order and what changed between them, as ``SlateRecord`` fields.
+
+    ``movable`` (the ids the arm could move) and ``slate_length`` (Table S11's) define the normalized rank
+    change; without them every item counts and the slate is as long as the request.
+    """
+    change = slate_change(original, returned, movable, slate_length)
     return {
         "original_ids": list(original),
         "returned_ids": list(returned),
@@ -113,6 +127,7 @@ def order_columns(original: Sequence[str], returned: Sequence[str]) -> dict[str,
         "n_items": change.n_items,
         "n_added": change.n_added,
         "n_deleted": change.n_deleted,
+        "slate_length": slate_length if slate_length is not None else len(original),
     }
 
 
@@ -146,6 +161,10 @@ SLATE_COLUMNS = {
     "hold_ms": "double precision",
     "phase": "text",
     "n_scored": "integer",
+    "slate_pass": "smallint",
+    "slate_length": "integer",
+    "fixed_items": "jsonb",
+    "capped": "boolean",
 }
 CONTENT_COLUMNS = {
     "platform": "text",

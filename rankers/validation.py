@@ -58,6 +58,8 @@ class ParsedRequest:
     items: list[ParsedItem]
     # Item problems that do not keep an id in the feed (no id at all, repeated id): index -> reason.
     dropped: dict[str, str] = field(default_factory=dict)
+    # Which of the platform's passes (Table S11) the extension says this is; None: inferred from the items.
+    slate_pass: int | None = None
 
     @property
     def invalid(self) -> dict[str, str]:
@@ -108,7 +110,10 @@ def parse_request(body: bytes) -> ParsedRequest:
         else:
             seen.add(item_id)
             items.append(parse_item(item_id, raw, session.platform))
-    return ParsedRequest(session=session, items=items, dropped=dropped)
+    slate_pass = data.get("slate_pass")
+    if slate_pass is not None and (type(slate_pass) is not int or slate_pass < 1):
+        dropped["slate_pass"], slate_pass = "bad_slate_pass", None  # the pass is then inferred, never the feed lost
+    return ParsedRequest(session=session, items=items, dropped=dropped, slate_pass=slate_pass)
 
 
 def _parse_session(raw: object) -> Session:
@@ -127,7 +132,7 @@ def parse_item(item_id: str, raw: Mapping[str, Any], platform: str) -> ParsedIte
         item = _slate_item(item_id, raw, platform)
     except ValueError as exc:
         return ParsedItem(id=item_id, raw=raw, item=None, invalid_reason=str(exc), immovable=True)
-    immovable = is_ad(raw) or not item.text.strip()
+    immovable = is_ad(raw) or not item.has_text
     return ParsedItem(id=item_id, raw=raw, item=item, immovable=immovable)
 
 

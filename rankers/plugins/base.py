@@ -31,6 +31,17 @@ class SlateItem:
     embedded_urls: Sequence[str] = ()
     language: str | None = None
 
+    @property
+    def full_text(self) -> str:
+        """What classifiers read: the title first (Reddit posts have one), then the body; "" when neither has text."""
+        title, text = (self.title or "").strip(), self.text.strip()
+        return f"{title}\n\n{text}" if title and text else title or text
+
+    @property
+    def has_text(self) -> bool:
+        """Items without text (uncaptioned photos and videos) are immovable; a title alone is text."""
+        return bool(self.text.strip() or (self.title and self.title.strip()))
+
 
 @dataclass(frozen=True)
 class NewItem:

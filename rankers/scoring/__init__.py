@@ -89,8 +89,9 @@ def _score_items(items: Sequence[SlateItem], attributes: tuple[str, ...]) -> dic
         return {}
     backend = get_backend()
     cache = get_cache()
-    key_of_item = {item.id: text_key(backend.name, item.text) for item in items if item.text.strip()}
-    text_of_key = {text_key(backend.name, item.text): item.text for item in items if item.text.strip()}
+    texts = {item.id: item.full_text for item in items}  # title first, then body
+    key_of_item = {item_id: text_key(backend.name, text) for item_id, text in texts.items() if text}
+    text_of_key = {text_key(backend.name, text): text for text in texts.values() if text}
 
     known = cache.get_many(text_of_key, attributes)
     missing = [key for key in text_of_key if key not in known]

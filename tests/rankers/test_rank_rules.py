@@ -29,18 +29,6 @@ async def test_ads_and_items_without_text_keep_their_positions(async_client: Asy
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_only_the_first_45_facebook_posts_are_ranked(async_client: AsyncClient, enrol) -> None:
-    participant, token = await enrol("reverse")
-    items = [item(f"p{i}") for i in range(50)]
-
-    body = request_with(participant.public_id, items, platform="facebook")
-    response = valid_response(await post_rank(async_client, token, body))
-
-    assert response.ranked_ids[:45] == [f"p{i}" for i in reversed(range(45))]
-    assert response.ranked_ids[45:] == [f"p{i}" for i in range(45, 50)]
-
-
-@pytest.mark.django_db(transaction=True)
 async def test_comments_are_reordered_within_their_thread_level(async_client: AsyncClient, enrol) -> None:
     participant, token = await enrol("reverse")
     comment = {"type": "comment", "post_id": "post"}

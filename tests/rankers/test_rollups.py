@@ -234,3 +234,54 @@ def test_backfill_rejects_a_reversed_range() -> None:
 def test_backfill_rejects_an_unknown_study() -> None:
     with pytest.raises(CommandError, match="No study"):
         call_command("backfill_rollups", "--start", "2024-10-01", "--end", "2024-10-01", "--study", "nope")
+
+
+def _content(slate_ids: list[str], texts: dict[str, str]) -> list[str]:
+    """Store the content of ``slate_ids`` (empty text for the ones ``texts`` says) and return their hashes."""
+    from rankers.models import ContentItem, text_hash
+
+    hashes = []
+    for item_id in slate_ids:
+        text = texts.get(item_id, "words")
+        digest = text_hash(text)
+        ContentItem.objects.get_or_create(platform="reddit", item_id=item_id, text_hash=digest, defaults={"text": text})
+        hashes.append(digest)
+    return hashes
+
+
+def test_backfill_remeasures_old_slates_with_the_papers_nrc_and_rolls_them_up(study: Study) -> None:
+    original = [f"p{i}" for i in range(60)] + ["photo"]
+    returned = [f"p{i}" for i in reversed(range(50))] + [f"p{i}" for i in range(50, 60)] + ["photo"]
+    # Logged before the change: no fixed items, no slate length, NRC over every item and the request's length.
+    old = slate(
+        study, at(DAY, 9), platform="reddit", original_ids=original, returned_ids=returned,
+        original_hashes=_content(original, {"photo": ""}), nrc=1250 / 61 / 61, n_items=61, slate_length=None,
+    )  # fmt: skip
+    # Logged after: its fixed items are known and it is recomputed exactly.
+    new = slate(
+        study, at(DAY, 10), platform="reddit", original_ids=["a", "ad", "b", "c"], returned_ids=["c", "ad", "b", "a"],
+        fixed_items={"ad": "ad"}, slate_length=4, nrc=0.375, n_items=4,
+    )  # fmt: skip
+    out = io.StringIO()
+
+    call_command("backfill_rollups", "--start", str(DAY), "--end", str(DAY), "--remeasure", stdout=out)
+
+    old.refresh_from_db()
+    new.refresh_from_db()
+    assert (old.nrc, old.slate_length, old.slate_pass) == (pytest.approx(0.5), 50, 1)
+    assert old.fixed_items == {"photo": "no_text", **{f"p{i}": "past_slate_size" for i in range(50, 60)}}
+    assert new.nrc == pytest.approx(6 / 3 / 4)
+    assert "2 slates remeasured" in out.getvalue()
+    row = DailyArmRollup.objects.get(study=study, day=DAY)
+    assert row.nrc_mean == pytest.approx((0.5 + 0.5) / 2)
+
+
+def test_remeasuring_twice_changes_nothing_the_second_time(study: Study) -> None:
+    slate(study, at(DAY, 9), fixed_items={}, slate_length=3, nrc=0.9)
+    first, second = io.StringIO(), io.StringIO()
+
+    call_command("backfill_rollups", "--start", str(DAY), "--end", str(DAY), "--remeasure", stdout=first)
+    call_command("backfill_rollups", "--start", str(DAY), "--end", str(DAY), "--remeasure", stdout=second)
+
+    assert "1 slates remeasured" in first.getvalue()
+    assert "0 slates remeasured" in second.getvalue()

@@ -1,4 +1,8 @@
-"""Recompute the daily rollups over a range of days: the periodic rollup, run by hand."""
+"""Recompute the daily rollups over a range of days: the periodic rollup, run by hand.
+
+With ``--remeasure`` it first recomputes each slate's measures under the current definitions
+(``rankers.remeasure``), e.g. after the normalized rank change became the paper's.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from participants.models import Study
 from rankers.charts import days_between
-from rankers.rollups import rollup_day
+from rankers.remeasure import remeasure_slates
+from rankers.rollups import day_bounds, rollup_day
 
 MAX_DAYS = 3660
 
@@ -29,8 +34,15 @@ class Command(BaseCommand):
         parser.add_argument("--start", required=True, type=iso_date, help="First day, YYYY-MM-DD.")
         parser.add_argument("--end", required=True, type=iso_date, help="Last day, YYYY-MM-DD (included).")
         parser.add_argument("--study", help="Slug of one study; default every study.")
+        parser.add_argument(
+            "--remeasure",
+            action="store_true",
+            help="First recompute each slate's NRC, RBO and slate length under the current definitions.",
+        )
 
-    def handle(self, *args: Any, start: dt.date, end: dt.date, study: str | None, **options: Any) -> None:
+    def handle(
+        self, *args: Any, start: dt.date, end: dt.date, study: str | None, remeasure: bool, **options: Any
+    ) -> None:
         if start > end:
             raise CommandError("--start must not be after --end")
         days = days_between(start, end)
@@ -44,8 +56,21 @@ class Command(BaseCommand):
         began = time.monotonic()
         total = 0
         for n, day in enumerate(days, start=1):
+            remeasured = self._remeasure(day, study_ids) if remeasure else None
             rows = rollup_day(day=day, study_ids=study_ids)
             total += rows
-            self.stdout.write(f"[{n}/{len(days)}] {day.isoformat()}: {rows} rollup rows")
+            note = f", {remeasured} slates remeasured" if remeasured is not None else ""
+            self.stdout.write(f"[{n}/{len(days)}] {day.isoformat()}: {rows} rollup rows{note}")
         elapsed = time.monotonic() - began
         self.stdout.write(self.style.SUCCESS(f"Rolled up {len(days)} days, {total} rows in {elapsed:.1f} s"))
+
+    @staticmethod
+    def _remeasure(day: dt.date, study_ids: list[int] | None) -> int:
+        studies = Study.objects.order_by("id")
+        if study_ids is not None:
+            studies = studies.filter(id__in=study_ids)
+        changed = 0
+        for study_id, tz_name in studies.values_list("id", "timezone"):
+            start, end = day_bounds(day, tz_name)
+            changed += remeasure_slates(study_id=study_id, start=start, end=end)
+        return changed

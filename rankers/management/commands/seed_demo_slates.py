@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from participants.management.commands.seed_demo import STUDY_SLUG
 from participants.models import Participant, Study
+from participants.paper import CONTENT_TYPES, PLATFORMS, slate_length, slate_passes, slate_size
 from rankers import checks
 from rankers.models import Slate, text_hash
 from rankers.plugins import get_ranker
@@ -80,7 +81,6 @@ BEHAVIOURS = {
 }
 DEFAULT_BEHAVIOUR = Behaviour(shuffle=0.08, ranker_ms=50, fallback_rate=0.03, fallbacks=COMMON_FALLBACKS)
 
-PLATFORMS = ("facebook", "reddit", "twitter")
 SUBJECTS = (
     "The city council",
     "A neighbour of mine",
@@ -191,7 +191,7 @@ def synthetic_slates(
     study: Study, people: Sequence[Person], now: dt.datetime, rng: random.Random
 ) -> Iterator[SlateRecord]:
     """A few slates per participant, platform and day, in time order per participant."""
-    pools = {key: content_pool(*key) for key in ((p, t) for p in PLATFORMS for t in ("post", "comment"))}
+    pools = {key: content_pool(*key) for key in ((p, t) for p in PLATFORMS for t in CONTENT_TYPES)}
     stored: set[str] = set()  # content goes with the first slate that shows it, as on the live path
     tz = ZoneInfo(study.timezone)
     for day in demo_days(study, now):
@@ -228,10 +228,9 @@ def content_pool(platform: str, content_type: str) -> list[ContentRow]:
     return rows
 
 
-def slate_size(platform: str, content_type: str, rng: random.Random) -> int:
-    if content_type == "comment":
-        return rng.randint(8, 40)
-    return {"facebook": rng.choice((10, 35)), "reddit": 25}.get(platform, rng.randint(20, 50))
+def request_size(platform: str, content_type: str, pass_number: int, rng: random.Random) -> int:
+    """Table S11's size for this pass; "all available" comment threads vary in length."""
+    return slate_size(platform, content_type, pass_number) or rng.randint(8, 40)
 
 
 def synthetic_slate(
@@ -244,7 +243,8 @@ def synthetic_slate(
     rng: random.Random,
 ) -> SlateRecord:
     content_type = "comment" if platform != "facebook" and rng.random() < 0.15 else "post"
-    shown = rng.sample(pools[(platform, content_type)], slate_size(platform, content_type, rng))
+    pass_number = rng.randint(1, len(slate_passes(platform, content_type)))
+    shown = rng.sample(pools[(platform, content_type)], request_size(platform, content_type, pass_number, rng))
     original = [row.item_id for row in shown]
     effective = effective_arm(person.enrolment, platform, at)
     # Never None here: everyone in the demo log is consented, assigned and not yet withdrawn.
@@ -274,7 +274,10 @@ def synthetic_slate(
         content_type=content_type,
         session_id=f"demo-{rng.getrandbits(64):016x}",
         original_hashes=[row.text_hash for row in shown],
-        **order_columns(original, returned),
+        **order_columns(
+            original, returned, slate_length=slate_length(platform, content_type, pass_number, len(original))
+        ),
+        slate_pass=pass_number,
         invalid_items={},
         ranker_ms=round(ranker_ms, 2),
         served_ms=round(hold + rng.uniform(1.5, 12), 2),
