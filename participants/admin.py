@@ -78,6 +78,8 @@ class ArmInline(admin.TabularInline):
         "starts_facebook",
         "starts_reddit",
         "starts_twitter",
+        "max_inserted_pct",
+        "max_deleted_pct",
         "max_inserted",
         "max_deleted",
     )

@@ -128,7 +128,12 @@ class HeartbeatView(ExtensionView):
             active_seconds=data.validated_data["active_seconds"],
             client_key=data.validated_data["heartbeat_id"],
         )
-        body = {"collect": result.collect, "included": result.included, "heartbeat_interval_s": HEARTBEAT_INTERVAL_S}
+        body = {
+            "collect": result.collect,
+            "included": result.included,
+            "study_closed": result.study_closed,
+            "heartbeat_interval_s": HEARTBEAT_INTERVAL_S,
+        }
         return Response(HeartbeatOutput(body).data)
 
 

@@ -47,6 +47,10 @@ DEFAULT_COPY: dict[str, tuple[str, str]] = {
         "This link could not be verified",
         "The link you followed appears to have been changed. Please go back to the site that sent you here.",
     ),
+    "study_closed": (
+        "This study has ended",
+        "This study is no longer taking new participants. Thank you for your interest.",
+    ),
     "expired": ("Please start again", "Your session has ended. Please follow the link from your panel again."),
 }
 

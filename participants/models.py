@@ -14,11 +14,12 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from participants.paper import PLATFORMS
+from participants.paper import PLATFORMS, CapRule, cap_rule
 
 
 def sha256_hex(value: str) -> str:
@@ -127,6 +128,11 @@ class Study(models.Model):
                 {"ramp_days": "The ramp must end by the end of the baseline days (the paper: before re-ranking began)."}
             )
 
+    @property
+    def is_closed(self) -> bool:
+        """A closed study stops everything: no ranking, no collection, no new signups (figure S11's removal)."""
+        return self.status == Study.Status.CLOSED
+
     def control_arm(self) -> Arm | None:
         return self.arms.filter(is_control=True).first()
 
@@ -141,8 +147,25 @@ class Arm(models.Model):
     starts_facebook = models.DateField(null=True, blank=True, help_text="Intervention start on Facebook.")
     starts_reddit = models.DateField(null=True, blank=True, help_text="Intervention start on Reddit.")
     starts_twitter = models.DateField(null=True, blank=True, help_text="Intervention start on X/Twitter.")
-    max_inserted = models.PositiveIntegerField(default=10, help_text="Most items the ranker may add to a slate.")
-    max_deleted = models.PositiveIntegerField(default=10, help_text="Most items the ranker may remove from a slate.")
+    max_inserted = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Most items the ranker may add to one slate; blank: no fixed number."
+    )
+    max_deleted = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Most items the ranker may remove from one slate; blank: no fixed number."
+    )
+    max_inserted_pct = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(100)],
+        help_text="Most inserted items, as a % of the posts shown (100: no limit); blank: the paper's rule for"
+        " this ranker (Add News 15, Challenging Stereotypes 20, Perspective arms 0).",
+    )
+    max_deleted_pct = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(100)],
+        help_text="Most removed items, as a % of the items the ranker could move; blank: the paper's rule.",
+    )
     ranker_config = models.JSONField(default=dict, blank=True)
 
     class Meta:
@@ -159,6 +182,9 @@ class Arm(models.Model):
         """The arm's intervention start on ``platform``; whether it applies is ``rankers.serving.effective_arm``'s."""
         value: dt.date | None = getattr(self, f"starts_{platform}", None)
         return value
+
+    def cap_rule(self) -> CapRule:
+        return cap_rule(self.ranker_key, self.max_inserted_pct, self.max_deleted_pct)
 
 
 class RecruitmentSource(models.Model):

@@ -140,3 +140,12 @@ OTHER_RANKERS_CAPS = CapRule(20, 20)
 
 def default_caps(ranker_key: str) -> CapRule:
     return PAPER_CAPS.get(ranker_key, OTHER_RANKERS_CAPS)
+
+
+def cap_rule(ranker_key: str, inserted_pct: float | None = None, deleted_pct: float | None = None) -> CapRule:
+    """An arm's caps: the percentages researchers set on it, else its ranker's rule from the paper."""
+    default = default_caps(ranker_key)
+    return CapRule(
+        inserted_pct=default.inserted_pct if inserted_pct is None else inserted_pct,
+        deleted_pct=default.deleted_pct if deleted_pct is None else deleted_pct,
+    )

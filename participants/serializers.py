@@ -40,8 +40,11 @@ class HeartbeatInput(serializers.Serializer):
 
 
 class HeartbeatOutput(serializers.Serializer):
-    collect = serializers.BooleanField(help_text="False once the participant has withdrawn: stop collecting.")
+    collect = serializers.BooleanField(
+        help_text="False once the participant has withdrawn or the study has closed: stop collecting."
+    )
     included = serializers.BooleanField()
+    study_closed = serializers.BooleanField(help_text="The study has ended: the extension may remove itself.")
     heartbeat_interval_s = serializers.IntegerField()
 
 

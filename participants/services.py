@@ -8,13 +8,14 @@ loses what is already stored.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -51,6 +52,10 @@ class EnrolmentError(Exception):
     def __init__(self, code: str, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.code, self.message, self.field = code, message, field
+
+
+def study_closed_error(field: str | None = None) -> EnrolmentError:
+    return EnrolmentError("study_closed", "This study has ended and is not taking new participants.", field)
 
 
 # --- Vendor entry and redirects ---------------------------------------------------------------
@@ -292,6 +297,8 @@ def consent_participant(
 def _check_can_consent(
     participant: Participant, document: ConsentDocument, answers: Mapping[str, bool], at: dt.datetime
 ) -> None:
+    if participant.study.is_closed:
+        raise study_closed_error()
     if participant.is_withdrawn:
         raise EnrolmentError("withdrawn", "You have left the study.")
     if participant.stage not in (Stage.SCREENED_IN, Stage.CONSENTED, Stage.ENROLLED):
@@ -348,9 +355,18 @@ def register_extension(
     A repeat with the same code and the same ``install_key`` (a retry whose response was lost)
     returns the same install with a *new* token: the server cannot give back the first token
     because it keeps only its hash, and rotating means no token the client never received stays
-    valid. A code already used by another install, expired, or unknown is refused.
+    valid. A code already used by another install, expired, or unknown is refused, and so is an
+    ``install_key`` already registered to another participant of the study (logged and audited),
+    and any code once the study has closed.
     """
-    at = at or timezone.now()
+    try:
+        return _register_extension(enrolment_code, install_key, extension_version, at or timezone.now())
+    except InstallKeyInUse as refused:
+        _record_install_key_refusal(refused)
+        raise
+
+
+def _register_extension(enrolment_code: str, install_key: str, extension_version: str, at: dt.datetime) -> Registration:
     code_hash = tokens.hash_enrolment_code(enrolment_code)
     with transaction.atomic():
         participant = (
@@ -361,6 +377,9 @@ def register_extension(
         )
         if participant is None or not tokens.normalize_enrolment_code(enrolment_code):
             raise EnrolmentError("code_unknown", "This enrolment code is not known.", "enrolment_code")
+        if participant.study.is_closed:
+            raise study_closed_error("enrolment_code")
+        _check_install_key_is_free(participant, install_key)
         token = tokens.new_extension_token()
         if participant.enrolment_code_used_at is not None:
             return _repeat_registration(participant, install_key, extension_version, token)
@@ -384,6 +403,50 @@ def register_extension(
     return Registration(token, participant, install, created)
 
 
+class InstallKeyInUse(EnrolmentError):
+    def __init__(self, participant: Participant, registered_to: str, install_key: str) -> None:
+        super().__init__(
+            "install_key_in_use", "This browser is already registered to another participant of this study.",
+            "install_key",
+        )  # fmt: skip
+        self.participant, self.registered_to, self.install_key = participant, registered_to, install_key
+
+
+def _check_install_key_is_free(participant: Participant, install_key: str) -> None:
+    """One browser, one participant: an install key registered to someone else in the study is refused.
+
+    An advisory lock on (study, key) makes two registrations of one key under two identities at once queue
+    up, so the second sees the first.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_install_key_lock(participant.study_id, install_key)])
+    other = (
+        ExtensionInstall.objects.filter(participant__study_id=participant.study_id, install_key=install_key)
+        .exclude(participant=participant)
+        .values_list("participant__public_id", flat=True)
+        .first()
+    )
+    if other is not None:
+        raise InstallKeyInUse(participant, other, install_key)
+
+
+def _record_install_key_refusal(refused: InstallKeyInUse) -> None:
+    """Logged and audited after the registration's transaction rolled back: one browser, two vendor identities."""
+    participant = refused.participant
+    logger.warning("install key already registered to %s; refused for %s", refused.registered_to, participant)
+    record_audit(
+        action="extension.install_key_refused",
+        obj=participant,
+        actor=participant,
+        detail={"registered_to": refused.registered_to, "install_key_hash": sha256_hex(refused.install_key)},
+    )
+
+
+def _install_key_lock(study_id: int, install_key: str) -> int:
+    digest = hashlib.blake2b(f"participants.install_key:{study_id}:{install_key}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
 def _repeat_registration(
     participant: Participant, install_key: str, extension_version: str, token: str
 ) -> Registration:
@@ -401,6 +464,7 @@ class HeartbeatResult:
     stored: bool
     included: bool
     collect: bool
+    study_closed: bool = False
 
 
 def record_heartbeat(
@@ -414,8 +478,13 @@ def record_heartbeat(
 ) -> HeartbeatResult:
     """Note that the extension is alive, and include the participant once installed long enough.
 
-    Withdrawn participants are answered (so the extension stops collecting) but nothing is stored.
+    Withdrawn participants and participants of a closed study are answered (so the extension stops
+    collecting, and in a closed study removes itself) but nothing is stored.
     """
+    if participant.study.is_closed:
+        return HeartbeatResult(
+            stored=False, included=participant.included_at is not None, collect=False, study_closed=True
+        )
     if participant.is_withdrawn:
         return HeartbeatResult(stored=False, included=participant.included_at is not None, collect=False)
     at = at or timezone.now()

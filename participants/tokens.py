@@ -86,12 +86,12 @@ async def aparticipant_for_token(
 # participant, when the extension was first installed (``enrolled_at``, which a reinstall keeps), the study's
 # timing settings, whether the consent in force was given, the assigned arm and the study's control arm.
 # Columns prefixed ``arm_``/``control_`` are NULL when there is no assignment / no control arm.
-_ARM_COLUMNS = ("slug", "ranker_key", "is_control", "max_inserted", "max_deleted", "ranker_config",
-                "starts_facebook", "starts_reddit", "starts_twitter")  # fmt: skip
+_ARM_COLUMNS = ("slug", "ranker_key", "is_control", "max_inserted", "max_deleted", "max_inserted_pct",
+                "max_deleted_pct", "ranker_config", "starts_facebook", "starts_reddit", "starts_twitter")  # fmt: skip
 ENROLMENTS_BY_TOKEN_HASH_SQL = f"""
 SELECT i.token_hash, p.public_id, p.study_id, p.withdrawn_at, p.ranker_survey,
        COALESCE(p.enrolled_at, i.installed_at) AS installed_at,
-       s.baseline_days, s.rank_hold_ms, s.ramp_days,
+       s.status = 'closed' AS study_closed, s.baseline_days, s.rank_hold_ms, s.ramp_days,
        p.withdrawn_at IS NULL AND EXISTS (
            SELECT 1 FROM participants_consentrecord cr
            WHERE cr.participant_id = p.id AND cr.document_id = (

@@ -53,8 +53,9 @@ def signup_step(
 ) -> Callable[[Callable[[HttpRequest, Participant], HttpResponse]], Callable[[HttpRequest], HttpResponse]]:
     """The one access rule of the signup pages.
 
-    The participant comes from the session (no session: the "link expired" page); a participant who is not
-    at this step (``allowed`` says no) is sent to the step they are at; otherwise the view gets them.
+    The participant comes from the session (no session: the "link expired" page); once the study has closed
+    every step shows the "study closed" page; a participant who is not at this step (``allowed`` says no) is
+    sent to the step they are at; otherwise the view gets them.
     """
 
     def decorate(
@@ -65,6 +66,8 @@ def signup_step(
             participant = _session_participant(request)
             if participant is None:
                 return message_page(request, None, "expired", status=400)
+            if participant.study.is_closed:
+                return message_page(request, participant.study, "study_closed", status=410)
             if not allowed(request, participant):
                 return _next_step(participant)
             return view(request, participant)

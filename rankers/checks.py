@@ -1,7 +1,9 @@
 """Checks on a ranker's output before any participant sees it. Pure.
 
 Each check returns a fallback reason (a short code recorded in the slate log
-and in metrics) or None when the output may be shown.
+and in metrics) or None when the output may be shown. Caps are not a check:
+``apply_caps`` trims an output that inserts or removes too much to the arm's
+first items, so a cap never throws away the whole treatment.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from participants.paper import CapRule
 from rankers.plugins.base import NewItem, RankResult
 from rankers.validation import is_http_url
 
@@ -20,20 +23,37 @@ EXCEPTION = "exception"
 BAD_OUTPUT = "bad_output"
 DUPLICATE_IDS = "duplicate_ids"
 UNKNOWN_IDS = "unknown_ids"
-CAP_EXCEEDED = "cap_exceeded"
+CAP_EXCEEDED = "cap_exceeded"  # no longer produced (outputs over their caps are trimmed); kept for older slates
 BAD_INSERTED_ITEM = "bad_inserted_item"
 EMPTY_RESULT = "empty_result"
 UNKNOWN_RANKER = "unknown_ranker"
 UNSCORED = "unscored"  # the arm's ranker reads attributes and the scorer scored none of the slate's items
 
 
+NO_SHARE_RULE = CapRule(None, None)
+
+
 @dataclass(frozen=True)
 class Caps:
-    max_inserted: int
-    max_deleted: int
+    """Most items one slate may gain and lose: absolute ceilings (None: none) and the arm's share rule."""
+
+    max_inserted: int | None = None
+    max_deleted: int | None = None
+    rule: CapRule = NO_SHARE_RULE
+
+    def deletions_allowed(self, n_rankable: int) -> int | None:
+        return _smallest(self.max_deleted, self.rule.max_deleted(n_rankable))
+
+    def insertions_allowed(self, n_kept: int) -> int | None:
+        return _smallest(self.max_inserted, self.rule.max_inserted(n_kept))
 
 
-def check_result(result: object, known_ids: Sequence[str], caps: Caps) -> str | None:
+def _smallest(*limits: int | None) -> int | None:
+    given = [limit for limit in limits if limit is not None]
+    return min(given) if given else None
+
+
+def check_result(result: object, known_ids: Sequence[str]) -> str | None:
     if not isinstance(result, RankResult) or not isinstance(result.ranked_ids, list):
         return BAD_OUTPUT
     ranked = result.ranked_ids
@@ -48,12 +68,41 @@ def check_result(result: object, known_ids: Sequence[str], caps: Caps) -> str | 
     inserted = [new_by_id[i] for i in ranked if i not in known]
     if any(not is_public_post(n) for n in inserted):
         return BAD_INSERTED_ITEM
-    deleted = len(known - set(ranked))
     if known and not ranked:
         return EMPTY_RESULT
-    if len(inserted) > caps.max_inserted or deleted > caps.max_deleted:
-        return CAP_EXCEEDED
     return None
+
+
+def apply_caps(result: RankResult, known_ids: Sequence[str], caps: Caps, *, n_items: int) -> tuple[RankResult, bool]:
+    """Trim a checked result to the arm's caps; (result, whether it was capped).
+
+    1. Removals: the first ones, in the request's order, up to the cap stay removed; each later one goes
+       back right after the nearest item before it in the request that is still in the answer.
+    2. Insertions: the first ones, in the ranker's own order, up to the cap stay (the share is of the
+       ``n_items`` of the request that are still shown); the rest are dropped.
+    """
+    ranked = list(result.ranked_ids)
+    kept = set(ranked)
+    removed = [i for i in known_ids if i not in kept]
+    allowed = caps.deletions_allowed(len(known_ids))
+    restored = removed[allowed:] if allowed is not None else []
+    for item_id in restored:
+        _put_back(ranked, item_id, known_ids)
+    known = set(known_ids)
+    inserted = [i for i in ranked if i not in known]
+    allowed = caps.insertions_allowed(n_items - (len(removed) - len(restored)))
+    dropped = set(inserted[allowed:]) if allowed is not None else set()
+    if not restored and not dropped:
+        return result, False
+    ranked = [i for i in ranked if i not in dropped]
+    new_items = [n for n in result.new_items if n.id not in dropped]
+    return RankResult(ranked_ids=ranked, new_items=new_items), True
+
+
+def _put_back(ranked: list[str], item_id: str, known_ids: Sequence[str]) -> None:
+    before = known_ids[: list(known_ids).index(item_id)]
+    anchor = next((i for i in reversed(before) if i in ranked), None)
+    ranked.insert(ranked.index(anchor) + 1 if anchor is not None else 0, item_id)
 
 
 def is_public_post(item: NewItem) -> bool:

@@ -32,7 +32,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from participants.models import Arm
-from participants.paper import PLATFORMS
+from participants.paper import PLATFORMS, cap_rule, default_caps
 from prc_site.lib.asyncdb import Coalescer, loop_pool, per_loop
 from rankers import checks, prometheus, slatelog
 from rankers.checks import Caps
@@ -62,7 +62,7 @@ class ArmInfo:
         return start is not None and day >= start
 
 
-CONTROL = ArmInfo(slug="control", ranker_key="control", is_control=True, caps=Caps(0, 0))
+CONTROL = ArmInfo(slug="control", ranker_key="control", is_control=True, caps=Caps(0, 0, default_caps("control")))
 
 
 @dataclass(frozen=True)
@@ -81,12 +81,13 @@ class Enrolment:
     control: ArmInfo = CONTROL
     # Baseline answers as a PRC SurveyResponse (copied onto the participant by the surveys app); {} if none.
     survey: Mapping[str, Any] = field(default_factory=dict)
+    study_closed: bool = False  # a closed study ranks nothing and stores nothing
 
 
 @dataclass(frozen=True)
 class Effective:
     arm: ArmInfo | None  # None: untouched feed, nothing stored
-    reason: str  # withdrawn, no_consent, not_assigned, or a phase: baseline, not_started, assigned
+    reason: str  # study_closed, withdrawn, no_consent, not_assigned, or a phase: baseline, not_started, assigned
 
 
 # The phases of a logged slate (``Slate.phase``): why its effective arm is what it is.
@@ -108,6 +109,7 @@ async def load_enrolment(token_hash: str) -> Enrolment | None:
         public_id=row["public_id"],
         study_id=row["study_id"],
         withdrawn=row["withdrawn_at"] is not None,
+        study_closed=row["study_closed"],
         consent_ok=row["consent_ok"],
         installed_at=row["installed_at"],
         baseline_days=row["baseline_days"],
@@ -143,7 +145,13 @@ def _arm_info(row: Mapping[str, Any], prefix: str) -> ArmInfo | None:
         slug=row[prefix + "slug"],
         ranker_key=row[prefix + "ranker_key"],
         is_control=row[prefix + "is_control"],
-        caps=Caps(max_inserted=row[prefix + "max_inserted"], max_deleted=row[prefix + "max_deleted"]),
+        caps=Caps(
+            max_inserted=row[prefix + "max_inserted"],
+            max_deleted=row[prefix + "max_deleted"],
+            rule=cap_rule(
+                row[prefix + "ranker_key"], row[prefix + "max_inserted_pct"], row[prefix + "max_deleted_pct"]
+            ),
+        ),
         config=dict(row[prefix + "ranker_config"] or {}),
         starts={platform: row[f"{prefix}starts_{platform}"] for platform in PLATFORMS},
     )
@@ -155,7 +163,7 @@ def arm_info(arm: Arm) -> ArmInfo:
         slug=arm.slug,
         ranker_key=arm.ranker_key,
         is_control=arm.is_control,
-        caps=Caps(max_inserted=arm.max_inserted, max_deleted=arm.max_deleted),
+        caps=Caps(max_inserted=arm.max_inserted, max_deleted=arm.max_deleted, rule=arm.cap_rule()),
         config=dict(arm.ranker_config or {}),
         starts={platform: arm.start_date(platform) for platform in PLATFORMS},
     )
@@ -168,6 +176,8 @@ def days_installed(enrolment: Enrolment, now: dt.datetime) -> float:
 
 def effective_arm(enrolment: Enrolment, platform: str, now: dt.datetime) -> Effective:
     """Whose ranker runs for this slate. ``reason`` is also the slate's phase in the log."""
+    if enrolment.study_closed:
+        return Effective(None, "study_closed")
     if enrolment.withdrawn:
         return Effective(None, "withdrawn")
     if not enrolment.consent_ok:
@@ -210,6 +220,7 @@ class Outcome:
     ranker_ms: float | None
     plan: SlatePlan
     n_scored: int | None = None  # items with every attribute the ranker reads; None: it reads none
+    capped: bool = False  # the ranker inserted or removed more than its caps; its first items were kept
 
 
 @dataclass(frozen=True)
@@ -244,16 +255,17 @@ async def rank_slate(
     ranker_ms = (time.perf_counter() - started) * 1000
     n_scored = ranked.n_scored if ranked is not None else None
     if reason is None and ranked is not None:
-        reason = checks.UNSCORED if n_scored == 0 else checks.check_result(ranked.result, plan.rankable_ids, arm.caps)
+        reason = checks.UNSCORED if n_scored == 0 else checks.check_result(ranked.result, plan.rankable_ids)
     if reason is not None or ranked is None:
         return Outcome(list(plan.order), [], False, reason or checks.BAD_OUTPUT, ranker_ms, plan, n_scored)
     result = ranked.result
+    result, capped = checks.apply_caps(result, plan.rankable_ids, arm.caps, n_items=len(plan.order))
     new_by_id = {n.id: n for n in result.new_items}
     final, _removed = apply_ranking(plan, result.ranked_ids, list(new_by_id))
     inserted = [new_by_id[i] for i in final if i in new_by_id]
     if plan.order and not final:
         return Outcome(list(plan.order), [], False, checks.EMPTY_RESULT, ranker_ms, plan, n_scored)
-    return Outcome(final, inserted, not arm.is_control, "", ranker_ms, plan, n_scored)
+    return Outcome(final, inserted, not arm.is_control, "", ranker_ms, plan, n_scored, capped)
 
 
 async def _ranked(arm: ArmInfo, items: Sequence[SlateItem], context: RankContext) -> tuple[Ranked | None, str | None]:
@@ -335,7 +347,7 @@ async def serve_participant(parsed: ParsedRequest, enrolment: Enrolment, *, rece
     deadline = received + hold / 1000
     prometheus.ITEMS.observe(len(parsed.items))
     effective = effective_arm(enrolment, parsed.session.platform, now)
-    if effective.arm is None:  # withdrawn or without consent: untouched, nothing stored
+    if effective.arm is None:  # closed study, withdrawn or without consent: untouched, nothing stored
         await _sleep_until(deadline)
         return untouched_body(parsed)
     outcome = await rank_slate(parsed, effective.arm, user_id=enrolment.public_id, now=now, survey=enrolment.survey)
@@ -365,6 +377,7 @@ async def serve_ranker(parsed: ParsedRequest, name: str) -> dict[str, Any]:
     caps = Caps(
         max_inserted=settings.RANK_SERVICE_MAX_INSERTED,
         max_deleted=settings.RANK_SERVICE_MAX_DELETED,
+        rule=default_caps(name),
     )
     arm = ArmInfo(slug=name, ranker_key=name, is_control=name == "control", caps=caps)
     prometheus.ITEMS.observe(len(parsed.items))
@@ -423,6 +436,7 @@ def slate_record(
         ),
         slate_pass=outcome.plan.slate_pass,
         fixed_items=outcome.plan.fixed,
+        capped=outcome.capped,
         invalid_items=parsed.invalid,
         ranker_ms=outcome.ranker_ms,
         served_ms=served_ms,

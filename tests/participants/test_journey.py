@@ -71,7 +71,7 @@ def test_vendor_link_to_included_participant(
         content_type="application/json",
         HTTP_AUTHORIZATION=f"Bearer {token}",
     )
-    assert alive.json() == {"collect": True, "included": False, "heartbeat_interval_s": 3600}
+    assert alive.json() == {"collect": True, "included": False, "study_closed": False, "heartbeat_interval_s": 3600}
 
     # A week later (the install row is moved back in time rather than sleeping).
     ExtensionInstall.objects.filter(participant=participant).update(

@@ -53,12 +53,6 @@ class EmptyRanker(_Base):
         return RankResult(ranked_ids=[])
 
 
-@register("test_deletes_three")
-class DeletingRanker(_Base):
-    def rank(self, items: Sequence[SlateItem], context: RankContext) -> RankResult:
-        return RankResult(ranked_ids=[i.id for i in items[3:]])
-
-
 @register("test_inserts")
 class InsertingRanker(_Base):
     url = "https://news.example.org/story"
@@ -93,7 +87,6 @@ async def _slate(public_id: str) -> Slate:
         ("test_duplicates", "duplicate_ids"),
         ("test_unknown", "unknown_ids"),
         ("test_empty", "empty_result"),
-        ("test_deletes_three", "cap_exceeded"),
         ("test_inserts_private", "bad_inserted_item"),
         ("no_such_ranker", "unknown_ranker"),
     ],
@@ -102,7 +95,7 @@ async def test_failing_ranker_falls_back_to_the_original_order(
     async_client: AsyncClient, enrol, settings, ranker_key: str, reason: str
 ) -> None:
     settings.RANK_RANKER_BUDGET_MS = 100
-    participant, token = await enrol(ranker_key, max_deleted=2)
+    participant, token = await enrol(ranker_key)
     body = prc_request(participant.public_id, n_posts=8)
 
     raw = await post_rank(async_client, token, body)

@@ -76,7 +76,7 @@ BEHAVIOURS = {
         added=(1, 4),
         ranker_ms=25,
         fallback_rate=0.03,
-        fallbacks=(*COMMON_FALLBACKS, checks.CAP_EXCEEDED),
+        fallbacks=COMMON_FALLBACKS,
     ),
 }
 DEFAULT_BEHAVIOUR = Behaviour(shuffle=0.08, ranker_ms=50, fallback_rate=0.03, fallbacks=COMMON_FALLBACKS)
