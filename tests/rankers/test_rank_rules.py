@@ -47,7 +47,7 @@ async def test_comments_are_reordered_within_their_thread_level(async_client: As
 
 @pytest.mark.django_db(transaction=True)
 async def test_a_deleted_comment_takes_its_replies_with_it(async_client: AsyncClient, enrol) -> None:
-    participant, token = await enrol("drop_first")
+    participant, token = await enrol("drop_first", max_deleted_pct=100)
     comment = {"type": "comment", "post_id": "post"}
     items = [item("c1", **comment), item("c1r1", parent_id="c1", **comment), item("c2", **comment)]
 
