@@ -16,7 +16,7 @@ def drop_the_flat_default(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("participants", "0005_drop_ramp_max_ms"),
+        ("participants", "0006_payments_ledger"),
     ]
 
     operations = [
