@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Any, Self
 
 from django import forms
@@ -13,12 +14,26 @@ from participants.screening import DEVICES, PARTIES, PLATFORM_CHOICES
 
 YES_NO = [("yes", "Yes"), ("no", "No")]
 
-INTEREST_QUESTION = (
-    "We are recruiting people to participate in an academic research study that involves installing a browser "
-    "extension, collecting anonymized data about your online experiences for research purposes only, and making "
-    "small changes to which content you see on social media. You will be paid for your participation and for each "
-    "survey. Are you interested in participating?"
-)
+
+def interest_question(study: Study) -> str:
+    """Table S16's interest question, with this study's payments, lottery, length and who runs it."""
+    total = study.survey_payment * study.paid_surveys
+    lottery = f", plus a chance to win {_usd(study.lottery_prize)}," if study.lottery_prize > 0 else ""
+    months = f"{study.commitment_months} month{'s' if study.commitment_months != 1 else ''}"
+    surveys = f"{study.paid_surveys} survey{'s' if study.paid_surveys != 1 else ''}"
+    return (
+        "We are recruiting people to participate in an academic research study that involves installing a browser "
+        f"extension. You will be paid a total of {_usd(total)} for your participation in this study{lottery} if "
+        f"you keep the extension installed for {months}. This is a study run by {study.run_by} who are studying "
+        "the effects of social media and trying to make a better user experience. We would like to collect "
+        "anonymized data about your online experiences for research purposes only, and make small changes to which "
+        f"content you see on social media. You will be paid {_usd(study.survey_payment)} for each of {surveys} over "
+        "several months. Are you interested in participating?"
+    )
+
+
+def _usd(amount: Decimal) -> str:
+    return f"${amount:,.0f}" if amount == amount.to_integral_value() else f"${amount:,.2f}"
 
 
 class ScreenerForm(forms.Form):
@@ -44,7 +59,11 @@ class ScreenerForm(forms.Form):
     party = forms.ChoiceField(
         label="Generally speaking, do you think of yourself as a…", choices=PARTIES, widget=forms.RadioSelect
     )
-    interest = forms.ChoiceField(label=INTEREST_QUESTION, choices=YES_NO, widget=forms.RadioSelect)
+    interest = forms.ChoiceField(choices=YES_NO, widget=forms.RadioSelect)
+
+    def __init__(self, *args: Any, study: Study, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["interest"].label = interest_question(study)
 
 
 class ConsentForm(forms.Form):

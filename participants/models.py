@@ -107,6 +107,25 @@ class Study(models.Model):
     payout_days = models.PositiveIntegerField(
         default=30, help_text="Payments are sent within this many days of being earned (told to participants)."
     )
+    # What the screener's interest question promises (Table S16), so that people opt in knowing the commitment.
+    run_by = models.CharField(
+        max_length=200,
+        default="researchers at a university",
+        help_text='Who runs it, e.g. "researchers at UC Berkeley".',
+    )
+    commitment_months = models.PositiveSmallIntegerField(
+        default=5, help_text="Months the extension must stay installed (the paper: five)."
+    )
+    survey_payment = models.DecimalField(
+        max_digits=8, decimal_places=2, default=Decimal("5.00"), help_text="Paid for each follow-up survey (USD)."
+    )
+    paid_surveys = models.PositiveSmallIntegerField(default=2, help_text="Follow-up surveys that are paid.")
+    lottery_prize = models.DecimalField(
+        max_digits=8,
+        decimal_places=2,
+        default=Decimal("500.00"),
+        help_text="The prize of the lottery among those who keep the extension installed (0: no lottery).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -128,7 +128,7 @@ def landing(request: HttpRequest, participant: Participant) -> HttpResponse:
 @require_http_methods(["GET", "HEAD", "POST"])
 @signup_step(lambda request, p: p.stage == Stage.SCREENING)
 def screener(request: HttpRequest, participant: Participant) -> HttpResponse:
-    form = ScreenerForm(_posted(request))
+    form = ScreenerForm(_posted(request), study=participant.study)
     if request.method == "POST" and form.is_valid():
         decision = services.submit_screener(participant=participant, answers=form.cleaned_data)
         if decision == Stage.SCREENED_IN:
