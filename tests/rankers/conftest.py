@@ -55,8 +55,13 @@ def _end_stray_connections(django_db_setup: None, django_db_blocker: Any) -> Ite
 
 @pytest.fixture(autouse=True)
 async def _close_slate_writer() -> AsyncIterator[None]:
-    """Each test has its own event loop; the slate writer's and the pool's connections must not outlive it."""
+    """Each test has its own event loop; the slate writer's and the pool's connections must not outlive it.
+
+    The writer's memory of stored content goes too: each test starts with an empty database, so content an
+    earlier test stored (the same ids and text) must be written again.
+    """
     yield
+    slatelog._seen._keys.clear()
     await slatelog.close_writer()
     await asyncdb.close_loop_pool()
 
