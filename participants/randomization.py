@@ -11,10 +11,15 @@ the study's secret seed, the stratum and the block's index:
 3. ``allocation_at`` answers "which arm sits at position n of this stratum"; the service takes the
    next free position under a row lock and asks this function.
 
-Because the seed is secret (only its hash is shown) the next allocation cannot be predicted from
-past ones; anyone holding the seed can regenerate the whole sequence with ``allocation_sequence``
-and check it against the stored assignments (``manage.py audit_randomization``). The arm order and
-weights must stay fixed once recruitment starts: changing them changes the sequence.
+What the secret seed does and does not hide: without the seed (only its hash is shown) nobody can
+compute the order inside a block. But blocks have a fixed size (7 for 2:1:1:1:1:1), so whoever sees
+the earlier allocations of a stratum's current block knows which arms are left in it, and its last
+allocation for certain; the fewer places left in a block, the better the guess. Concealment therefore
+rests on nobody who enrols participants seeing assignments as they happen (no page shows an arm, vendors
+never learn it), not on the sequence being unpredictable to someone who watches it. Anyone holding the
+seed can regenerate the whole sequence with ``allocation_sequence`` and check it against the stored
+assignments (``manage.py audit_randomization``). The arm order and weights must stay fixed once
+recruitment starts: changing them changes the sequence.
 """
 
 from __future__ import annotations

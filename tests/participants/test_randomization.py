@@ -104,3 +104,14 @@ def test_stratum_key_names_every_field() -> None:
     assert stratum_key([], {"party": "democrat"}) == "all"
     assert stratum_key(["party"], {"party": "Democrat "}) == "party=democrat"
     assert stratum_key(["party", "device"], {"party": "republican"}) == "party=republican|device="
+
+
+@given(seeds, strata, st.integers(min_value=0, max_value=50))
+def test_a_blocks_last_allocation_is_known_to_whoever_saw_the_rest_of_it(seed: str, stratum: str, block: int) -> None:
+    """What the module docstring says fixed-size blocks allow: the secret seed does not hide the last place."""
+    size = sum(weight for _, weight in PAPER)
+    seen = [allocation_at(seed, stratum, PAPER, block * size + k) for k in range(size - 1)]
+
+    left = Counter(block_template(PAPER)) - Counter(seen)
+
+    assert list(left.elements()) == [allocation_at(seed, stratum, PAPER, block * size + size - 1)]
