@@ -19,6 +19,7 @@ with a query each: the work is a fixed number of queries per wave plus one email
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -30,7 +31,7 @@ from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q, Sum
-from django.template.loader import render_to_string
+from django.template.loader import get_template
 from django.urls import reverse
 
 from participants.models import Participant
@@ -149,8 +150,13 @@ def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
         yield ids[start : start + BATCH]
 
 
+@functools.cache
+def _page_path_template() -> str:
+    return reverse("surveys:page", kwargs={"token": "TOKEN"})  # reversed once: a send run builds many links
+
+
 def survey_url(invitation_id: int, base_url: str | None = None) -> str:
-    path = reverse("surveys:page", kwargs={"token": survey_token(Invitation(pk=invitation_id))})
+    path = _page_path_template().replace("TOKEN", survey_token(Invitation(pk=invitation_id)))
     return (settings.PRC_SITE_URL if base_url is None else base_url).rstrip("/") + path
 
 
@@ -163,7 +169,7 @@ def send_claimed(claimed: Sequence[Claimed], *, at: dt.datetime) -> dict[str, in
     invitations = {
         i.pk: i for i in Invitation.objects.filter(pk__in=[c.invitation_id for c in claimed]).only("pk", "closes_at")
     }
-    connection = get_connection()
+    connection, template = get_connection(), get_template("surveys/email_invitation.txt")
     logs: list[MessageLog] = []
     counts: defaultdict[str, int] = defaultdict(int)
     for claim in claimed:
@@ -175,7 +181,7 @@ def send_claimed(claimed: Sequence[Claimed], *, at: dt.datetime) -> dict[str, in
             "closes_at": invitations[claim.invitation_id].closes_at,
         }
         subject = f"{'Reminder: ' if context['reminder'] else ''}{wave.name} is open for you"
-        status, error = _send(connection, address, subject, render_to_string("surveys/email_invitation.txt", context))
+        status, error = _send(connection, address, subject, template.render(context))
         counts[status] += 1
         logs.append(
             MessageLog(
@@ -347,7 +353,7 @@ def send_monthly_updates(*, at: dt.datetime) -> dict[str, int]:
         "participant_id", "wave_id"
     ):
         done[participant_id].add(wave_id)
-    connection, logs = get_connection(), []
+    connection, logs, template = get_connection(), [], get_template("surveys/email_monthly.txt")
     counts: defaultdict[str, int] = defaultdict(int)
     for person in people_list:
         assert person.consented_at is not None
@@ -361,7 +367,7 @@ def send_monthly_updates(*, at: dt.datetime) -> dict[str, int]:
             "included": person.included_at is not None,
         }
         subject = "Your monthly study update"
-        status, error = _send(connection, person.email, subject, render_to_string("surveys/email_monthly.txt", context))
+        status, error = _send(connection, person.email, subject, template.render(context))
         counts[status] += 1
         logs.append(
             MessageLog(
