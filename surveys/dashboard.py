@@ -2,7 +2,7 @@
 
 - ``wave_arm_rows``: per wave and arm, invited, completed, reminders sent and cancelled.
 - ``daily_completions``: completions per local day, wave and arm (the completion-over-time chart).
-- ``attrition``: the differential-attrition regressions of Table S19, models (1) and (3).
+- ``attrition``: the differential-attrition regressions of Table S19, models (1), (2) and (3).
 - ``response_rows``: one row per response with flattened answers and standardized indexes (the export).
 """
 
@@ -125,28 +125,76 @@ def ols(y: Sequence[float], columns: Mapping[str, Sequence[float]]) -> list[Coef
     return result
 
 
+SURVIVAL_CATEGORIES = ("gender", "ethnicity", "education", "party_id", "income", "socmed_use")
+
+
+def logistic_fit(x: np.ndarray[Any, Any], y: np.ndarray[Any, Any], ridge: float = 1e-3) -> np.ndarray[Any, Any]:
+    """Logistic regression by iteratively reweighted least squares, with a small ridge so that
+    separable or collinear data still converge."""
+    beta = np.zeros(x.shape[1])
+    for _ in range(50):
+        p = 1 / (1 + np.exp(-(x @ beta)))
+        weights = np.clip(p * (1 - p), 1e-9, None)
+        hessian = x.T @ (x * weights[:, None]) + ridge * np.eye(x.shape[1])
+        step = np.linalg.solve(hessian, x.T @ (y - p) - ridge * beta)
+        beta += step
+        if np.max(np.abs(step)) < 1e-8:
+            break
+    return beta
+
+
+def survival_scores(baseline: Sequence[Mapping[str, Any]], y: Sequence[float]) -> list[float]:
+    """Each participant's predicted probability of completing a follow-up, from baseline characteristics
+    (gender, race, education, party, income, social media use, affective polarization): Table S19's
+    "predicted survival score". One-hot categories; a missing answer is its own category."""
+    columns: list[list[float]] = [[1.0] * len(baseline)]
+    for key in SURVIVAL_CATEGORIES:
+        levels = sorted({str(b.get(key)) for b in baseline})
+        columns += [[1.0 if str(b.get(key)) == level else 0.0 for b in baseline] for level in levels[1:]]
+    polarization = [b.get("affective_polarization") for b in baseline]
+    known = [v for v in polarization if v is not None]
+    fill = sum(known) / len(known) if known else 0.0
+    columns.append([fill if v is None else float(v) for v in polarization])
+    x = np.column_stack([np.asarray(c, dtype=float) for c in columns])
+    beta = logistic_fit(x, np.asarray(y, dtype=float))
+    return [float(v) for v in 1 / (1 + np.exp(-(x @ beta)))]
+
+
 def attrition(study: Study) -> list[Regression]:
-    """Table S19, models (1) and (3): completing a midline or endline survey, among included participants,
-    on treatment (any non-control arm) and on each arm against control. Empty without two groups."""
+    """Table S19: completing a midline or endline survey, among included participants, (1) on treatment
+    (any non-control arm), (2) on treatment interacted with a predicted survival score from baseline
+    characteristics, (3) on each arm against control. Empty without both control and treated people."""
     followups = Invitation.objects.filter(
         wave__study=study, completed_at__isnull=False, wave__kind__in=(Wave.Kind.MIDLINE, Wave.Kind.ENDLINE)
     ).values("participant_id")
     sample = list(
         Participant.objects.filter(study=study, included_at__isnull=False, assignment__isnull=False)
         .annotate(done=Count("pk", filter=Q(pk__in=followups)))
-        .values_list("assignment__arm__slug", "assignment__arm__is_control", "done")
+        .values_list("pk", "assignment__arm__slug", "assignment__arm__is_control", "done")
     )
     arms = [arm for arm in Arm.objects.filter(study=study).order_by("id") if not arm.is_control]
-    if len({control for _, control, _ in sample}) < 2:
+    if len({control for _, _, control, _ in sample}) < 2:
         return []
-    y = [1.0 if done else 0.0 for _, _, done in sample]
-    treated = [0.0 if control else 1.0 for _, control, _ in sample]
-    dummies = {arm.name: [1.0 if slug == arm.slug else 0.0 for slug, _, _ in sample] for arm in arms}
+    y = [1.0 if done else 0.0 for *_, done in sample]
+    treated = [0.0 if control else 1.0 for _, _, control, _ in sample]
+    dummies = {arm.name: [1.0 if slug == arm.slug else 0.0 for _, slug, _, _ in sample] for arm in arms}
     present = {name: column for name, column in dummies.items() if any(column)}
-    return [
-        Regression("(1) Treatment", len(y), ols(y, {"Treatment": treated})),
-        Regression("(3) Each arm", len(y), ols(y, present)),
-    ]
+    models = [Regression("(1) Treatment", len(y), ols(y, {"Treatment": treated}))]
+    if len(set(y)) == 2:
+        baseline = _baseline_characteristics(study)
+        score = survival_scores([baseline.get(pk, {}) for pk, *_ in sample], y)
+        interaction = [t * s for t, s in zip(treated, score, strict=True)]
+        columns = {"Treatment": treated, "Survival score": score, "Treatment x survival score": interaction}
+        models.append(Regression("(2) Treatment x predicted survival", len(y), ols(y, columns)))
+    models.append(Regression("(3) Each arm", len(y), ols(y, present)))
+    return models
+
+
+def _baseline_characteristics(study: Study) -> dict[int, dict[str, Any]]:
+    rows = Response.objects.filter(
+        wave__study=study, wave__kind=Wave.Kind.BASELINE, completed_at__isnull=False
+    ).values_list("participant_id", "answers", "indexes")
+    return {pk: {**{key: answers.get(key) for key in SURVIVAL_CATEGORIES}, **indexes} for pk, answers, indexes in rows}
 
 
 # --- Responses, flattened and standardized ---------------------------------------------------------

@@ -66,8 +66,11 @@ def test_differential_attrition_regresses_follow_up_completion_on_treatment(surv
     assert models[0].n == 6
     assert treatment["(Intercept)"].estimate == pytest.approx(2 / 4)  # control completion rate
     assert treatment["Treatment"].estimate == pytest.approx(1 / 2 - 2 / 4)
-    each_arm = {c.name for c in models[1].coefficients}
+    by_title = {model.title: model for model in models}
+    each_arm = {c.name for c in by_title["(3) Each arm"].coefficients}
     assert each_arm == {"(Intercept)", "Uprank Bridging"}
+    interaction = {c.name for c in by_title["(2) Treatment x predicted survival"].coefficients}
+    assert interaction == {"(Intercept)", "Treatment", "Survival score", "Treatment x survival score"}
 
 
 def test_the_csv_export_is_pseudonymous_standardized_and_audited(surveyed: Study) -> None:
