@@ -23,7 +23,7 @@ STAGE_LABELS = {
     "screened_in": "Screened in",
     "consented": "Consented",
     "installed": "Installed extension",
-    "included": "Kept installed one week",
+    "included": "Included (installed a week, baseline survey done)",
 }
 
 
