@@ -12,6 +12,14 @@ from ranking_challenge.request import RankingRequest
 from ranking_challenge.response import RankingResponse
 
 REF = "#/components/schemas/{model}"
+# Our one addition to the PRC request (other servers ignore it): which of the platform's passes this is.
+SLATE_PASS = {
+    "type": "integer",
+    "minimum": 1,
+    "nullable": True,
+    "description": "Which pass of Table S11 this request is (Facebook posts: 1 = the first 10, 2 = the next 35). "
+    "Omitted: inferred from the number of items.",
+}
 
 
 def openapi_30(node: Any) -> Any:
@@ -41,6 +49,7 @@ def _components() -> dict[str, Any]:
         schema = model.model_json_schema(ref_template=REF)
         schemas.update(openapi_30(schema.pop("$defs", {})))
         schemas[model.__name__] = openapi_30(schema)
+    schemas["RankingRequest"]["properties"]["slate_pass"] = SLATE_PASS
     error: dict[str, Any] = {
         "type": "object",
         "properties": {

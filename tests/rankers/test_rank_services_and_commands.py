@@ -137,6 +137,7 @@ def test_openapi_schema_lists_the_ranking_endpoints(client: Client) -> None:
     assert "/rank" in schema["paths"]
     assert "/rankers/{name}/rank" in schema["paths"]
     assert "RankingRequest" in schema["components"]["schemas"]
+    assert schema["components"]["schemas"]["RankingRequest"]["properties"]["slate_pass"]["minimum"] == 1
 
 
 def _service_status(client: Client, key: str) -> int:
