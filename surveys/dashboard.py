@@ -4,6 +4,7 @@
 - ``daily_completions``: completions per local day, wave and arm (the completion-over-time chart).
 - ``attrition``: the differential-attrition regressions of Table S19, models (1), (2) and (3).
 - ``response_rows``: one row per response with flattened answers and standardized indexes (the export).
+- ``in_feed_rows``: in-feed questions shown, answered and dismissed per arm, and per arm and question.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ import numpy as np
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
 
+from participants.dashboard import percent
 from participants.models import Arm, Participant, Study
 from surveys import indexes
-from surveys.models import Invitation, Question, Response, Wave
+from surveys.models import InFeedPrompt, Invitation, Question, Response, Wave
 
 
 @dataclass(frozen=True)
@@ -258,3 +260,87 @@ def response_rows(study: Study, *, free_text: bool = False) -> Iterator[dict[str
 def _is_control(response: Response) -> bool:
     assignment = getattr(response.participant, "assignment", None)
     return bool(assignment and assignment.arm.is_control)
+
+
+# --- in-feed questions ---------------------------------------------------------------------------
+
+NO_ARM = "Unassigned"
+
+
+@dataclass(frozen=True)
+class InFeedRow:
+    """In-feed questions of one arm (and one question, or all of them: ``question`` is "All")."""
+
+    arm: str
+    question: str
+    participants: int  # enrolled in the arm now
+    prompts: int  # participant-weeks with a question shown
+    days_shown: int
+    answered: int
+    dismissed: int
+    weeks: int
+
+    @property
+    def exposure_rate(self) -> float | None:
+        """Percent of the arm's participant-weeks in the range in which a question was shown."""
+        return percent(self.prompts, self.participants * self.weeks)
+
+    @property
+    def response_rate(self) -> float | None:
+        return percent(self.answered, self.prompts)
+
+    @property
+    def dismissal_rate(self) -> float | None:
+        return percent(self.dismissed, self.prompts)
+
+
+def in_feed_rows(study: Study, start: dt.date, end: dt.date) -> tuple[list[InFeedRow], list[InFeedRow]]:
+    """Per arm (all questions), and per arm and question, for prompts that first appeared in [start, end]."""
+    weeks = max(1, math.ceil(((end - start).days + 1) / 7))
+    enrolled: dict[str | None, int] = dict(
+        Participant.objects.filter(study=study)
+        .enrolled()
+        .values_list("assignment__arm__name")
+        .annotate(n=Count("pk"))
+        .values_list("assignment__arm__name", "n")
+    )
+    grouped = (
+        InFeedPrompt.objects.filter(participant__study=study, first_shown_on__gte=start, first_shown_on__lte=end)
+        .values("participant__assignment__arm__name", "question__key")
+        .annotate(
+            prompts=Count("pk"),
+            days=Sum("days_shown"),
+            answered=Count("pk", filter=Q(answered_at__isnull=False)),
+            dismissed=Count("pk", filter=Q(dismissed_at__isnull=False)),
+        )
+        .order_by("participant__assignment__arm__name", "question__key")
+    )
+    by_question = [
+        InFeedRow(
+            arm=row["participant__assignment__arm__name"] or NO_ARM,
+            question=row["question__key"],
+            participants=enrolled.get(row["participant__assignment__arm__name"], 0),
+            prompts=row["prompts"],
+            days_shown=row["days"] or 0,
+            answered=row["answered"],
+            dismissed=row["dismissed"],
+            weeks=weeks,
+        )
+        for row in grouped
+    ]
+    by_arm = []
+    for arm in sorted({name or NO_ARM for name in enrolled} | {row.arm for row in by_question}):
+        rows = [row for row in by_question if row.arm == arm]
+        by_arm.append(
+            InFeedRow(
+                arm=arm,
+                question="All",
+                participants=enrolled.get(None if arm == NO_ARM else arm, 0),
+                prompts=sum(r.prompts for r in rows),
+                days_shown=sum(r.days_shown for r in rows),
+                answered=sum(r.answered for r in rows),
+                dismissed=sum(r.dismissed for r in rows),
+                weeks=weeks,
+            )
+        )
+    return by_arm, by_question

@@ -66,3 +66,20 @@ def responses_csv(request: HttpRequest) -> HttpResponse:
     writer.writeheader()
     writer.writerows(rows)
     return response
+
+
+class InFeedFilterForm(StudyPeriodFilterForm):
+    default_days = 28
+    field_order = ["start", "end", "study"]
+
+
+@require_GET
+@researcher_required
+def in_feed(request: HttpRequest) -> HttpResponse:
+    form = InFeedFilterForm.from_query(request.GET.dict())
+    if not form.is_valid():
+        return render(request, "dashboards/in_feed.html", {"form": form}, status=400)
+    study, start, end = (form.cleaned_data[k] for k in ("study", "start", "end"))
+    by_arm, by_question = dashboard.in_feed_rows(study, start, end)
+    context = {"form": form, "study": study, "by_arm": by_arm, "by_question": by_question}
+    return render(request, "dashboards/in_feed.html", context)

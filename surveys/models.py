@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 from decimal import Decimal
+from typing import Any
 
 from django.db import models
 from django.db.models import Q
@@ -268,3 +269,73 @@ class MessageLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.channel} {self.status} {self.participant_id}"
+
+
+# --- in-feed questions (supplementary section 2) ---------------------------------------------------
+
+
+class InFeedQuestion(models.Model):
+    """One question of the study's in-feed set; one is drawn per participant per week (``surveys.infeed``)."""
+
+    study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="in_feed_questions")
+    key = models.SlugField(max_length=60, help_text="Stable name used in answers and reports.")
+    text = models.TextField(help_text="Wording; [outparty], [inparty_candidate], [platform] ... are piped.")
+    options = models.JSONField(help_text='Choices, in display order: [{"value": ..., "label": ...}].')
+    asked_from = models.DateField(null=True, blank=True, help_text="First day it may be drawn (study-local).")
+    asked_until = models.DateField(null=True, blank=True, help_text="Last day it may be drawn (inclusive).")
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["study", "key"], name="infeed_question_unique_key")]
+        ordering = ["study", "key"]
+
+    def __str__(self) -> str:
+        return self.key
+
+    def is_asked_on(self, day: dt.date) -> bool:
+        return (
+            self.active
+            and (self.asked_from is None or day >= self.asked_from)
+            and (self.asked_until is None or day <= self.asked_until)
+        )
+
+    def option_values(self) -> list[Any]:
+        return [option["value"] for option in self.options]
+
+
+class InFeedPrompt(models.Model):
+    """One participant's question of one week: when and where it was offered, and its answer or dismissal."""
+
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="in_feed_prompts")
+    question = models.ForeignKey(InFeedQuestion, on_delete=models.PROTECT, related_name="prompts")
+    sequence = models.PositiveIntegerField(help_text="1 for the participant's first prompt, then 2, 3, ...")
+    platform = models.CharField(max_length=20, help_text="The first platform used when it was due.")
+    first_shown_on = models.DateField(help_text="Study-local day it first appeared.")
+    last_shown_on = models.DateField()
+    days_shown = models.PositiveSmallIntegerField(default=1, help_text="Days it was offered (at most 3).")
+    text = models.TextField(help_text="The wording shown, piped for this participant.")
+    created_at = models.DateTimeField(default=timezone.now)
+    answer = models.JSONField(null=True, blank=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    dismissed_at = models.DateTimeField(null=True, blank=True)
+    client_key = models.CharField(
+        max_length=100, blank=True, help_text="The extension's key of the answer or dismissal."
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["participant", "sequence"], name="infeed_prompt_unique_sequence"),
+            models.UniqueConstraint(
+                fields=["participant", "client_key"],
+                condition=~Q(client_key=""),
+                name="infeed_prompt_unique_client_key",
+            ),
+            models.CheckConstraint(
+                condition=Q(answered_at__isnull=True) | Q(dismissed_at__isnull=True), name="infeed_answer_or_dismissal"
+            ),
+        ]
+        indexes = [models.Index(fields=["first_shown_on"])]
+
+    @property
+    def closed(self) -> bool:
+        return self.answered_at is not None or self.dismissed_at is not None

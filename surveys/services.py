@@ -8,21 +8,24 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
+import zoneinfo
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
 from django.core import signing
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Field
+from django.utils import timezone
 
 from participants.audit import record_audit
-from participants.models import Participant
+from participants.models import Participant, Study
 from participants.payments import credit_survey_payment
 from participants.services import record_baseline_completion
 from participants.vendors import SIGNATURE_PARAM, signature_is_valid
-from surveys import indexes, library, piping
-from surveys.models import Instrument, Invitation, Question, Response, Wave
+from surveys import in_feed_schedule, indexes, library, piping
+from surveys.models import InFeedPrompt, InFeedQuestion, Instrument, Invitation, Question, Response, Wave
 from surveys.ranker_input import ranker_survey_from_answers
 from surveys.signals import wave_completed
 
@@ -287,3 +290,181 @@ def accept_callback(*, query_string: str, params: Mapping[str, str], at: dt.date
             raise refuse(exc.code, exc.message) from None
     response, _ = complete_invitation(invitation=invitation, at=at)
     return response
+
+
+# --- in-feed questions (supplementary section 2) ---------------------------------------------------
+
+PLATFORM_NAMES = {"facebook": "Facebook", "reddit": "Reddit", "twitter": "X (Twitter)"}
+TOKEN = re.compile(r"\[([a-z_]+)\]")  # every [token]: piping's own and [platform]
+
+
+def load_in_feed_questions(*, study: Study) -> int:
+    """Write the paper's in-feed set (``in_feed_schedule.PAPER_QUESTIONS``) for the study; rerunning updates it."""
+    with transaction.atomic():
+        for spec in in_feed_schedule.PAPER_QUESTIONS:
+            defaults = {"text": spec["text"], "options": spec["options"]}
+            defaults |= {"asked_from": spec.get("asked_from"), "asked_until": spec.get("asked_until")}
+            InFeedQuestion.objects.update_or_create(study=study, key=spec["key"], defaults=defaults)
+    return len(in_feed_schedule.PAPER_QUESTIONS)
+
+
+def in_feed_words(participant: Participant, platform: str) -> dict[str, str]:
+    """The words piped into in-feed questions: the party words (as for survey pages) and ``[platform]``."""
+    baseline = (
+        Response.objects.filter(participant=participant, wave__kind=Wave.Kind.BASELINE, completed_at__isnull=False)
+        .values_list("answers", flat=True)
+        .first()
+    )
+    words = piping.words_for(piping.party_of(baseline or {}, participant.screener_answers))
+    return {**words, "platform": PLATFORM_NAMES.get(platform, platform)}
+
+
+def pipe_in_feed(text: str, words: dict[str, str]) -> str | None:
+    """``text`` with every token replaced; None when a token has no word (the question is not asked)."""
+    tokens = set(TOKEN.findall(text))
+    if not tokens <= words.keys():
+        return None
+    return TOKEN.sub(lambda match: words[match.group(1)], text)
+
+
+# --- in-feed questions ---------------------------------------------------------------------------
+
+
+class InFeedError(Exception):
+    """A refused in-feed request, with the API's error code, field and HTTP status."""
+
+    def __init__(self, code: str, message: str, *, field: str | None = None, status: int = 400) -> None:
+        super().__init__(message)
+        self.code, self.message, self.field, self.status = code, message, field, status
+
+
+def _local_day(participant: Participant, at: dt.datetime) -> dt.date:
+    return at.astimezone(zoneinfo.ZoneInfo(participant.study.timezone)).date()
+
+
+def _last_prompt(participant: Participant) -> InFeedPrompt | None:
+    return participant.in_feed_prompts.order_by("-sequence").first()
+
+
+def next_in_feed_prompt(
+    *, participant: Participant, platform: str, at: dt.datetime | None = None
+) -> InFeedPrompt | None:
+    """The prompt to show on ``platform`` now, recording the day it is shown; None when nothing is due.
+
+    Only enrolled participants with the consent in force get questions (see ``surveys.infeed`` for the rule).
+    """
+    at = at or timezone.now()
+    if participant.enrolled_at is None or not participant.has_current_consent(at):
+        return None
+    today = _local_day(participant, at)
+    last = _last_prompt(participant)
+    state = (
+        None
+        if last is None
+        else in_feed_schedule.LastPrompt(last.sequence, last.first_shown_on, last.platform, last.closed)
+    )
+    decision = in_feed_schedule.offer(
+        installed_on=_local_day(participant, participant.enrolled_at), last=state, today=today, platform=platform
+    )
+    if decision is None:
+        return None
+    if decision.action == "continue":
+        assert last is not None
+        if InFeedPrompt.objects.filter(pk=last.pk, last_shown_on__lt=today).update(
+            last_shown_on=today, days_shown=F("days_shown") + 1
+        ):
+            last.refresh_from_db(fields=["last_shown_on", "days_shown"])
+        return last
+    return _start_prompt(participant, decision.sequence, platform, today, at)
+
+
+def _start_prompt(
+    participant: Participant, sequence: int, platform: str, today: dt.date, at: dt.datetime
+) -> InFeedPrompt | None:
+    words = in_feed_words(participant, platform)
+    texts = {
+        q.key: (q, text)
+        for q in participant.study.in_feed_questions.all()
+        if q.is_asked_on(today) and (text := pipe_in_feed(q.text, words)) is not None
+    }
+    if not texts:
+        return None
+    seed = participant.study.randomization_seed
+    question, text = texts[in_feed_schedule.question_for(seed, participant.public_id, sequence, list(texts))]
+    try:
+        with transaction.atomic():
+            return InFeedPrompt.objects.create(
+                participant=participant,
+                question=question,
+                sequence=sequence,
+                platform=platform,
+                first_shown_on=today,
+                last_shown_on=today,
+                text=text,
+                created_at=at,
+            )
+    except IntegrityError:  # two tabs asked at once: the other request started this prompt
+        return participant.in_feed_prompts.filter(sequence=sequence, platform=platform).first()
+
+
+def _own_prompt(participant: Participant, prompt_id: int) -> InFeedPrompt:
+    prompt = InFeedPrompt.objects.select_related("question").filter(pk=prompt_id, participant=participant).first()
+    if prompt is None:
+        raise InFeedError("not_found", "No such question for this participant.", field="prompt_id", status=404)
+    return prompt
+
+
+def _repeat(participant: Participant, client_key: str) -> InFeedPrompt | None:
+    return InFeedPrompt.objects.filter(participant=participant, client_key=client_key).first()
+
+
+def answer_in_feed_prompt(
+    *, participant: Participant, prompt_id: int, value: Any, client_key: str, at: dt.datetime | None = None
+) -> tuple[InFeedPrompt, bool]:
+    """Record the answer once; a repeat with the same ``client_key`` returns the first (created False)."""
+    return _close_prompt(participant, prompt_id, client_key, at or timezone.now(), answer=value)
+
+
+def dismiss_in_feed_prompt(
+    *, participant: Participant, prompt_id: int, client_key: str, at: dt.datetime | None = None
+) -> tuple[InFeedPrompt, bool]:
+    """The participant closed the question without answering: it is not offered again."""
+    return _close_prompt(participant, prompt_id, client_key, at or timezone.now(), answer=None, dismiss=True)
+
+
+def _close_prompt(
+    participant: Participant, prompt_id: int, client_key: str, at: dt.datetime, *, answer: Any, dismiss: bool = False
+) -> tuple[InFeedPrompt, bool]:
+    if participant.is_withdrawn:
+        raise InFeedError("withdrawn", "You have left the study; nothing is recorded.", status=403)
+    repeat = _repeat(participant, client_key)
+    if repeat is not None:
+        if repeat.pk != prompt_id:
+            raise InFeedError(
+                "key_reused", "This client key was used for another question.", field="client_key", status=409
+            )
+        return repeat, False
+    prompt = _own_prompt(participant, prompt_id)
+    if not dismiss and answer not in prompt.question.option_values():
+        raise InFeedError("invalid_choice", f"{answer!r} is not one of this question's options.", field="value")
+    changes: dict[str, Any] = {"client_key": client_key}
+    changes |= {"dismissed_at": at} if dismiss else {"answer": answer, "answered_at": at}
+    try:
+        with transaction.atomic():
+            closed = InFeedPrompt.objects.filter(pk=prompt.pk, answered_at__isnull=True, dismissed_at__isnull=True)
+            updated = closed.update(**changes)
+    except IntegrityError:  # the same key raced in on another connection
+        return _repeat_or_fail(participant, client_key, prompt_id)
+    if not updated:
+        return _repeat_or_fail(participant, client_key, prompt_id)
+    prompt.refresh_from_db()
+    return prompt, True
+
+
+def _repeat_or_fail(participant: Participant, client_key: str, prompt_id: int) -> tuple[InFeedPrompt, bool]:
+    repeat = _repeat(participant, client_key)
+    if repeat is not None and repeat.pk == prompt_id:
+        return repeat, False
+    raise InFeedError(
+        "already_closed", "This question was already answered or dismissed.", field="prompt_id", status=409
+    )

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
-from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, transaction
 from django.test import Client
 from django.utils import timezone
 from hypothesis import given
@@ -31,6 +29,7 @@ from participants.models import (
 )
 from participants.roles import OPS, PI, READER, create_roles
 from tests.factories import ParticipantFactory, SourceFactory, StudyFactory, login
+from tests.threads import run_at_once
 
 pytestmark = pytest.mark.django_db
 
@@ -140,30 +139,6 @@ def test_cancelled_entries_free_room_under_the_cap_and_lottery_prizes_do_not_use
     payments.move_payments(payment_ids=[entry.pk], to=Status.CANCELLED, by=None, note="duplicate")
 
     assert payments.room_under_cap(participant) == Decimal("20.00")
-
-
-def run_at_once(n: int, work: Callable[[int], object]) -> list[object]:
-    """Run ``work(i)`` in ``n`` threads released together, each on its own database connection."""
-    barrier = threading.Barrier(n)
-    results: list[object] = []
-    errors: list[BaseException] = []
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait(timeout=60)
-            results.append(work(i))
-        except BaseException as exc:  # a thread's failure must fail the test
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not errors, errors
-    return results
 
 
 @pytest.mark.django_db(transaction=True)

@@ -1,0 +1,122 @@
+"""The extension's in-feed question API (supplementary section 2): one view per operation.
+
+``GET next`` says which question to show on this platform now (and records that it was shown); answers and
+dismissals are idempotent by the client's key. Errors use the project's one format.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from participants.api import ExtensionView
+from participants.models import PLATFORMS
+from prc_site.lib.api_errors import ApiError
+from surveys import in_feed_schedule, services
+from surveys.models import InFeedPrompt
+
+
+class InFeedQuestionOutput(serializers.Serializer[dict[str, object]]):
+    key = serializers.CharField()
+    text = serializers.CharField(help_text="Piped for this participant and platform.")
+    options = serializers.ListField(
+        child=serializers.DictField(), help_text='In display order: [{"value": ..., "label": ...}]; send the value.'
+    )
+
+
+class InFeedPromptOutput(serializers.Serializer[dict[str, object]]):
+    prompt_id = serializers.IntegerField(source="pk")
+    question = InFeedQuestionOutput()
+    day = serializers.IntegerField(help_text="1, 2 or 3: the day of its three-day offer.")
+    offered_until = serializers.DateField(help_text="Last study-local day it is offered if not answered.")
+
+
+class NextInFeedInput(serializers.Serializer[dict[str, object]]):
+    platform = serializers.ChoiceField(choices=PLATFORMS)
+
+
+class NextInFeedOutput(serializers.Serializer[dict[str, object]]):
+    prompt = InFeedPromptOutput(allow_null=True, help_text="null: no question now.")
+
+
+class InFeedAnswerInput(serializers.Serializer[dict[str, object]]):
+    prompt_id = serializers.IntegerField(min_value=1)
+    value = serializers.JSONField(help_text="One of the question's option values.")
+    client_key = serializers.CharField(min_length=8, max_length=100, help_text="Stable id: a repeat is stored once.")
+
+
+class InFeedDismissInput(serializers.Serializer[dict[str, object]]):
+    prompt_id = serializers.IntegerField(min_value=1)
+    client_key = serializers.CharField(min_length=8, max_length=100, help_text="Stable id: a repeat is stored once.")
+
+
+class InFeedClosedOutput(serializers.Serializer[dict[str, object]]):
+    prompt_id = serializers.IntegerField(source="pk")
+    status = serializers.CharField()
+    answer = serializers.JSONField(allow_null=True)
+    at = serializers.DateTimeField()
+
+
+def _prompt_body(prompt: InFeedPrompt | None) -> dict[str, object]:
+    if prompt is None:
+        return {"prompt": None}
+    question = {"key": prompt.question.key, "text": prompt.text, "options": prompt.question.options}
+    offered_until = prompt.first_shown_on + dt.timedelta(days=in_feed_schedule.OFFER_DAYS - 1)
+    day = (prompt.last_shown_on - prompt.first_shown_on).days + 1
+    return {"prompt": {"pk": prompt.pk, "question": question, "day": day, "offered_until": offered_until}}
+
+
+def _closed_body(prompt: InFeedPrompt) -> dict[str, object]:
+    answered = prompt.answered_at is not None
+    at = prompt.answered_at if answered else prompt.dismissed_at
+    return {"pk": prompt.pk, "status": "answered" if answered else "dismissed", "answer": prompt.answer, "at": at}
+
+
+def _in_feed_error(exc: services.InFeedError) -> ApiError:
+    return ApiError(exc.code, exc.message, status_code=exc.status, field=exc.field)
+
+
+class NextInFeedQuestionView(ExtensionView):
+    """The question to show in the feed on this platform now, or ``{"prompt": null}``. Asking records the exposure."""
+
+    @extend_schema(parameters=[NextInFeedInput], responses={200: NextInFeedOutput})
+    def get(self, request: Request) -> Response:
+        data = NextInFeedInput(data=request.query_params)
+        data.is_valid(raise_exception=True)
+        participant, _ = self.caller(request)
+        prompt = services.next_in_feed_prompt(participant=participant, platform=str(data.validated_data["platform"]))
+        return Response(NextInFeedOutput(_prompt_body(prompt)).data)
+
+
+class InFeedAnswerView(ExtensionView):
+    """Answer a question; 201 the first time, 200 with the first result for a repeat with the same client key."""
+
+    @extend_schema(request=InFeedAnswerInput, responses={200: InFeedClosedOutput, 201: InFeedClosedOutput})
+    def post(self, request: Request) -> Response:
+        data = InFeedAnswerInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        participant, _ = self.caller(request)
+        try:
+            prompt, created = services.answer_in_feed_prompt(participant=participant, **data.validated_data)
+        except services.InFeedError as exc:
+            raise _in_feed_error(exc) from exc
+        return Response(InFeedClosedOutput(_closed_body(prompt)).data, status=201 if created else 200)
+
+
+class InFeedDismissView(ExtensionView):
+    """Close a question without answering; it is not offered again."""
+
+    @extend_schema(request=InFeedDismissInput, responses={200: InFeedClosedOutput, 201: InFeedClosedOutput})
+    def post(self, request: Request) -> Response:
+        data = InFeedDismissInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        participant, _ = self.caller(request)
+        try:
+            prompt, created = services.dismiss_in_feed_prompt(participant=participant, **data.validated_data)
+        except services.InFeedError as exc:
+            raise _in_feed_error(exc) from exc
+        return Response(InFeedClosedOutput(_closed_body(prompt)).data, status=201 if created else 200)
