@@ -7,18 +7,21 @@ everyone, superusers included; and the randomization seed disappears once recrui
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.db.models import Model, QuerySet
 from django.forms import BaseForm
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, QueryDict
 
 from participants import payments, roles
+from participants.audit import record_audit
 from participants.models import (
     Arm,
     Assignment,
@@ -251,6 +254,8 @@ class ParticipantAdmin(admin.ModelAdmin):
         "enrolled_at",
         "included_at",
         "withdrawn_at",
+        "withdrawal_reason",
+        "erased_at",
         "enrolment_code_expires_at",
         "enrolment_code_used_at",
     )
@@ -510,11 +515,84 @@ class AuditEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
 User = get_user_model()
 admin.site.unregister(User)
 
+# What only a superuser may set: these are how a researcher would make themself more than their role.
+ESCALATING_FIELDS = ("is_superuser", "is_staff", "user_permissions")
+
 
 @admin.register(User)
 class AuditedUserAdmin(UserAdmin):
-    """The stock user admin, naming the acting user on the audit events its group changes write."""
+    """The user admin, closed to privilege escalation.
+
+    Superusers edit everything. Anyone else allowed here (a PI) manages people only through the three
+    roles: the superuser, staff and raw-permission fields are neither shown nor accepted, the only groups
+    offered are the roles, a user's staff flag follows whether they hold a role, and superusers' accounts
+    (password included) are read-only to them. A refused attempt is answered 403 and audited; every change
+    of a flag, role, permission or password is audited by ``participants.roles`` with the acting user.
+    """
+
+    def get_fieldsets(self, request: HttpRequest, obj: Model | None = None) -> Any:
+        fieldsets = super().get_fieldsets(request, obj)
+        if request.user.is_superuser:
+            return fieldsets
+        return [
+            (name, {**options, "fields": [f for f in options["fields"] if f not in ESCALATING_FIELDS]})
+            for name, options in fieldsets
+        ]
+
+    def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "groups" and not request.user.is_superuser:
+            kwargs["queryset"] = Group.objects.filter(name__in=roles.ROLE_NAMES)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        if getattr(obj, "is_superuser", False) and not request.user.is_superuser:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def changeform_view(
+        self, request: HttpRequest, object_id: str | None = None, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        with roles.acting_as(request.user):
+            if request.method == "POST":
+                self._refuse_escalation(request, object_id, posted=request.POST)
+            return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def user_change_password(self, request: HttpRequest, id: str, form_url: str = "") -> HttpResponse:
+        with roles.acting_as(request.user):
+            if request.method == "POST":
+                self._refuse_escalation(request, id, posted=None)
+            return super().user_change_password(request, id, form_url)
 
     def save_related(self, request: HttpRequest, form: BaseForm, formsets: Any, change: bool) -> None:
-        with roles.acting_as(request.user):
-            super().save_related(request, form, formsets, change)
+        super().save_related(request, form, formsets, change)
+        user = cast(Any, form).instance
+        if not request.user.is_superuser and not user.is_superuser:
+            # Roles are the only way a non-superuser grants access: the staff flag follows them.
+            holds_role = user.groups.filter(name__in=roles.ROLE_NAMES).exists()
+            if user.is_staff != holds_role:
+                user.is_staff = holds_role
+                user.save(update_fields=["is_staff"])
+
+    def _refuse_escalation(self, request: HttpRequest, object_id: str | None, posted: QueryDict | None) -> None:
+        """403, with an audit event, for a non-superuser's change to a superuser or to what only superusers set."""
+        if request.user.is_superuser:
+            return
+        target = User.objects.filter(pk=object_id).first() if object_id and object_id.isdigit() else None
+        problems = []
+        if target is not None and target.is_superuser:
+            problems.append("target is a superuser")
+        if posted is not None:
+            problems += [f"sets {field}" for field in ESCALATING_FIELDS if field in posted]
+            role_ids = {str(pk) for pk in Group.objects.filter(name__in=roles.ROLE_NAMES).values_list("pk", flat=True)}
+            if set(posted.getlist("groups")) - role_ids:
+                problems.append("adds a group that is not a role")
+        if not problems:
+            return
+        username = target.get_username() if target is not None else str(posted.get("username", "")) if posted else ""
+        record_audit(
+            action="user.change_refused",
+            obj=target if target is not None else "User",
+            actor=request.user,
+            detail={"username": username, "problems": problems, "path": request.path},
+        )
+        raise PermissionDenied("Only a superuser may do this.")

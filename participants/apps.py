@@ -4,3 +4,8 @@ from django.apps import AppConfig
 class ParticipantsConfig(AppConfig):
     name = "participants"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from participants.roles import connect_account_audit  # models are ready only now
+
+        connect_account_audit()

@@ -20,10 +20,16 @@ from django.db.models import Q
 from django.utils import timezone
 
 from participants.paper import PLATFORMS, CapRule, cap_rule
+from prc_site.lib.hashing import keyed_hash
 
 
 def sha256_hex(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
+
+
+def hash_vendor_pid(vendor_pid: str) -> str:
+    """The keyed hash that recognises a vendor id again after the id itself is erased."""
+    return keyed_hash(vendor_pid, purpose="vendor_pid") if vendor_pid else ""
 
 
 def new_public_id() -> str:
@@ -273,7 +279,14 @@ class Participant(models.Model):
 
     study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="participants")
     source = models.ForeignKey(RecruitmentSource, on_delete=models.PROTECT, related_name="participants", null=True)
-    vendor_pid = models.CharField(max_length=255, blank=True, help_text="The vendor's id, stored verbatim.")
+    vendor_pid = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text="The vendor's id, verbatim; erased on withdrawal under delete terms.",
+    )
+    vendor_pid_hash = models.CharField(
+        max_length=64, blank=True, editable=False, help_text="Keyed hash of the vendor's id: recognises a re-entry."
+    )
     public_id = models.CharField(max_length=32, unique=True, default=new_public_id, editable=False)
     email = models.EmailField(blank=True, help_text="Contact data: never leaves this app.")
     stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.SCREENING)
@@ -292,6 +305,10 @@ class Participant(models.Model):
         null=True, blank=True, help_text="Baseline survey completed (written by the surveys app)."
     )
     withdrawn_at = models.DateTimeField(null=True, blank=True)
+    withdrawal_reason = models.TextField(blank=True, help_text="In the participant's words; erased with their data.")
+    erased_at = models.DateTimeField(
+        null=True, blank=True, help_text="When data collected so far was erased (withdrawal under delete terms)."
+    )
     status_key_hash = models.CharField(
         max_length=64, blank=True, db_index=True, help_text="Hash of the status-page link key."
     )
@@ -310,15 +327,18 @@ class Participant(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["source", "vendor_pid"],
-                condition=~Q(vendor_pid=""),
-                name="participant_unique_vendor_pid",
+                fields=["source", "vendor_pid_hash"],
+                condition=~Q(vendor_pid_hash=""),
+                name="participant_unique_vendor_pid_hash",
             )
         ]
         indexes = [models.Index(fields=["study", "created_at"])]
 
     def __str__(self) -> str:
         return self.public_id
+
+    def set_vendor_pid(self, vendor_pid: str) -> None:
+        self.vendor_pid, self.vendor_pid_hash = vendor_pid, hash_vendor_pid(vendor_pid)
 
     @property
     def is_withdrawn(self) -> bool:
@@ -369,7 +389,9 @@ class Assignment(models.Model):
 
     participant = models.OneToOneField(Participant, on_delete=models.CASCADE, related_name="assignment")
     arm = models.ForeignKey(Arm, on_delete=models.PROTECT, related_name="assignments")
-    stratum = models.CharField(max_length=200)
+    stratum = models.CharField(
+        max_length=200, help_text="Opaque code of the stratum (never the screener answers behind it)."
+    )
     position = models.PositiveIntegerField(help_text="Index in the stratum's allocation sequence.")
     assigned_at = models.DateTimeField(default=timezone.now)
 
@@ -383,7 +405,7 @@ class StratumCounter(models.Model):
     """Next free position in one stratum's allocation sequence; locked row per signup."""
 
     study = models.ForeignKey(Study, on_delete=models.PROTECT)
-    stratum = models.CharField(max_length=200)
+    stratum = models.CharField(max_length=200, help_text="Opaque code of the stratum.")
     next_position = models.PositiveIntegerField(default=0)
 
     class Meta:

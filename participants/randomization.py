@@ -11,6 +11,10 @@ the study's secret seed, the stratum and the block's index:
 3. ``allocation_at`` answers "which arm sits at position n of this stratum"; the service takes the
    next free position under a row lock and asks this function.
 
+A stratum is named by its opaque code (``stratum_code``: an HMAC of the label under the seed), never
+by the screener answers behind it: assignments and audit events are rows that cannot be deleted, and
+a participant's erasure must not leave ``party=democrat`` beside their id.
+
 What the secret seed does and does not hide: without the seed (only its hash is shown) nobody can
 compute the order inside a block. But blocks have a fixed size (7 for 2:1:1:1:1:1), so whoever sees
 the earlier allocations of a stratum's current block knows which arms are left in it, and its last
@@ -26,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from prc_site.lib.seeded import seeded_int
+from prc_site.lib.seeded import seeded_digest, seeded_int
 
 ALL_STRATUM = "all"
 Weights = Sequence[tuple[str, int]]
@@ -68,6 +72,15 @@ def allocation_sequence(seed: str, stratum: str, weights: Weights, n: int) -> li
     blocks = (n + size - 1) // size
     sequence = [key for index in range(blocks) for key in block_order(seed, stratum, index, weights)]
     return sequence[:n]
+
+
+def stratum_code(seed: str, label: str) -> str:
+    """The opaque name of the stratum ``label`` (e.g. ``party=democrat``) in one study: ``s_`` + 16 hex digits.
+
+    Anyone holding the seed can tell which label a code stands for by computing the codes of the
+    known labels; without it the code reveals nothing.
+    """
+    return "s_" + seeded_digest(seed, f"stratum\x00{label}").hex()[:16]
 
 
 def stratum_key(fields: Sequence[str], answers: Mapping[str, object]) -> str:

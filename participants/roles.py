@@ -14,6 +14,7 @@ from contextvars import ContextVar
 from typing import Any
 
 from django.apps import AppConfig, apps
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.management import create_permissions
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group, Permission
@@ -21,7 +22,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.contrib.contenttypes.management import create_contenttypes
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
-from django.db.models.signals import m2m_changed, post_migrate
+from django.db.models.signals import m2m_changed, post_migrate, post_save, pre_save
 from django.http import HttpRequest, HttpResponse
 
 from participants.audit import record_audit
@@ -128,9 +129,16 @@ post_migrate.connect(create_roles_after_migrate, dispatch_uid="participants.crea
 # --- access rule --------------------------------------------------------------------------------
 
 
+def second_factor_ok(user: AbstractBaseUser | AnonymousUser) -> bool:
+    """Signed in with a one-time token (django-otp), or no second factor is required (``PRC_REQUIRE_2FA``)."""
+    return not settings.PRC_REQUIRE_2FA or bool(getattr(user, "is_verified", lambda: False)())
+
+
 def is_researcher(user: AbstractBaseUser | AnonymousUser) -> bool:
-    """Active staff in one of the three roles, or a superuser."""
+    """Active staff in one of the three roles, or a superuser, signed in with a second factor if required."""
     if not (user.is_authenticated and user.is_active and getattr(user, "is_staff", False)):
+        return False
+    if not second_factor_ok(user):
         return False
     if getattr(user, "is_superuser", False):
         return True
@@ -145,7 +153,7 @@ def researcher_required(view: ViewFunc) -> ViewFunc:
 
     @functools.wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not request.user.is_authenticated:
+        if not request.user.is_authenticated or not second_factor_ok(request.user):
             return redirect_to_login(request.get_full_path())
         if not is_researcher(request.user):
             raise PermissionDenied("Research dashboards are for researchers in a role.")
@@ -218,3 +226,79 @@ def audit_group_membership(
 m2m_changed.connect(
     audit_group_membership, sender=get_user_model().groups.through, dispatch_uid="participants.audit_roles"
 )
+
+
+# --- account-change audit -----------------------------------------------------------------------
+
+# Flags and secrets of an account whose every change is an audit event (the values of flags are recorded,
+# the password never: only that it changed).
+AUDITED_USER_FIELDS = ("is_superuser", "is_staff", "is_active", "password")
+
+
+def remember_user_fields(sender: type, instance: Any, update_fields: Any = None, **kwargs: Any) -> None:
+    """pre_save: note the stored flags, so post_save can tell what this save changed."""
+    if instance.pk is None:
+        instance._audited_before = None
+        return
+    stored = get_user_model().objects.filter(pk=instance.pk).values(*AUDITED_USER_FIELDS).first()
+    instance._audited_before = stored
+
+
+def audit_user_fields(sender: type, instance: Any, created: bool, **kwargs: Any) -> None:
+    """post_save: one audit event per account created, and per change of a flag or the password."""
+    actor = _acting_user.get()
+    username = instance.get_username()
+    if created:
+        flags = {field: getattr(instance, field) for field in AUDITED_USER_FIELDS if field != "password"}
+        record_audit(action="user.created", obj=instance, actor=actor, detail={"username": username, **flags})
+        return
+    before = getattr(instance, "_audited_before", None)
+    if before is None:
+        return
+    for field in AUDITED_USER_FIELDS:
+        old, new = before[field], getattr(instance, field)
+        if old == new:
+            continue
+        if field == "password":
+            record_audit(action="user.password_changed", obj=instance, actor=actor, detail={"username": username})
+        else:
+            detail = {"username": username, "field": field, "from": old, "to": new}
+            record_audit(action="user.flag_changed", obj=instance, actor=actor, detail=detail)
+    instance._audited_before = None
+
+
+def _permission_codes(pks: set[int]) -> list[str]:
+    rows = Permission.objects.filter(pk__in=pks).values_list("content_type__app_label", "codename")
+    return sorted(f"{app_label}.{codename}" for app_label, codename in rows)
+
+
+def audit_user_permissions(
+    sender: type, instance: Any, action: str, reverse: bool, pk_set: set[int] | None, **kwargs: Any
+) -> None:
+    """Raw permissions given to or taken from a user (in the admin, only superusers may)."""
+    verb = {"post_add": "user.permissions_added", "post_remove": "user.permissions_removed"}.get(action)
+    if action == "pre_clear":
+        verb = "user.permissions_removed"
+        related = instance.user_set if reverse else instance.user_permissions
+        pk_set = set(related.values_list("pk", flat=True))
+    if verb is None or not pk_set:
+        return
+    if reverse:  # instance is a Permission, pk_set holds users
+        changes = [(user, _permission_codes({instance.pk})) for user in get_user_model().objects.filter(pk__in=pk_set)]
+    else:
+        changes = [(instance, _permission_codes(pk_set))]
+    for user, codes in changes:
+        detail = {"username": user.get_username(), "permissions": codes}
+        record_audit(action=verb, obj=user, actor=_acting_user.get(), detail=detail)
+
+
+def connect_account_audit() -> None:
+    """Connected from ``ParticipantsConfig.ready``."""
+    user_model = get_user_model()
+    pre_save.connect(remember_user_fields, sender=user_model, dispatch_uid="participants.remember_user_fields")
+    post_save.connect(audit_user_fields, sender=user_model, dispatch_uid="participants.audit_user_fields")
+    m2m_changed.connect(
+        audit_user_permissions,
+        sender=user_model.user_permissions.through,
+        dispatch_uid="participants.audit_user_permissions",
+    )

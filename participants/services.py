@@ -16,8 +16,8 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Value
-from django.db.models.functions import Coalesce
+from django.db.models import CharField, F, Q, Value
+from django.db.models.functions import Cast, Coalesce, Concat
 from django.utils import timezone
 
 from participants import randomization, tokens
@@ -33,11 +33,12 @@ from participants.models import (
     StratumCounter,
     Study,
     VendorEvent,
+    hash_vendor_pid,
     sha256_hex,
 )
 from participants.screening import screening_failures
-from participants.signals import participant_withdrawn
-from participants.vendors import SIGNATURE_PARAM, outbound_url, signature_is_valid
+from participants.signals import participant_erasing, participant_withdrawn
+from participants.vendors import SIGNATURE_PARAM, outbound_url, scrub_params, scrub_url, signature_is_valid
 
 logger = logging.getLogger(__name__)
 
@@ -109,34 +110,44 @@ class Entry:
 
 
 def start_screening(*, source: RecruitmentSource, vendor_pid: str) -> Entry:
-    """The participant for this vendor id: a new one, or the existing one when the id repeats."""
-    existing = Participant.objects.filter(source=source, vendor_pid=vendor_pid).first()
+    """The participant for this vendor id: a new one, or the existing one when the id repeats.
+
+    Participants are found by the keyed hash of the vendor id, so an id whose participant has been
+    erased is still recognised (and sent back to the vendor as a duplicate).
+    """
+    pid_hash = hash_vendor_pid(vendor_pid)
+    existing = Participant.objects.filter(source=source, vendor_pid_hash=pid_hash).first()
     if existing is not None:
         return Entry(existing, created=False)
+    participant = Participant(study=source.study, source=source)
+    participant.set_vendor_pid(vendor_pid)
     try:
         with transaction.atomic():
-            participant = Participant.objects.create(study=source.study, source=source, vendor_pid=vendor_pid)
+            participant.save(force_insert=True)
     except IntegrityError:  # the same link opened twice at once: the other request created the row
-        return Entry(Participant.objects.get(source=source, vendor_pid=vendor_pid), created=False)
+        return Entry(Participant.objects.get(source=source, vendor_pid_hash=pid_hash), created=False)
     return Entry(participant, created=True)
 
 
-def vendor_redirect_url(*, participant: Participant, outcome: str, note: str = "") -> str | None:
+def vendor_redirect_url(*, participant: Participant, outcome: str, note: str = "", vendor_pid: str = "") -> str | None:
     """Where to send the participant back to their vendor for ``outcome``; the redirect is recorded.
 
+    ``vendor_pid`` is the id from the link just followed, for a participant whose own id has been
+    erased (a re-entry after withdrawal); the recorded link then has it scrubbed.
     None when the source has no template for it (an ad channel, say): the caller shows a page instead.
     """
     source = participant.source
     if source is None or not source.redirect_template(outcome):
         return None
-    url = outbound_url(source.redirect_template(outcome), participant.vendor_pid)
+    pid = participant.vendor_pid or vendor_pid
+    url = outbound_url(source.redirect_template(outcome), pid)
     log_vendor_event(
         kind=VendorEvent.Kind.REDIRECT,
         source=source,
         source_slug=source.slug,
         participant=participant,
         outcome=outcome,
-        url=url,
+        url=scrub_url(url, pid) if participant.erased_at else url,
         note=note,
     )
     return url
@@ -211,7 +222,8 @@ def assign_arm(*, participant: Participant, at: dt.datetime | None = None) -> As
         if existing is not None:
             return existing
         study = participant.study
-        stratum = randomization.stratum_key(study.strata_fields, participant.screener_answers)
+        label = randomization.stratum_key(study.strata_fields, participant.screener_answers)
+        stratum = randomization.stratum_code(study.randomization_seed, label)
         counter = _locked_counter(study, stratum)
         position = counter.next_position
         slug = randomization.allocation_at(study.randomization_seed, stratum, study_weights(study), position)
@@ -568,9 +580,10 @@ def withdraw_participant(*, participant: Participant, by: Actor, reason: str = "
     """Withdraw the participant; True if this call did it, False if they had already withdrawn.
 
     Collection and intervention stop at once (``withdrawn_at`` is what the ranking path and the
-    heartbeat check), the enrolment code stops working, and the consent the participant last gave
-    decides whether their data is erased (email, screener answers, strata, heartbeats) or kept.
-    Earned payments, the assignment and the consent records stay: they are the study's record.
+    heartbeat check), and the enrolment code stops working. The consent the participant last gave
+    decides whether data collected so far is erased (``erase_participant_data``, in this same
+    transaction: the withdrawal and the erasure commit together or not at all) or kept, with the
+    reason in their words. The audit event records whether a reason was given, never its text.
     Other apps cancel what they own through the ``participant_withdrawn`` signal, sent after commit.
     """
     at = timezone.now()
@@ -583,17 +596,75 @@ def withdraw_participant(*, participant: Participant, by: Actor, reason: str = "
             return False
         last = participant.consents.select_related("document").order_by("-given_at").first()
         erase = last is not None and last.document.on_withdrawal == ConsentDocument.OnWithdrawal.DELETE
+        detail = {"reason_given": bool(reason.strip()), "erase": erase}
+        record_audit(action="participant.withdrawn", obj=participant, actor=by, detail=detail)
         if erase:
-            Participant.objects.filter(pk=participant.pk).update(
-                email="", screener_answers={}, strata={}, baseline_issue_positions={}, ranker_survey={}
-            )
-            Heartbeat.objects.filter(install__participant=participant).delete()
-        record_audit(
-            action="participant.withdrawn", obj=participant, actor=by, detail={"reason": reason, "erased": erase}
-        )
+            erase_participant_data(participant=participant, at=at)
+        else:
+            Participant.objects.filter(pk=participant.pk).update(withdrawal_reason=reason)
         participant.refresh_from_db()
         transaction.on_commit(lambda: _announce_withdrawal(participant, by, reason, erase))
     return True
+
+
+# What erasure blanks on the participant row, with the value it leaves.
+ERASED_FIELDS: dict[str, Any] = {
+    "vendor_pid": "",
+    "email": "",
+    "screener_answers": {},
+    "strata": {},
+    "baseline_issue_positions": {},
+    "ranker_survey": {},
+    "withdrawal_reason": "",
+}
+
+
+def erase_participant_data(*, participant: Participant, at: dt.datetime | None = None) -> dict[str, Any]:
+    """Erase what identifies the participant or was collected about them; returns what was erased.
+
+    Runs inside the caller's transaction (``withdraw_participant``) and is safe to run again.
+    What stays, and why, is listed in docs/enrolment.md: the row itself under its pseudonymous id
+    (payments, the assignment and consent records point at it), the keyed hash of the vendor id
+    (a re-entry is still a duplicate), the assignment with its opaque stratum code, consent records
+    without the browser's details, payments, and the audit trail (which never holds these values).
+    Other apps erase what they hold through ``participant_erasing``, sent here, in the same
+    transaction: a receiver that fails rolls the whole withdrawal back rather than leave data behind.
+    The ``participant.erased`` audit event is written last, listing what was actually erased.
+    """
+    at = at or timezone.now()
+    with transaction.atomic():
+        participant = (
+            Participant.objects.select_for_update(of=("self",)).select_related("source").get(pk=participant.pk)
+        )
+        erased: dict[str, Any] = {"fields": sorted(ERASED_FIELDS)}
+        erased["vendor_events"] = _scrub_vendor_events(participant)
+        Participant.objects.filter(pk=participant.pk).update(**ERASED_FIELDS, erased_at=at)
+        erased["heartbeats"], _ = Heartbeat.objects.filter(install__participant=participant).delete()
+        erased["installs"] = ExtensionInstall.objects.filter(participant=participant).update(
+            install_key=Concat(Value("erased-"), Cast("pk", output_field=CharField())), extension_version=""
+        )
+        erased["consent_browser_details"] = ConsentRecord.objects.filter(participant=participant).update(
+            ip_hash="", user_agent=""
+        )
+        for _receiver, counts in participant_erasing.send(sender=Participant, participant=participant, at=at):
+            if isinstance(counts, dict):
+                erased.update(counts)
+        record_audit(action="participant.erased", obj=participant, detail=erased)
+    return erased
+
+
+def _scrub_vendor_events(participant: Participant) -> int:
+    """Remove the vendor id from every stored link of this participant, and from refused links that carried it."""
+    source, vendor_pid = participant.source, participant.vendor_pid
+    if source is None or not vendor_pid:
+        return 0
+    links = Q(participant=participant) | Q(source=source, params__contains={source.pid_param: [vendor_pid]})
+    scrubbed = 0
+    for event in VendorEvent.objects.filter(links).select_for_update():
+        event.url, event.params = scrub_url(event.url, vendor_pid), scrub_params(event.params, vendor_pid)
+        event.save(update_fields=["url", "params"])
+        scrubbed += 1
+    return scrubbed
 
 
 def _announce_withdrawal(participant: Participant, by: Actor, reason: str, erase: bool) -> None:
@@ -616,6 +687,7 @@ class EntryDecision:
     status: int = 200
     participant: Participant | None = None
     source: RecruitmentSource | None = None
+    vendor_pid: str = ""  # a duplicate's id from the link (an erased participant's own id is gone)
 
 
 def enter_from_vendor(
@@ -633,17 +705,16 @@ def enter_from_vendor(
     before is a duplicate, unless this browser is the one that started with it (a reload).
     """
     source = find_source(source_slug=source_slug, study_slug=study_slug)
+    vendor_pid = str(params.get(source.pid_param, [""])[0]) if source else ""
 
     def refuse(kind: str, status: int, note: str) -> EntryDecision:
-        logger.warning("vendor link refused (%s): %s", note, url)
-        log_vendor_event(
-            kind=VendorEvent.Kind.REJECTED, source=source, source_slug=source_slug, url=url, params=params, note=note
-        )
+        logger.warning("vendor link refused (%s) from source %r", note, source_slug)
+        link = _erased_safe_link(source, vendor_pid, url, params)
+        log_vendor_event(kind=VendorEvent.Kind.REJECTED, source=source, source_slug=source_slug, **link, note=note)
         return EntryDecision(kind, status, source=source)
 
     if source is None:
         return refuse("unavailable", 404, "unknown or inactive source")
-    vendor_pid = str(params.get(source.pid_param, [""])[0])
     if not vendor_pid.strip() or len(vendor_pid) > 255:
         return refuse("unavailable", 400, f"missing or invalid {source.pid_param}")
     signature = str(params.get(SIGNATURE_PARAM, [""])[0])
@@ -651,14 +722,25 @@ def enter_from_vendor(
         return refuse("rejected", 403, "bad or missing signature")
     entry = start_screening(source=source, vendor_pid=vendor_pid)
     participant = entry.participant
+    link = _erased_safe_link(source, vendor_pid, url, params, participant)
     log_vendor_event(
-        kind=VendorEvent.Kind.INBOUND,
-        source=source,
-        source_slug=source_slug,
-        url=url,
-        params=params,
-        participant=participant,
+        kind=VendorEvent.Kind.INBOUND, source=source, source_slug=source_slug, **link, participant=participant
     )
     if entry.created or session_participant_id == participant.pk:
         return EntryDecision("start", participant=participant, source=source)
-    return EntryDecision("duplicate", participant=participant, source=source)
+    return EntryDecision("duplicate", participant=participant, source=source, vendor_pid=vendor_pid)
+
+
+def _erased_safe_link(
+    source: RecruitmentSource | None,
+    vendor_pid: str,
+    url: str,
+    params: Mapping[str, Any],
+    participant: Participant | None = None,
+) -> dict[str, Any]:
+    """The link as it may be stored: raw, unless it carries the vendor id of an erased participant."""
+    if source is not None and vendor_pid and participant is None:
+        participant = Participant.objects.filter(source=source, vendor_pid_hash=hash_vendor_pid(vendor_pid)).first()
+    if participant is None or participant.erased_at is None:
+        return {"url": url, "params": params}
+    return {"url": scrub_url(url, vendor_pid), "params": scrub_params(params, vendor_pid)}

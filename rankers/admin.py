@@ -11,9 +11,7 @@ from django.contrib import admin, messages
 from django.db.models import Model, QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest
-from django.utils import timezone
 
-from participants.audit import record_audit
 from rankers.models import RankerServiceKey
 
 
@@ -30,21 +28,12 @@ class RankerServiceKeyAdmin(admin.ModelAdmin):
         if change:
             super().save_model(request, obj, form, change)
             return
-        key = obj.assign_new_key()
-        super().save_model(request, obj, form, change)
-        detail = {"prefix": obj.prefix, "label": obj.label}
-        record_audit(action="ranker_key.issued", obj=obj, actor=request.user, detail=detail)
+        key = obj.save_with_new_key(by=request.user)
         messages.warning(request, f"Copy the new key now; it is not stored and will not be shown again: {key}")
 
     @admin.action(description="Revoke the selected keys", permissions=["change"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[RankerServiceKey]) -> None:
-        now = timezone.now()
-        revoked = 0
-        for key in queryset.filter(revoked_at__isnull=True):
-            key.revoked_at = now
-            key.save(update_fields=["revoked_at"])
-            record_audit(action="ranker_key.revoked", obj=key, actor=request.user, detail={"prefix": key.prefix})
-            revoked += 1
+        revoked = sum(key.revoke(by=request.user) for key in queryset.filter(revoked_at__isnull=True))
         messages.success(request, f"Revoked {revoked} key(s); they stop working on the next request.")
 
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:

@@ -13,9 +13,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+from typing import Any
 
 from django.contrib.postgres.fields import ArrayField
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 
 
@@ -171,16 +172,38 @@ class RankerServiceKey(models.Model):
         self.key_hash, self.prefix = self.hash_key(key), key[:8]
         return key
 
-    @classmethod
-    def issue(cls, *, label: str = "") -> tuple[RankerServiceKey, str]:
-        """Create a key, with an audit record; the plain key is returned once and never stored."""
+    def save_with_new_key(self, *, by: Any = None) -> str:
+        """Store this new row with a fresh key, audited; the plain key is returned once and never stored."""
         from participants.audit import record_audit
 
+        key = self.assign_new_key()
+        with transaction.atomic():
+            self.save()
+            record_audit(
+                action="ranker_key.issued", obj=self, actor=by, detail={"prefix": self.prefix, "label": self.label}
+            )
+        return key
+
+    @classmethod
+    def issue(cls, *, label: str = "", by: Any = None) -> tuple[RankerServiceKey, str]:
+        """Create a key (``manage.py create_ranker_key``); the plain key is returned once and never stored."""
         row = cls(label=label)
-        key = row.assign_new_key()
-        row.save()
-        record_audit(action="ranker_key.issued", obj=row, detail={"prefix": row.prefix, "label": label})
-        return row, key
+        return row, row.save_with_new_key(by=by)
+
+    def revoke(self, *, by: Any = None, at: dt.datetime | None = None) -> bool:
+        """Stop this key working, audited; True if this call revoked it (a repeat changes nothing).
+
+        The one way a key is revoked: the admin action and ``manage.py revoke_ranker_key`` call it.
+        """
+        from participants.audit import record_audit
+
+        at = at or timezone.now()
+        with transaction.atomic():
+            revoked = RankerServiceKey.objects.filter(pk=self.pk, revoked_at__isnull=True).update(revoked_at=at)
+            if revoked:
+                record_audit(action="ranker_key.revoked", obj=self, actor=by, detail={"prefix": self.prefix})
+        self.refresh_from_db(fields=["revoked_at"])
+        return bool(revoked)
 
 
 from rankers.models_rollups import DailyArmRollup  # noqa: E402,F401

@@ -32,6 +32,7 @@ import psycopg
 from django.conf import settings
 from django.db import connections
 
+from participants.models import Participant
 from prc_site.lib.asyncdb import connect, per_loop
 from rankers import prometheus
 from rankers.slate_metrics import slate_change
@@ -362,6 +363,12 @@ async def push_fallback(record: SlateRecord) -> None:
         logger.critical("slate LOST: neither PostgreSQL nor Redis took it: %s", record.to_json().decode()[:2000])
 
 
+def fallback_lists() -> tuple[str, str, str]:
+    """The fallback list, the drain's processing list and the list of slates PostgreSQL refused."""
+    key = fallback_key()
+    return key, key + ":processing", key + ":failed"
+
+
 def drain_fallback(limit: int = 1000) -> int:
     """Move slates from the Redis fallback list into PostgreSQL; returns how many moved.
 
@@ -369,24 +376,31 @@ def drain_fallback(limit: int = 1000) -> int:
     processing list first), so a crash mid-way repeats rather than loses work.
     A slate that PostgreSQL refuses for what it contains (not because it is down)
     goes to ``<key>:failed`` with an error in the log, so it cannot block the
-    slates behind it; nothing is deleted.
+    slates behind it; nothing is deleted, except slates of participants whose
+    data has been erased (withdrawal under delete terms): those are dropped, never
+    written back, and swept from the failed list too.
     """
     import redis
     from django.db import DatabaseError, OperationalError
 
     client = redis.Redis.from_url(redis_url())
-    key = fallback_key()
-    processing, failed = key + ":processing", key + ":failed"
+    key, processing, failed = fallback_lists()
     # Anything left in processing by a crashed run goes first.
     while client.lmove(processing, key, "RIGHT", "LEFT"):
         pass
+    erased = _ErasedParticipants()
     moved = 0
     while moved < limit:
         raw = client.lmove(key, processing, "LEFT", "RIGHT")
         if raw is None:
             break
         try:
-            write_slates_sync([SlateRecord.from_json(raw)])
+            record = SlateRecord.from_json(raw)
+            if record.participant_id in erased:
+                client.lrem(processing, 1, cast(str, raw))
+                logger.info("dropped a fallback slate of an erased participant")
+                continue
+            write_slates_sync([record])
         except OperationalError:
             raise  # the database is unavailable: retry later, in order
         except (DatabaseError, ValueError, TypeError):
@@ -398,7 +412,46 @@ def drain_fallback(limit: int = 1000) -> int:
             continue
         client.lrem(processing, 1, cast(str, raw))  # bytes, as stored
         moved += 1
+    remove_fallback_slates(client, [failed], erased)
     return moved
+
+
+class _ErasedParticipants:
+    """Which public ids belong to erased participants; each id is looked up once per run."""
+
+    def __init__(self) -> None:
+        self._known: dict[str, bool] = {}
+
+    def __contains__(self, public_id: str) -> bool:
+        if public_id not in self._known:
+            erased = Participant.objects.filter(public_id=public_id, erased_at__isnull=False).exists()
+            self._known[public_id] = erased
+        return self._known[public_id]
+
+
+def remove_fallback_slates(client: Any, lists: Sequence[str], participants: Any) -> int:
+    """Remove from the Redis ``lists`` every slate whose participant is in ``participants``; returns how many."""
+    removed = 0
+    for name in lists:
+        doomed = set()
+        for raw in client.lrange(name, 0, -1):
+            try:
+                participant_id = orjson.loads(raw).get("participant_id", "")
+            except orjson.JSONDecodeError:
+                continue
+            if participant_id in participants:
+                doomed.add(raw)
+        for raw in doomed:
+            removed += int(client.lrem(name, 0, raw))
+    return removed
+
+
+def erase_fallback(public_id: str) -> int:
+    """Remove one participant's slates from every fallback list; returns how many. Raises if Redis is down."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url())
+    return remove_fallback_slates(client, fallback_lists(), {public_id})
 
 
 def write_slates_sync(records: Sequence[SlateRecord]) -> None:

@@ -25,4 +25,4 @@ def rollup_recent_days() -> int:
 
 
 # The slate log's own tasks live beside it; imported here so the worker registers them.
-from rankers.tasks_slatelog import drain_slate_fallback, ensure_slate_partitions  # noqa: E402, F401
+from rankers.tasks_slatelog import drain_slate_fallback, ensure_slate_partitions, erase_fallback_slates  # noqa: E402, F401

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from celery import shared_task
 from django.db import OperationalError, connection
+from redis.exceptions import RedisError
 
+from participants.audit import record_audit
+from participants.models import Participant
 from rankers import slatelog
+from rankers.models import Slate
 
 
 @shared_task(
@@ -26,3 +30,23 @@ def ensure_slate_partitions(months_ahead: int = 3) -> int:
         cursor.execute("SELECT rankers_ensure_slate_partitions(%s)", [months_ahead])
         row = cursor.fetchone()
     return int(row[0]) if row else 0
+
+
+@shared_task(
+    name="rankers.tasks.erase_fallback_slates",
+    autoretry_for=(RedisError, OperationalError),
+    retry_backoff=True,
+    retry_backoff_max=600,
+    max_retries=None,  # until it succeeds: erasure is not optional
+)
+def erase_fallback_slates(public_id: str) -> int:
+    """An erased participant's slates outside the withdrawal's transaction: the Redis fallback lists, and
+    any slate a request in flight at withdrawal wrote after it. Audited once done; safe to run twice."""
+    participant = Participant.objects.filter(public_id=public_id, erased_at__isnull=False).first()
+    if participant is None:
+        return 0
+    in_redis = slatelog.erase_fallback(public_id)
+    late, _ = Slate.objects.filter(participant_id=public_id).delete()
+    detail = {"fallback_slates": in_redis, "late_slates": late}
+    record_audit(action="participant.erasure_completed", obj=participant, detail=detail)
+    return in_redis + late

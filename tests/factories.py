@@ -9,7 +9,7 @@ from django.contrib.auth.models import Group, User
 from django.test import Client
 from django.utils import timezone
 
-from participants.models import Arm, ConsentDocument, Participant, RecruitmentSource, Study
+from participants.models import Arm, ConsentDocument, Participant, RecruitmentSource, Study, hash_vendor_pid
 from participants.paper import PAPER_ARMS
 
 
@@ -77,6 +77,7 @@ class ParticipantFactory(factory.django.DjangoModelFactory):
     study = factory.SubFactory(StudyFactory)
     source = factory.SubFactory(SourceFactory, study=factory.SelfAttribute("..study"))
     vendor_pid = factory.Sequence(lambda n: f"vendor-pid-{n}")
+    vendor_pid_hash = factory.LazyAttribute(lambda o: hash_vendor_pid(o.vendor_pid))
 
 
 def login(username: str, role: str | None = None, *, superuser: bool = False, staff: bool = True) -> Client:

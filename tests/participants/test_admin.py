@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import Group, Permission, User
 from django.core.management import call_command
 from django.test import Client
 
@@ -55,7 +55,8 @@ def test_adding_and_removing_a_role_writes_audit_events() -> None:
     user.groups.add(Group.objects.get(name=READER))
     user.groups.remove(Group.objects.get(name=READER))
 
-    events = list(AuditEvent.objects.filter(object_type="User", object_id=str(user.pk)).order_by("at", "id"))
+    events = AuditEvent.objects.filter(object_type="User", object_id=str(user.pk), action__startswith="role.")
+    events = events.order_by("at", "id")
     assert [(e.action, e.detail["groups"], e.actor_label) for e in events] == [
         ("role.added", [READER], "system"),
         ("role.removed", [READER], "system"),
@@ -87,6 +88,144 @@ def test_role_change_in_the_admin_is_audited_with_the_acting_user() -> None:
         User.objects.get(username="boss"),
         [OPS],
     )
+
+
+# --- no privilege escalation in the user admin ----------------------------------------------------
+
+
+def user_form(user: User, **fields: object) -> dict[str, object]:
+    """What the change form posts for ``user``, with ``fields`` on top."""
+    data: dict[str, object] = {
+        "username": user.username,
+        "is_active": "on",
+        "date_joined_0": "2025-01-01",
+        "date_joined_1": "10:00:00",
+        "_save": "Save",
+    }
+    return {**data, **fields}
+
+
+def refusals(actor: str) -> list[list[str]]:
+    events = AuditEvent.objects.filter(action="user.change_refused", actor_label=actor).order_by("id")
+    return [event.detail["problems"] for event in events]
+
+
+@pytest.fixture
+def pi_client() -> Client:
+    return login("pi-only", PI)
+
+
+def test_a_pi_cannot_make_themself_superuser_or_staff_or_give_raw_permissions(pi_client: Client) -> None:
+    me = User.objects.get(username="pi-only")
+    permission = Permission.objects.get(codename="delete_auditevent")
+
+    attempts = [
+        user_form(me, is_superuser="on", groups=[Group.objects.get(name=PI).pk]),
+        user_form(me, user_permissions=[permission.pk], groups=[Group.objects.get(name=PI).pk]),
+    ]
+    answers = [pi_client.post(f"/admin/auth/user/{me.pk}/change/", data).status_code for data in attempts]
+
+    assert answers == [403, 403]
+    me.refresh_from_db()
+    assert (me.is_superuser, list(me.user_permissions.all())) == (False, [])
+    assert refusals("pi-only") == [["sets is_superuser"], ["sets user_permissions"]]
+
+
+def test_a_pi_never_sees_the_superuser_staff_or_permission_fields(pi_client: Client) -> None:
+    me = User.objects.get(username="pi-only")
+
+    form = pi_client.get(f"/admin/auth/user/{me.pk}/change/").context["adminform"].form
+
+    assert not {"is_superuser", "is_staff", "user_permissions"} & set(form.fields)
+    assert sorted(form.fields["groups"].queryset.values_list("name", flat=True)) == sorted(ROLE_NAMES)
+
+
+def test_a_pi_cannot_reset_a_superusers_password_or_edit_their_account(pi_client: Client) -> None:
+    root = User.objects.create_superuser("root", password="old-secret-pass")
+
+    password = pi_client.post(
+        f"/admin/auth/user/{root.pk}/password/", {"password1": "Taken0ver!x", "password2": "Taken0ver!x"}
+    )
+    edit = pi_client.post(f"/admin/auth/user/{root.pk}/change/", user_form(root, is_active=""))
+
+    assert (password.status_code, edit.status_code) == (403, 403)
+    root.refresh_from_db()
+    assert root.check_password("old-secret-pass")
+    assert root.is_active
+    assert refusals("pi-only") == [["target is a superuser"], ["target is a superuser"]]
+
+
+def test_a_pi_cannot_put_someone_in_a_group_that_is_not_a_role(pi_client: Client) -> None:
+    powerful = Group.objects.create(name="everything")
+    target = User.objects.create_user("bob")
+
+    response = pi_client.post(f"/admin/auth/user/{target.pk}/change/", user_form(target, groups=[powerful.pk]))
+
+    assert response.status_code == 403
+    assert not target.groups.exists()
+    assert refusals("pi-only") == [["adds a group that is not a role"]]
+
+
+def test_a_pi_gives_access_through_a_role_and_the_staff_flag_follows(pi_client: Client) -> None:
+    newcomer = User.objects.create_user("carol")
+    reader = Group.objects.get(name=READER)
+
+    granted = pi_client.post(f"/admin/auth/user/{newcomer.pk}/change/", user_form(newcomer, groups=[reader.pk]))
+    newcomer.refresh_from_db()
+    assert granted.status_code == 302
+    assert newcomer.is_staff
+    revoked = pi_client.post(f"/admin/auth/user/{newcomer.pk}/change/", user_form(newcomer, groups=[]))
+    newcomer.refresh_from_db()
+
+    assert revoked.status_code == 302
+    assert not newcomer.is_staff
+    actions = AuditEvent.objects.filter(object_id=str(newcomer.pk), actor_label="pi-only").order_by("id")
+    assert [(e.action, e.detail.get("field"), e.detail.get("to")) for e in actions] == [
+        ("role.added", None, None),
+        ("user.flag_changed", "is_staff", True),
+        ("role.removed", None, None),
+        ("user.flag_changed", "is_staff", False),
+    ]
+
+
+def test_a_pi_may_set_a_password_for_a_non_superuser_and_it_is_audited(pi_client: Client) -> None:
+    target = User.objects.create_user("dave", password="first-pass-123")
+
+    response = pi_client.post(
+        f"/admin/auth/user/{target.pk}/password/", {"password1": "Second-pass-456", "password2": "Second-pass-456"}
+    )
+
+    assert response.status_code == 302
+    event = AuditEvent.objects.get(action="user.password_changed", object_id=str(target.pk))
+    assert (event.actor_label, event.detail) == ("pi-only", {"username": "dave"})  # never the hash
+
+
+def test_every_flag_and_permission_change_by_a_superuser_is_audited() -> None:
+    root = login("root", superuser=True)
+    target = User.objects.create_user("erin", is_staff=True)
+    permission = Permission.objects.get(codename="view_auditevent")
+
+    response = root.post(
+        f"/admin/auth/user/{target.pk}/change/",
+        user_form(target, is_staff="on", is_superuser="on", user_permissions=[permission.pk], is_active=""),
+    )
+
+    assert response.status_code == 302
+    events = AuditEvent.objects.filter(object_id=str(target.pk), actor_label="root")
+    changed = {(e.detail["field"], e.detail["to"]) for e in events.filter(action="user.flag_changed")}
+    assert changed == {("is_superuser", True), ("is_active", False)}
+    assert events.get(action="user.permissions_added").detail["permissions"] == ["participants.view_auditevent"]
+
+
+def test_the_demo_pi_holds_exactly_the_pi_role_and_admin_is_the_superuser() -> None:
+    call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115
+
+    pi = User.objects.get(username="pi")
+    assert (pi.is_superuser, pi.is_staff, list(pi.groups.values_list("name", flat=True))) == (False, True, [PI])
+    demo_admin = User.objects.get(username="admin")
+    assert (demo_admin.is_superuser, demo_admin.is_staff) == (True, True)
+    signed_in = Client().post("/admin/login/?next=/admin/", {"username": "admin", "password": "prc-demo-pass"})
+    assert signed_in["Location"] == "/admin/"
 
 
 # --- dashboard access ---------------------------------------------------------------------------
@@ -250,7 +389,8 @@ def test_seed_demo_logins_reach_the_funnel_with_the_demo_password() -> None:
     call_command("seed_demo")
     client = Client()
 
-    assert client.login(username="reader", password="prc-demo-pass")
+    signed_in = client.post("/admin/login/?next=/admin/", {"username": "reader", "password": "prc-demo-pass"})
+    assert signed_in["Location"] == "/admin/"
     response = client.get(FUNNEL, {"study": "prc-demo"})
 
     assert response.status_code == 200

@@ -11,6 +11,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.utils import timezone
 
+from participants import tokens
 from participants.models import (
     Assignment,
     AuditEvent,
@@ -72,12 +73,14 @@ def test_replayed_consent_is_idempotent(
     join(client, source, "c1")
     screen(client)
     first = give_consent(client, consent_doc)
-    code, key = install_page_secrets(client)
+    code, _key = install_page_secrets(client)
     second = give_consent(client, consent_doc)
     assert first["Location"] == second["Location"] == "/signup/install/"
     assert ConsentRecord.objects.count() == 1
     assert Assignment.objects.count() == 1
-    assert install_page_secrets(client) == (code, key)  # nothing was reissued
+    # Nothing was reissued: the first code still works, and the page does not show it again.
+    assert Participant.objects.get().enrolment_code_hash == tokens.hash_enrolment_code(code)
+    assert 'data-testid="enrolment-code"' not in client.get("/signup/install/").content.decode()
     assert AuditEvent.objects.filter(action="consent.given").count() == 1
 
 
@@ -215,7 +218,8 @@ def test_withdrawal_stops_collection_and_keeps_data_when_the_consent_says_keep(
     assert "You have left the study" in client.get(f"/p/{key}/").content.decode()
     audit = AuditEvent.objects.get(action="participant.withdrawn")
     assert audit.actor_label == f"participant {participant.public_id}"
-    assert audit.detail == {"reason": "Too busy", "erased": False}
+    assert audit.detail == {"reason_given": True, "erase": False}  # the reason itself stays off the audit trail
+    assert participant.withdrawal_reason == "Too busy"
 
 
 def test_withdrawal_erases_personal_data_when_the_consent_says_delete(

@@ -18,6 +18,7 @@ from participants.models import (
     RecruitmentSource,
     VendorEvent,
 )
+from participants.randomization import stratum_code
 from tests.participants.conftest import ELIGIBLE, give_consent, install_page_secrets, join, screen
 
 pytestmark = pytest.mark.django_db
@@ -42,7 +43,8 @@ def test_vendor_link_to_included_participant(
     code, status_key = install_page_secrets(client)
     participant.refresh_from_db()
     assert participant.stage == Participant.Stage.CONSENTED
-    assert participant.assignment.stratum == "all"  # unstratified study
+    # Unstratified: everyone in one stratum, stored as its opaque code.
+    assert participant.assignment.stratum == stratum_code(participant.study.randomization_seed, "all")
     assert participant.vendor_outcome == "complete"
     assert participant.has_current_consent()
 
@@ -136,7 +138,10 @@ def test_stratified_study_puts_party_into_the_stratum(
     join(client, source, "p1")
     screen(client, {**ELIGIBLE, "party": "republican"})
     give_consent(client, consent_doc)
-    assert Participant.objects.get().assignment.stratum == "party=republican"
+    participant = Participant.objects.get()
+    assert participant.strata == {"party": "republican"}
+    # Stored as an opaque code: the assignment outlives an erasure, the party must not.
+    assert participant.assignment.stratum == stratum_code(source.study.randomization_seed, "party=republican")
 
 
 def test_no_participant_page_or_api_reveals_the_arm(

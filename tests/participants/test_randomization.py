@@ -13,6 +13,7 @@ from participants.randomization import (
     allocation_sequence,
     block_order,
     block_template,
+    stratum_code,
     stratum_key,
 )
 
@@ -115,3 +116,13 @@ def test_a_blocks_last_allocation_is_known_to_whoever_saw_the_rest_of_it(seed: s
     left = Counter(block_template(PAPER)) - Counter(seen)
 
     assert list(left.elements()) == [allocation_at(seed, stratum, PAPER, block * size + size - 1)]
+
+
+@given(seed=seeds, label=st.text(max_size=30))
+def test_a_stratum_code_is_opaque_stable_and_names_one_label(seed: str, label: str) -> None:
+    code = stratum_code(seed, label)
+    assert code == stratum_code(seed, label)
+    assert code.startswith("s_")
+    assert len(code) == 18
+    assert code != stratum_code(seed, label + "x")
+    assert code != stratum_code(seed + "x", label)

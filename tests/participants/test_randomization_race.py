@@ -13,6 +13,7 @@ from django.test import Client
 
 from participants.models import Assignment, ConsentDocument, Participant, RecruitmentSource, StratumCounter, Study
 from participants.paper import PAPER_ARMS
+from participants.randomization import stratum_code
 from tests.factories import ConsentDocumentFactory, SourceFactory, StudyFactory, paper_arms
 from tests.participants.conftest import ELIGIBLE, consent_form, join, screen
 
@@ -102,9 +103,8 @@ def test_concurrent_signups_in_two_strata_fill_each_stratum_in_blocks(
     try:
         assert consent_all_at_once(clients, document) == [302] * 28
         for party in ("democrat", "republican"):
-            stratum = Assignment.objects.filter(participant__study=study, stratum=f"party={party}").select_related(
-                "arm"
-            )
+            code = stratum_code(study.randomization_seed, f"party={party}")
+            stratum = Assignment.objects.filter(participant__study=study, stratum=code).select_related("arm")
             assert sorted(a.position for a in stratum) == list(range(14))
             assert arm_counts(stratum) == {slug: 2 * weight for slug, weight in PAPER_WEIGHTS.items()}
     finally:
@@ -134,7 +134,7 @@ def test_audit_command_reports_an_assignment_that_does_not_match_the_sequence(
     err = StringIO()
     with pytest.raises(CommandError, match="1 problem"):
         call_command("audit_randomization", source.study.slug, stdout=StringIO(), stderr=err)
-    assert f"all#1: {victim.participant.public_id}" in err.getvalue()
+    assert f"{victim.stratum}#1: {victim.participant.public_id}" in err.getvalue()
 
 
 @pytest.mark.django_db

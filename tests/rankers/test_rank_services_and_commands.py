@@ -7,7 +7,7 @@ from io import StringIO
 import orjson
 import pytest
 from asgiref.sync import sync_to_async
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.test import AsyncClient, Client
 
 from participants.models import AuditEvent, Participant
@@ -186,3 +186,21 @@ def test_read_only_researchers_see_keys_but_cannot_issue_or_revoke_them() -> Non
     reader.post("/admin/rankers/rankerservicekey/", {"action": "revoke", "_selected_action": [row.pk]})
 
     assert _service_status(Client(), key) == 200
+
+
+def test_revoke_ranker_key_command_revokes_once_through_the_audited_service() -> None:
+    row, key = RankerServiceKey.issue(label="external team")
+
+    first = _command("revoke_ranker_key", row.prefix)
+    again = _command("revoke_ranker_key", row.prefix)
+
+    assert "Revoked" in first[-1]
+    assert "already revoked" in again[-1]
+    assert _service_status(Client(), key) == 401
+    actions = AuditEvent.objects.filter(object_id=str(row.pk), object_type="RankerServiceKey").order_by("id")
+    assert list(actions.values_list("action", "actor_label")) == [
+        ("ranker_key.issued", "system"),
+        ("ranker_key.revoked", "system"),
+    ]
+    with pytest.raises(CommandError, match="no key"):
+        _command("revoke_ranker_key", "rk_nothing")

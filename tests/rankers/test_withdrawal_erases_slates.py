@@ -43,8 +43,8 @@ def test_withdrawal_under_delete_terms_erases_the_participants_slates_only(
 
     assert not Slate.objects.filter(participant_id=leaving.public_id).exists()
     assert Slate.objects.filter(participant_id=staying.public_id).count() == 2
-    audit = AuditEvent.objects.get(action="slates_erased")
-    assert (audit.object_id, audit.detail) == (leaving.public_id, {"slates": 3})
+    audit = AuditEvent.objects.get(action="participant.erased")
+    assert (audit.object_id, audit.detail["slates"]) == (leaving.public_id, 3)
 
 
 def test_withdrawal_under_keep_terms_keeps_the_slate_log(django_capture_on_commit_callbacks) -> None:
@@ -56,4 +56,4 @@ def test_withdrawal_under_keep_terms_keeps_the_slate_log(django_capture_on_commi
         assert withdraw_participant(participant=leaving, by=None, reason="busy")
 
     assert Slate.objects.filter(participant_id=leaving.public_id).count() == 3
-    assert not AuditEvent.objects.filter(action="slates_erased").exists()
+    assert not AuditEvent.objects.filter(action="participant.erased").exists()

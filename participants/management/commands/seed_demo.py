@@ -1,5 +1,6 @@
 """Seed the demo study: the paper's six arms, three vendors, consent, page copy, a few hundred
-synthetic participants spread through the funnel over the last 30 days, and three researcher logins.
+synthetic participants spread through the funnel over the last 30 days, a researcher login per role
+and a superuser login.
 
 Idempotent: configuration rows are upserted, logins are reset, and participants are only generated
 when the demo study has none yet.
@@ -15,8 +16,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
@@ -68,6 +70,7 @@ class Command(BaseCommand):
     help = "Create the demo study with synthetic participants and researcher logins (safe to run again)."
 
     def handle(self, *args: Any, **options: Any) -> None:
+        refuse_in_production("seed_demo")
         with transaction.atomic():
             study = seed_study()
             created = 0 if study.participants.exists() else seed_participants(study, random.Random(2024))
@@ -77,6 +80,12 @@ class Command(BaseCommand):
         for username, role in logins:
             self.stdout.write(f"  {username:<7} {role}")
         self.stdout.write(f"  password: {demo_password()} (set DEMO_PASSWORD to change it)")
+
+
+def refuse_in_production(command: str) -> None:
+    """Demo data (synthetic people, logins with a published password) never goes near a real study."""
+    if settings.PRODUCTION:
+        raise CommandError(f"{command} is refused when PRC_ENV=production: it creates demo data and logins")
 
 
 def demo_password() -> str:
@@ -180,7 +189,7 @@ def seed_participants(study: Study, rng: random.Random) -> int:
 
 def walk(p: Participant, n: int, now: dt.datetime, rng: random.Random) -> Participant:
     """Advance one person stage by stage; a stage happens only if its time is already past."""
-    p.vendor_pid = f"{p.source.slug}-{n:05d}" if p.source else ""
+    p.set_vendor_pid(f"{p.source.slug}-{n:05d}" if p.source else "")
     p.screener_answers = {"device": "desktop", "chrome": "yes", "desktop_share": rng.choice([30, 50, 70, 90])}
     screened = p.created_at + dt.timedelta(minutes=rng.uniform(2, 8))
     if screened > now:
@@ -224,13 +233,14 @@ def assign(consented: list[Participant]) -> None:
 
 
 def seed_logins() -> list[tuple[str, str]]:
+    """One login per role, holding exactly that role, and ``admin``, the one superuser (no role needed)."""
     groups = create_roles()
-    logins = [("pi", PI, True), ("reader", READER, False), ("ops", OPS, False)]
+    logins: list[tuple[str, str | None]] = [("pi", PI), ("reader", READER), ("ops", OPS), ("admin", None)]
     user_model = get_user_model()
-    for username, role, superuser in logins:
+    for username, role in logins:
         user, _ = user_model.objects.get_or_create(username=username)
-        user.is_staff, user.is_superuser = True, superuser
+        user.is_staff, user.is_superuser = True, role is None
         user.set_password(demo_password())
         user.save()
-        user.groups.set([groups[role]])
-    return [(username, role + (" + superuser" if superuser else "")) for username, role, superuser in logins]
+        user.groups.set([groups[role]] if role else [])
+    return [(username, role or "superuser (users, raw permissions)") for username, role in logins]

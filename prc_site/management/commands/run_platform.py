@@ -56,6 +56,11 @@ class Command(BaseCommand):
             self._wait_healthy(url, children)
             self.stdout.write(self.style.SUCCESS(f"\nPlatform running at {url}/"))
             self.stdout.write(f"  researcher login: {url}/admin/   (funnel: {url}/research/funnel/)")
+            if options["seed_demo"]:
+                self.stdout.write(
+                    "  demo logins:      pi, reader, ops (one role each), admin (superuser);"
+                    " password prc-demo-pass or $DEMO_PASSWORD"
+                )
             self.stdout.write(
                 f"  ranking pages:    {url}/research/ranking/timelines/   {url}/research/ranking/delivery/"
             )

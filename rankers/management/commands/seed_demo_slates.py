@@ -27,7 +27,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
-from participants.management.commands.seed_demo import STUDY_SLUG
+from participants.management.commands.seed_demo import STUDY_SLUG, refuse_in_production
 from participants.models import Participant, Study
 from participants.paper import CONTENT_TYPES, PLATFORMS, slate_length, slate_passes, slate_size
 from rankers import checks
@@ -126,6 +126,7 @@ class Command(BaseCommand):
     help = "Log 30 days of synthetic slates for the demo study's participants and roll them up (safe to run again)."
 
     def handle(self, *args: Any, **options: Any) -> None:
+        refuse_in_production("seed_demo_slates")
         study = Study.objects.filter(slug=STUDY_SLUG).first()
         if study is None:
             raise CommandError(f"No study {STUDY_SLUG!r}: run seed_demo first.")
