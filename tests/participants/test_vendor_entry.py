@@ -65,25 +65,50 @@ def test_closed_or_draft_study_turns_links_away(client: Client, source: Recruitm
     assert Participant.objects.count() == 0
 
 
-def signed_query(secret: str, **params: str) -> str:
-    query = "&".join(f"{k}={v}" for k, v in params.items())
-    return f"{query}&sig={sign_query(query, secret)}"
+# Signatures below were computed outside our code, with
+#   printf '%s' 'rid=abc&ts=1700000000' | openssl dgst -sha256 -hmac s3cret
+# so a wrong algorithm, key, message or parameter order in `participants/vendors.py` fails these tests.
+SIG_ABC = "7bc64eeccdd3d6215db37d38bd81bc1e929bbf329f6ef41ef7922a4fb9f17ed6"  # rid=abc&ts=1700000000
+SIG_ENCODED = "57138ca7f2f0326fdecf1929e74c3b4c2776f6fb51e974d79d1ae21b108c7c81"  # rid=a%20b%2Fc&ts=1700000000
+SIG_DECODED = "2be94eb3b124fe3d2ea77dd41e2c90e4c418ff2b21faaea56d40db930c7574ef"  # rid=a b/c&ts=1700000000
+SIG_REORDERED = "25e37e3d8077ca6cd3a65fca85507e08665145a1319027e44a8e0b11c65070e0"  # ts=1700000000&rid=abc
 
 
-def test_correctly_signed_link_is_accepted(client: Client, source: RecruitmentSource) -> None:
+def test_signing_matches_the_published_hmac_sha256_test_vector() -> None:
+    # RFC 4231, test case 2: key "Jefe", data "what do ya want for nothing?".
+    expected = "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+    assert sign_query("what do ya want for nothing?", "Jefe") == expected
+
+
+@pytest.mark.parametrize(
+    ("query", "vendor_pid"),
+    [
+        pytest.param(f"rid=abc&ts=1700000000&sig={SIG_ABC}", "abc", id="sig-last"),
+        pytest.param(f"sig={SIG_ABC}&rid=abc&ts=1700000000", "abc", id="sig-first"),
+        pytest.param(f"rid=abc&sig={SIG_ABC.upper()}&ts=1700000000", "abc", id="sig-between-upper-case"),
+        pytest.param(f"rid=a%20b%2Fc&sig={SIG_ENCODED}&ts=1700000000", "a b/c", id="percent-encoded-sig-between"),
+        pytest.param(f"ts=1700000000&rid=abc&sig={SIG_REORDERED}", "abc", id="vendor-order"),
+    ],
+)
+def test_correctly_signed_link_is_accepted(
+    client: Client, source: RecruitmentSource, query: str, vendor_pid: str
+) -> None:
     source.signing_secret = "s3cret"
     source.save()
-    response = client.get(f"/join/{source.slug}/?{signed_query('s3cret', rid='abc', ts='1700000000')}")
+    response = client.get(f"/join/{source.slug}/?{query}")
     assert response.status_code == 302
-    assert Participant.objects.get().vendor_pid == "abc"
+    assert Participant.objects.get().vendor_pid == vendor_pid
 
 
 @pytest.mark.parametrize(
     "query",
     [
         pytest.param("rid=abc&ts=1700000000", id="unsigned"),
-        pytest.param("rid=abd&ts=1700000000&sig=SIG", id="tampered-id"),
+        pytest.param(f"rid=abd&ts=1700000000&sig={SIG_ABC}", id="tampered-id"),
         pytest.param("rid=abc&ts=1700000000&sig=0000", id="garbage-signature"),
+        pytest.param(f"rid=abc&ts=1700000000&sig={SIG_REORDERED}", id="signed-in-another-order"),
+        pytest.param(f"rid=a%20b%2Fc&ts=1700000000&sig={SIG_DECODED}", id="signed-after-decoding"),
+        pytest.param("rid=abc&ts=1700000000&sig=", id="empty-signature"),
     ],
 )
 def test_tampered_or_unsigned_link_is_rejected_and_logged(
@@ -91,7 +116,6 @@ def test_tampered_or_unsigned_link_is_rejected_and_logged(
 ) -> None:
     source.signing_secret = "s3cret"
     source.save()
-    query = query.replace("SIG", sign_query("rid=abc&ts=1700000000", "s3cret"))
     response = client.get(f"/join/{source.slug}/?{query}")
     assert response.status_code == 403
     assert "could not be verified" in response.content.decode()
@@ -100,6 +124,14 @@ def test_tampered_or_unsigned_link_is_rejected_and_logged(
     assert event.kind == "rejected"
     assert event.source == source
     assert query in event.url
+
+
+def test_link_signed_with_another_secret_is_rejected(client: Client, source: RecruitmentSource) -> None:
+    source.signing_secret = "another-secret"
+    source.save()
+    response = client.get(f"/join/{source.slug}/?rid=abc&ts=1700000000&sig={SIG_ABC}")
+    assert response.status_code == 403
+    assert Participant.objects.count() == 0
 
 
 def test_repeat_vendor_id_from_another_browser_goes_to_the_duplicate_url(

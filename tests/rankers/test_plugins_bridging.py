@@ -147,3 +147,62 @@ def test_rank_by_weights_example() -> None:
     scores = {"low": {"A": 0.1}, "high": {"A": 0.9}, "mid": {"A": 0.5}}
 
     assert rank_by_weights(["low", "unscored", "high", "mid"], scores, weights) == ["high", "mid", "low", "unscored"]
+
+
+def hand_scores(**scores: float) -> dict[str, float]:
+    """Every weighted attribute (and NUANCE, which carries no weight) at 0 except those given."""
+    return {**dict.fromkeys((*ALL_WEIGHTED, A.NUANCE), 0.0), **scores}
+
+
+SIX_AT_06 = dict.fromkeys(A.BRIDGING, 0.6)
+# A slate worked out by hand. Values: Table S13 = mean of the six bridging attributes; Table S14 = that
+# - 1/6 (fearmongering, stereotyping) - 1/18 (scapegoating, moral outrage, alienation) - 1/8 (each toxic one).
+HAND_SLATE: dict[str, dict[str, float]] = {
+    # S13: 0.6                      S14: 0.6 - 0.6/6 = 0.5
+    "a": hand_scores(**SIX_AT_06, FEARMONGERING=0.6),
+    # S13: 0.6                      S14: 0.6 - 0.9/18 = 0.55
+    "b": hand_scores(**SIX_AT_06, SCAPEGOATING=0.9),
+    # S13: 0.6                      S14: 0.6 - 0.6/8 = 0.525
+    "c": hand_scores(**SIX_AT_06, TOXICITY=0.6),
+    # S13: 2/6 = 0.3333             S14: 2/6 - 0.6/6 - 0.8/8 = 0.1333
+    "d": hand_scores(REASONING=1.0, PERSONAL_STORY=1.0, GENERALIZATION=0.6, INSULT=0.8),
+    # S13: 0.5                      S14: INSULT missing, so unscored: travels with "d"
+    "u": {a: v for a, v in hand_scores(**dict.fromkeys(A.BRIDGING, 0.5)).items() if a != A.INSULT},
+    # S13: 0.9/6 = 0.15             S14: 0.15 (NUANCE has no weight)
+    "e": hand_scores(CURIOSITY=0.9, NUANCE=1.0),
+    # S13: 0                        S14: -0.4/8 - 0.4/8 - 0.9/18 - 0.9/18 = -0.2
+    "f": hand_scores(IDENTITY_ATTACK=0.4, THREAT=0.4, MORAL_OUTRAGE=0.9, ALIENATION=0.9),
+    # S13: 1.8/6 = 0.3              S14: 0.3
+    "g": hand_scores(AFFINITY=0.6, COMPASSION=0.6, RESPECT=0.6),
+}
+HAND_VALUES = {
+    "uprank_bridging": {"a": 0.6, "b": 0.6, "c": 0.6, "d": 1 / 3, "u": 0.5, "e": 0.15, "f": 0.0, "g": 0.3},
+    "bridging_downrank_toxic": {
+        "a": 0.5,
+        "b": 0.55,
+        "c": 0.525,
+        "d": 2 / 15,
+        "u": None,
+        "e": 0.15,
+        "f": -0.2,
+        "g": 0.3,
+    },
+}
+HAND_ORDERS = {
+    "uprank_bridging": ["a", "b", "c", "u", "d", "g", "e", "f"],  # the three 0.6 ties keep their order
+    "bridging_downrank_toxic": ["b", "c", "a", "g", "e", "d", "u", "f"],
+}
+
+
+@pytest.mark.parametrize("name", RANKERS)
+def test_hand_computed_slate_gets_the_values_of_tables_s13_and_s14(name: str) -> None:
+    values = {item_id: weighted_score(scores, RANKERS[name]) for item_id, scores in HAND_SLATE.items()}
+
+    assert values == {k: (None if v is None else pytest.approx(v)) for k, v in HAND_VALUES[name].items()}
+
+
+@pytest.mark.parametrize("name", RANKERS)
+def test_hand_computed_slate_is_ranked_in_the_hand_worked_order(name: str) -> None:
+    items = [SlateItem(item_id, "text") for item_id in HAND_SLATE]
+
+    assert get_ranker(name).rank(items, context(HAND_SLATE)).ranked_ids == HAND_ORDERS[name]
