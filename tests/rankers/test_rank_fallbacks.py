@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Sequence
+import re
+import threading
+from collections.abc import Iterator, Sequence
 from typing import ClassVar
 
 import pytest
 from asgiref.sync import sync_to_async
 from django.test import AsyncClient
 
+from participants.models import Participant
 from rankers.models import Slate
 from rankers.plugins import NewItem, RankContext, RankResult, SlateItem, register
 from tests.rankers.conftest import post_rank, prc_request, valid_response
@@ -28,11 +30,36 @@ class RaisingRanker(_Base):
         raise RuntimeError("secret internal detail")
 
 
-@register("test_sleeps")
-class SleepingRanker(_Base):
+# The blocking ranker finishes only once this is set (after each test), so its timeout does not depend on how
+# fast the machine is; the other rankers run under a budget so wide that no machine reaches it.
+RELEASE_BLOCKED = threading.Event()
+WIDE_BUDGET_MS = 60_000
+
+
+@pytest.fixture(autouse=True)
+def _release_blocked_ranker() -> Iterator[None]:
+    RELEASE_BLOCKED.clear()
+    yield
+    RELEASE_BLOCKED.set()
+
+
+@register("test_blocks")
+class BlockingRanker(_Base):
     def rank(self, items: Sequence[SlateItem], context: RankContext) -> RankResult:
-        time.sleep(0.5)
-        return RankResult(ranked_ids=[i.id for i in items])
+        RELEASE_BLOCKED.wait(timeout=30)
+        return RankResult(ranked_ids=[i.id for i in reversed(items)])
+
+
+@register("test_bad_output")
+class BadOutputRanker(_Base):
+    def rank(self, items: Sequence[SlateItem], context: RankContext) -> RankResult:
+        return [i.id for i in items]  # type: ignore[return-value]  # a list, not a RankResult
+
+
+@register("test_int_ids")
+class IntegerIdRanker(_Base):
+    def rank(self, items: Sequence[SlateItem], context: RankContext) -> RankResult:
+        return RankResult(ranked_ids=[*range(len(items))])  # type: ignore[list-item]
 
 
 @register("test_duplicates")
@@ -79,29 +106,14 @@ async def _slate(public_id: str) -> Slate:
     return await Slate.objects.aget(participant_id=public_id)
 
 
-@pytest.mark.parametrize(
-    ("ranker_key", "reason"),
-    [
-        ("test_raises", "exception"),
-        ("test_sleeps", "timeout"),
-        ("test_duplicates", "duplicate_ids"),
-        ("test_unknown", "unknown_ids"),
-        ("test_empty", "empty_result"),
-        ("test_inserts_private", "bad_inserted_item"),
-        ("no_such_ranker", "unknown_ranker"),
-    ],
-)
-async def test_failing_ranker_falls_back_to_the_original_order(
-    async_client: AsyncClient, enrol, settings, ranker_key: str, reason: str
-) -> None:
-    settings.RANK_RANKER_BUDGET_MS = 100
-    participant, token = await enrol(ranker_key)
+async def assert_fell_back(async_client: AsyncClient, participant: Participant, token: str, reason: str) -> None:
     body = prc_request(participant.public_id, n_posts=8)
 
     raw = await post_rank(async_client, token, body)
     response = valid_response(raw)
 
     assert response.ranked_ids == [i["id"] for i in body["items"]]
+    assert response.new_items == []
     assert response.metadata is not None
     assert response.metadata.intervention_on is False
     assert b"secret" not in raw.content
@@ -109,6 +121,81 @@ async def test_failing_ranker_falls_back_to_the_original_order(
     assert slate.fallback_reason == reason
     assert slate.intervention_on is False
     assert slate.nrc == 0.0
+    assert slate.added_ids == []
+
+
+@pytest.mark.parametrize(
+    ("ranker_key", "reason", "arm_fields"),
+    [
+        ("test_raises", "exception", {}),
+        ("test_bad_output", "bad_output", {}),
+        ("test_int_ids", "bad_output", {}),
+        ("test_duplicates", "duplicate_ids", {}),
+        ("test_unknown", "unknown_ids", {}),
+        ("test_empty", "empty_result", {}),
+        ("test_inserts_private", "bad_inserted_item", {}),
+        ("no_such_ranker", "unknown_ranker", {}),
+    ],
+)
+async def test_failing_ranker_falls_back_to_the_original_order(
+    async_client: AsyncClient, enrol, settings, ranker_key: str, reason: str, arm_fields: dict[str, int]
+) -> None:
+    settings.RANK_RANKER_BUDGET_MS = WIDE_BUDGET_MS
+    participant, token = await enrol(ranker_key, **arm_fields)
+
+    await assert_fell_back(async_client, participant, token, reason)
+
+
+async def test_ranker_past_its_budget_falls_back_on_timeout(async_client: AsyncClient, enrol) -> None:
+    participant, token = await enrol("test_blocks", ranker_config={"budget_ms": 100})
+
+    await assert_fell_back(async_client, participant, token, "timeout")
+    assert not RELEASE_BLOCKED.is_set()  # the ranker was still running when the feed went back
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://localhost/p",
+        "https://feed.localhost/p",
+        "https://printer.local/p",
+        "https://metadata.google.internal/computeMetadata/v1/",
+        "https://intranet/p",
+        "http://10.0.0.7/p",
+        "http://192.168.1.1/p",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]/p",
+        "ftp://news.example.org/p",
+    ],
+)
+async def test_inserted_item_on_an_internal_host_falls_back(
+    async_client: AsyncClient, enrol, settings, monkeypatch, url: str
+) -> None:
+    settings.RANK_RANKER_BUDGET_MS = WIDE_BUDGET_MS
+    monkeypatch.setattr(PrivateInsertingRanker, "url", url)
+    participant, token = await enrol("test_inserts_private")
+
+    await assert_fell_back(async_client, participant, token, "bad_inserted_item")
+
+
+def fallbacks_counted(text: str, reason: str) -> float:
+    match = re.search(rf'^prc_rank_fallbacks_total\{{reason="{reason}"\}} (\S+)$', text, re.MULTILINE)
+    return float(match[1]) if match else 0.0
+
+
+async def test_each_fallback_is_counted_in_the_metrics(async_client: AsyncClient, enrol, settings) -> None:
+    settings.RANK_RANKER_BUDGET_MS = WIDE_BUDGET_MS
+    settings.METRICS_TOKEN = "scrape-secret"
+    scrape = {"headers": {"Authorization": "Bearer scrape-secret"}}
+    before = (await async_client.get("/metrics", **scrape)).content.decode()
+    participant, token = await enrol("test_duplicates")
+
+    for _ in range(2):
+        valid_response(await post_rank(async_client, token, prc_request(participant.public_id, n_posts=3)))
+    after = (await async_client.get("/metrics", **scrape)).content.decode()
+
+    assert fallbacks_counted(after, "duplicate_ids") == fallbacks_counted(before, "duplicate_ids") + 2
+    assert fallbacks_counted(after, "exception") == fallbacks_counted(before, "exception")
 
 
 async def test_inserted_public_post_is_shown_and_logged_as_added(async_client: AsyncClient, enrol) -> None:
