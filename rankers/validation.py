@@ -82,6 +82,8 @@ def decode_body(body: bytes, content_encoding: str, *, max_bytes: int) -> bytes:
         raise RequestError("bad_encoding", "The body is not valid compressed data.") from exc
     if len(data) > max_bytes or decompressor.unconsumed_tail:
         raise RequestError("too_large", f"The body is larger than {max_bytes} bytes.", status=413)
+    if not decompressor.eof:  # cut short: what inflated may still parse, but it is not what was sent
+        raise RequestError("bad_encoding", "The compressed body ends before its end marker.")
     return data
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group, Permission, User
@@ -284,10 +285,84 @@ def test_read_only_researcher_cannot_change_a_participant(participant: Participa
     assert participant.email == "someone@example.org"
 
 
-def test_read_only_researcher_cannot_search_by_email(participant: Participant) -> None:
-    response = login("reader", READER).get("/admin/participants/participant/", {"q": "someone@example.org"})
+def test_read_only_researcher_finds_participants_by_public_id_but_not_by_email(participant: Participant) -> None:
+    ParticipantFactory(study=participant.study)  # someone the search must leave out
+    reader = login("reader", READER)
+    listing = "/admin/participants/participant/"
 
-    assert participant.public_id not in response.content.decode()
+    by_email = reader.get(listing, {"q": "someone@example.org"})
+    by_id = reader.get(listing, {"q": participant.public_id})
+
+    assert by_email.status_code == 200
+    assert list(by_email.context["cl"].result_list) == []
+    assert by_id.status_code == 200
+    assert list(by_id.context["cl"].result_list) == [participant]
+
+
+def test_pi_finds_participants_by_email(participant: Participant) -> None:
+    ParticipantFactory(study=participant.study, email="other@example.org")
+
+    response = login("pi", PI).get("/admin/participants/participant/", {"q": "someone@example.org"})
+
+    assert response.status_code == 200
+    assert list(response.context["cl"].result_list) == [participant]
+
+
+def _withdraw_action(client: Client, *participants: Participant) -> Any:
+    return client.post(
+        "/admin/participants/participant/",
+        {"action": "withdraw", "_selected_action": [p.pk for p in participants]},
+        follow=True,
+    )
+
+
+@pytest.mark.parametrize("role", [PI, OPS])
+def test_withdraw_selected_participants_action_withdraws_and_audits_once(participant: Participant, role: str) -> None:
+    other = ParticipantFactory(study=participant.study)
+    untouched = ParticipantFactory(study=participant.study)
+    client = login("staffer", role)
+
+    first = _withdraw_action(client, participant, other)
+    again = _withdraw_action(client, participant)
+
+    assert first.status_code == again.status_code == 200
+    assert "2 participant(s) withdrawn." in first.content.decode()
+    assert "0 participant(s) withdrawn." in again.content.decode()
+    withdrawn = Participant.objects.filter(withdrawn_at__isnull=False, stage="withdrawn")
+    assert set(withdrawn) == {participant, other}
+    assert Participant.objects.get(pk=untouched.pk).withdrawn_at is None
+    events = AuditEvent.objects.filter(action="participant.withdrawn")
+    assert sorted(events.values_list("object_id", flat=True)) == sorted([participant.public_id, other.public_id])
+    assert {(e.actor_label, e.detail["reason"]) for e in events} == {("staffer", "withdrawn by a researcher")}
+
+
+def test_read_only_researcher_cannot_withdraw_participants(participant: Participant) -> None:
+    reader = login("reader", READER)
+
+    listing = reader.get("/admin/participants/participant/").content.decode()
+    response = _withdraw_action(reader, participant)
+
+    assert "Withdraw selected participants" not in listing
+    assert response.status_code == 200
+    participant.refresh_from_db()
+    assert participant.withdrawn_at is None
+    assert not AuditEvent.objects.filter(action="participant.withdrawn").exists()
+
+
+@pytest.mark.parametrize("role", [PI, OPS, None])
+def test_nobody_can_delete_a_participant_in_the_admin(participant: Participant, role: str | None) -> None:
+    client = login("someone", role, superuser=role is None)
+    base = "/admin/participants/participant/"
+
+    listing = client.get(base).content.decode()
+    page = client.get(f"{base}{participant.pk}/delete/")
+    post = client.post(f"{base}{participant.pk}/delete/", {"post": "yes"})
+    bulk = client.post(base, {"action": "delete_selected", "_selected_action": [participant.pk], "post": "yes"})
+
+    assert 'value="delete_selected"' not in listing
+    assert (page.status_code, post.status_code) == (403, 403)
+    assert bulk.status_code in (200, 302)  # the unknown action is ignored
+    assert Participant.objects.filter(pk=participant.pk).exists()
 
 
 def test_operations_can_change_a_participant_but_not_an_assignment(participant: Participant) -> None:

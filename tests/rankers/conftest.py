@@ -54,6 +54,15 @@ def _end_stray_connections(django_db_setup: None, django_db_blocker: Any) -> Ite
 
 
 @pytest.fixture(autouse=True)
+def _wide_deadlines(settings: Any) -> None:
+    """Budgets and grace periods a test is not about get a margin no loaded CI machine reaches; the tests of a
+    timeout set their own short one (and make the slow side wait until released, not for a while)."""
+    settings.RANK_RANKER_BUDGET_MS = 60_000
+    settings.RANK_WRITE_GRACE_S = 60.0
+    settings.PRC_SCORER_DEADLINE_S = 60.0
+
+
+@pytest.fixture(autouse=True)
 async def _close_slate_writer() -> AsyncIterator[None]:
     """Each test has its own event loop; the slate writer's and the pool's connections must not outlive it.
 

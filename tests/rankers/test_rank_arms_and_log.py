@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from participants.models import Arm, ConsentDocument, Participant, Study
+from participants.services import withdraw_participant
 from rankers import slatelog
 from rankers.models import ContentItem, Slate
 from rankers.tasks_slatelog import drain_slate_fallback, ensure_slate_partitions
@@ -31,7 +32,7 @@ async def test_withdrawn_participant_gets_untouched_feed_and_nothing_is_stored(
     async_client: AsyncClient, enrol
 ) -> None:
     participant, token = await enrol("reverse")
-    await Participant.objects.filter(pk=participant.pk).aupdate(withdrawn_at=timezone.now())
+    assert await sync_to_async(withdraw_participant)(participant=participant, by=participant, reason="changed mind")
     body = prc_request(participant.public_id, n_posts=5)
 
     response = valid_response(await post_rank(async_client, token, body))

@@ -9,9 +9,9 @@ import orjson
 import psycopg
 import pytest
 from asgiref.sync import sync_to_async
-from django.utils import timezone
 
 from participants.models import sha256_hex
+from participants.services import withdraw_participant
 from prc_site.lib.asyncdb import Coalescer, loop_pool, per_loop
 from rankers import serving
 from tests.rankers.conftest import prc_request
@@ -49,8 +49,7 @@ async def test_a_withdrawal_shows_on_the_very_next_lookup(enrol) -> None:
     participant, token = await enrol()
     assert (await serving.load_enrolment(sha256_hex(token))).withdrawn is False
 
-    participant.withdrawn_at = timezone.now()
-    await sync_to_async(participant.save)(update_fields=["withdrawn_at"])
+    assert await sync_to_async(withdraw_participant)(participant=participant, by=None, reason="by the study")
 
     assert (await serving.load_enrolment(sha256_hex(token))).withdrawn is True
 
