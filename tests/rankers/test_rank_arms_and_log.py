@@ -67,6 +67,20 @@ async def test_baseline_participant_is_served_and_logged_as_control(async_client
     [slate] = await _slates(participant.public_id)
     assert (slate.arm, slate.effective_arm, slate.ranker_key) == ("reverse", "control", "control")
     assert slate.intervention_on is False
+    assert slate.fallback_reason == ""  # control ran and answered: not a failure that looks like control
+
+
+async def test_control_arm_is_served_untouched_and_logged_without_a_fallback(async_client: AsyncClient, enrol) -> None:
+    participant, token = await enrol("control")
+    body = prc_request(participant.public_id, n_posts=5)
+
+    response = valid_response(await post_rank(async_client, token, body))
+
+    assert response.ranked_ids == [i["id"] for i in body["items"]]
+    [slate] = await _slates(participant.public_id)
+    assert (slate.arm, slate.effective_arm, slate.ranker_key) == ("control", "control", "control")
+    assert (slate.intervention_on, slate.fallback_reason, slate.nrc) == (False, "", 0.0)
+    assert slate.ranker_ms is not None
 
 
 async def test_arm_not_yet_started_on_this_platform_is_control(async_client: AsyncClient, enrol) -> None:
@@ -79,7 +93,8 @@ async def test_arm_not_yet_started_on_this_platform_is_control(async_client: Asy
 
     assert response.ranked_ids == [i["id"] for i in body["items"]]
     [slate] = await _slates(participant.public_id)
-    assert slate.effective_arm == "control"
+    assert (slate.arm, slate.effective_arm, slate.ranker_key) == ("reverse", "control", "control")
+    assert (slate.intervention_on, slate.fallback_reason) == (False, "")
 
 
 async def test_ranked_slate_is_logged_with_rank_change_and_content_once(async_client: AsyncClient, enrol) -> None:

@@ -285,3 +285,15 @@ def test_remeasuring_twice_changes_nothing_the_second_time(study: Study) -> None
 
     assert "1 slates remeasured" in first.getvalue()
     assert "0 slates remeasured" in second.getvalue()
+
+
+def test_backfill_refuses_more_than_3660_days_at_a_time_and_writes_nothing(known_day: Study) -> None:
+    with pytest.raises(CommandError, match="at most 3660 days"):
+        call_command("backfill_rollups", "--start", "2014-01-01", "--end", "2024-01-09")  # 3661 days
+
+    assert not DailyArmRollup.objects.exists()
+
+
+def test_backfill_of_a_malformed_date_names_it() -> None:
+    with pytest.raises(CommandError, match="'2024-02-30' is not a date"):
+        call_command("backfill_rollups", "--start", "2024-02-30", "--end", "2024-03-01")

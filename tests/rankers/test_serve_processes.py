@@ -15,6 +15,7 @@ import httpx2
 import orjson
 import pytest
 from django.db import connection
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from rankers.models import Slate
 from tests.factories import ArmFactory, StudyFactory
@@ -33,15 +34,20 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def server() -> Iterator[str]:
+def metrics_dir(tmp_path: Path) -> Path:
+    return tmp_path
+
+
+@pytest.fixture
+def server(metrics_dir: Path) -> Iterator[str]:
     port = _free_port()
     env = {
         **os.environ,
         "DATABASE_NAME": connection.settings_dict["NAME"],  # the test database
         "METRICS_TOKEN": METRICS_TOKEN,
         "PRC_SCORER_BACKEND": "baseline",
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),  # where each worker process keeps its own counts
     }
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     command = [sys.executable, "-m", "prc_site.serve", "--port", str(port), "--workers", "2"]
     process = subprocess.Popen(command, cwd=ROOT, env=env)
     url = f"http://127.0.0.1:{port}"
@@ -67,11 +73,25 @@ def _requests_counted(text: str) -> float:
     return float(match[1]) if match else 0.0
 
 
-def test_two_worker_processes_answer_and_metrics_add_up_across_them(server: str) -> None:
+def _requests_counted_per_process(metrics_dir: Path) -> dict[str, float]:
+    """Each worker's own count of answered /rank requests, from its file in the shared metrics folder."""
+    counted = {}
+    for path in metrics_dir.glob("counter_*.db"):
+        samples = [
+            sample
+            for metric in MultiProcessCollector.merge([str(path)], accumulate=False)
+            for sample in metric.samples
+            if sample.name == "prc_rank_requests_total" and sample.labels == {"endpoint": "rank", "status": "200"}
+        ]
+        counted[path.stem.removeprefix("counter_")] = sum(sample.value for sample in samples)
+    return counted
+
+
+def test_two_worker_processes_answer_and_metrics_add_up_across_them(server: str, metrics_dir: Path) -> None:
     study = StudyFactory(rank_hold_ms=0)
     ArmFactory(study=study, slug="control", ranker_key="control", is_control=True)
     participant, token = _enrol(study, "control", True, {})
-    sent = 16
+    sent = 24  # all to one process by chance: 2 in 2**24
     for _ in range(sent):  # a new connection each time: the kernel spreads them over both processes
         with httpx2.Client() as client:
             response = client.post(
@@ -88,5 +108,8 @@ def test_two_worker_processes_answer_and_metrics_add_up_across_them(server: str)
             assert metrics.status_code == 200
             scraped.append(_requests_counted(metrics.text))
 
+    per_process = _requests_counted_per_process(metrics_dir)
+    assert len([count for count in per_process.values() if count > 0]) >= 2, per_process  # both answered
+    assert sum(per_process.values()) == sent
     assert scraped == [sent] * 6  # whichever process answers, it reports both processes' requests
     assert Slate.objects.filter(participant_id=participant.public_id).count() == sent
