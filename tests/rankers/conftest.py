@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 import orjson
 import pytest
 from asgiref.sync import sync_to_async
+from django.conf import settings as django_settings
 from django.db import connection
 from django.test import AsyncClient
 from ranking_challenge.fake import fake_request
@@ -54,12 +55,10 @@ def _end_stray_connections(django_db_setup: None, django_db_blocker: Any) -> Ite
 
 
 @pytest.fixture(autouse=True)
-def _wide_deadlines(settings: Any) -> None:
-    """Budgets and grace periods a test is not about get a margin no loaded CI machine reaches; the tests of a
-    timeout set their own short one (and make the slow side wait until released, not for a while)."""
-    settings.RANK_RANKER_BUDGET_MS = 60_000
-    settings.RANK_WRITE_GRACE_S = 60.0
-    settings.PRC_SCORER_DEADLINE_S = 60.0
+def _fresh_content_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts with an empty database, so the process's "content already stored" cache starts empty too;
+    otherwise an item an earlier test stored (same id and text) would be skipped and never reach this database."""
+    monkeypatch.setattr(slatelog, "_seen", slatelog._SeenContent(django_settings.RANK_CONTENT_CACHE_SIZE))
 
 
 @pytest.fixture(autouse=True)
@@ -95,8 +94,17 @@ def _enrol(study: Study, ranker_key: str, past_baseline: bool, arm_fields: dict[
 
 
 @pytest.fixture
-def enrol(study: Study) -> Callable[..., Any]:
-    """``await enrol("ranker_key", past_baseline=True, max_deleted=...)`` -> (participant, token)."""
+def enrol(study: Study, settings: Any) -> Callable[..., Any]:
+    """``await enrol("ranker_key", past_baseline=True, max_deleted=...)`` -> (participant, token).
+
+    The ranker budget, scorer deadline and slate-write grace get a margin no loaded CI machine reaches: the
+    tests that serve /rank are not about time, and those of a timeout set their own short one on the arm
+    (``ranker_config={"budget_ms": ...}``) and make the slow side wait until released, not for a while.
+    """
+    settings.RANK_RANKER_BUDGET_MS = 60_000
+    settings.RANK_WRITE_GRACE_S = 60.0
+    settings.PRC_SCORER_DEADLINE_S = 30.0
+    settings.PRC_SCORER_TIMEOUT_S = 30.0
 
     async def make(
         ranker_key: str = "control", *, past_baseline: bool = True, **arm_fields: Any

@@ -14,7 +14,7 @@ from django.utils import timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from participants.models import Arm, ConsentDocument, Participant, Study
+from participants.models import Arm, ConsentDocument, Study
 from participants.services import withdraw_participant
 from rankers import slatelog
 from rankers.models import ContentItem, Slate

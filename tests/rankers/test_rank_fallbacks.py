@@ -31,7 +31,7 @@ class RaisingRanker(_Base):
 
 
 # The blocking ranker finishes only once this is set (after each test), so its timeout does not depend on how
-# fast the machine is; the other rankers run under the wide budget of tests/rankers/conftest.py.
+# fast the machine is; the other rankers run under the wide budget that the ``enrol`` fixture sets.
 RELEASE_BLOCKED = threading.Event()
 
 

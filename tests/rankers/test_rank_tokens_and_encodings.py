@@ -23,7 +23,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def _signed_up_with_code() -> tuple[str, str]:
     """A participant who signed up through the pages; (user_id of a first install, enrolment code)."""
-    study = StudyFactory(rank_hold_ms=0, ramp_max_ms=0)
+    study = StudyFactory(rank_hold_ms=0)
     paper_arms(study)
     source: RecruitmentSource = SourceFactory(study=study, slug="repdata", pid_param="rid")
     client = Client()

@@ -56,6 +56,7 @@ def fresh_scorer() -> Iterator[None]:
 def test_http_backend_scores_through_a_perspective_compatible_server(settings: object, perspective_url: str) -> None:
     settings.PRC_SCORER_BACKEND = "http"  # type: ignore[attr-defined]
     settings.PRC_SCORER_HTTP_URL = perspective_url  # type: ignore[attr-defined]
+    settings.PRC_SCORER_DEADLINE_S = settings.PRC_SCORER_TIMEOUT_S = 30.0  # type: ignore[attr-defined]  # not tested here
 
     scores = score_items([SlateItem("kind", "thanks"), SlateItem("rude", "idiot")], [A.REASONING, A.TOXICITY])
 
