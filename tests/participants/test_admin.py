@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -12,7 +13,17 @@ from django.core.management import call_command
 from django.test import Client
 
 from participants.audit import record_audit
-from participants.models import Assignment, AuditEvent, ExtensionInstall, Heartbeat, Participant, Study
+from participants.models import (
+    Assignment,
+    AuditEvent,
+    ExtensionInstall,
+    Heartbeat,
+    Participant,
+    PayoutBatch,
+    PayoutMethod,
+    Study,
+)
+from participants.payments import run_lottery
 from participants.roles import OPS, PI, READER, ROLE_NAMES, create_roles
 from tests.factories import ArmFactory, ParticipantFactory, StudyFactory, login
 
@@ -484,6 +495,7 @@ ROLE_TABLE: dict[str, tuple[tuple[int, int, int], tuple[bool, bool, bool]]] = {
     "consentdocument": ((200, 403, 403), (True, False, False)),
     "participant": ((403, 403, 403), (True, False, True)),  # people arrive through a vendor link only
     "payment": ((200, 403, 200), (True, False, True)),
+    "lotterydraw": ((200, 403, 403), (False, False, False)),  # adding one runs the draw; a draw never changes
     # written by code only
     "vendorevent": ((403, 403, 403), (False, False, False)),
     "consentrecord": ((403, 403, 403), (False, False, False)),
@@ -492,6 +504,7 @@ ROLE_TABLE: dict[str, tuple[tuple[int, int, int], tuple[bool, bool, bool]]] = {
     "extensioninstall": ((403, 403, 403), (False, False, False)),
     "heartbeat": ((403, 403, 403), (False, False, False)),
     "auditevent": ((403, 403, 403), (False, False, False)),
+    "payoutbatch": ((403, 403, 403), (False, False, False)),
 }
 DEMO_ROLES = ("pi", "reader", "ops")
 
@@ -509,6 +522,11 @@ def test_each_role_gets_the_expected_answer_on_every_participants_admin_page(use
     call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115
     Client().get("/join/nobody/", {"rid": "x"})  # a vendor event; the demo seeds none
     Heartbeat.objects.create(install=ExtensionInstall.objects.first(), platform="reddit")
+    demo = Study.objects.get(slug="prc-demo")
+    PayoutBatch.objects.create(study=demo, method=PayoutMethod.GIFT_CARD)
+    run_lottery(
+        study=demo, name="Demo draw", prize=Decimal("50.00"), winners_count=1, by=User.objects.get(username="pi")
+    )
     client = Client()
     client.force_login(User.objects.get(username=username))
     role = DEMO_ROLES.index(username)
