@@ -9,7 +9,6 @@ from typing import Any, ClassVar
 import orjson
 import pytest
 from asgiref.sync import sync_to_async
-from django.conf import settings as django_settings
 from django.db import connection
 from django.test import AsyncClient
 from ranking_challenge.fake import fake_request
@@ -52,13 +51,6 @@ def _end_stray_connections(django_db_setup: None, django_db_blocker: Any) -> Ite
                 " WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'idle'"
             )
         connection.close()
-
-
-@pytest.fixture(autouse=True)
-def _fresh_content_cache(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test starts with an empty database, so the process's "content already stored" cache starts empty too;
-    otherwise an item an earlier test stored (same id and text) would be skipped and never reach this database."""
-    monkeypatch.setattr(slatelog, "_seen", slatelog._SeenContent(django_settings.RANK_CONTENT_CACHE_SIZE))
 
 
 @pytest.fixture(autouse=True)

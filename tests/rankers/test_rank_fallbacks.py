@@ -124,22 +124,22 @@ async def assert_fell_back(async_client: AsyncClient, participant: Participant, 
 
 
 @pytest.mark.parametrize(
-    ("ranker_key", "reason", "arm_fields"),
+    ("ranker_key", "reason"),
     [
-        ("test_raises", "exception", {}),
-        ("test_bad_output", "bad_output", {}),
-        ("test_int_ids", "bad_output", {}),
-        ("test_duplicates", "duplicate_ids", {}),
-        ("test_unknown", "unknown_ids", {}),
-        ("test_empty", "empty_result", {}),
-        ("test_inserts_private", "bad_inserted_item", {}),
-        ("no_such_ranker", "unknown_ranker", {}),
+        ("test_raises", "exception"),
+        ("test_bad_output", "bad_output"),
+        ("test_int_ids", "bad_output"),
+        ("test_duplicates", "duplicate_ids"),
+        ("test_unknown", "unknown_ids"),
+        ("test_empty", "empty_result"),
+        ("test_inserts_private", "bad_inserted_item"),
+        ("no_such_ranker", "unknown_ranker"),
     ],
 )
 async def test_failing_ranker_falls_back_to_the_original_order(
-    async_client: AsyncClient, enrol, ranker_key: str, reason: str, arm_fields: dict[str, int]
+    async_client: AsyncClient, enrol, ranker_key: str, reason: str
 ) -> None:
-    participant, token = await enrol(ranker_key, **arm_fields)
+    participant, token = await enrol(ranker_key)
 
     await assert_fell_back(async_client, participant, token, reason)
 
