@@ -345,7 +345,8 @@ def test_withdraw_selected_participants_action_withdraws_and_audits_once(partici
     assert Participant.objects.get(pk=untouched.pk).withdrawn_at is None
     events = AuditEvent.objects.filter(action="participant.withdrawn")
     assert sorted(events.values_list("object_id", flat=True)) == sorted([participant.public_id, other.public_id])
-    assert {(e.actor_label, e.detail["reason"]) for e in events} == {("staffer", "withdrawn by a researcher")}
+    assert {(e.actor_label, e.detail["reason_given"]) for e in events} == {("staffer", True)}
+    assert set(withdrawn.values_list("withdrawal_reason", flat=True)) == {"withdrawn by a researcher"}  # keep terms
 
 
 def test_read_only_researcher_cannot_withdraw_participants(participant: Participant) -> None:
