@@ -14,13 +14,17 @@ from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import Group
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
 from django.db.models import Model, QuerySet
 from django.forms import BaseForm
-from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html, format_html_join
 
-from participants import payments, roles
+from participants import launch, link_builder, payments, roles, study_status, validators, views
 from participants.audit import record_audit
 from participants.models import (
     Arm,
@@ -40,17 +44,78 @@ from participants.models import (
     Study,
     VendorEvent,
 )
+from participants.paper import PLATFORM_LABELS
 from participants.services import withdraw_participant
 
 admin.site.site_header = "PRC research platform"
 admin.site.site_title = "PRC research platform"
 admin.site.index_title = "Study administration"
+admin.site.site_url = "/research/"  # "View site" opens the research dashboards, not the bare domain
 
 CONTACT_PERMISSION = f"participants.{roles.VIEW_CONTACT_DATA}"
 
 
+# Participant fields that are contact data: hidden, unsearchable and unfilterable without the permission.
+CONTACT_FIELDS = frozenset({"email"})
+
+
 def can_see_contact_data(request: HttpRequest) -> bool:
     return request.user.has_perm(CONTACT_PERMISSION)
+
+
+class ContactDataGuard:
+    """Refuses list filters on contact data, through any relation, for roles that may not see it.
+
+    Django allows any lookup on a model's own fields from the query string (``?email__iexact=…``), which
+    would let a reader tie an address to a public id; the admin answers such URLs with 400 instead.
+    """
+
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
+        if CONTACT_FIELDS & set(lookup.split("__")) and (request is None or not can_see_contact_data(request)):
+            return False
+        allowed: bool = super().lookup_allowed(lookup, value, request)  # type: ignore[misc]
+        return allowed
+
+
+class ReasonForm(forms.ModelForm):
+    """A model form with a "reason for this change", required once the study has left Draft."""
+
+    change_reason = forms.CharField(
+        label="Reason for this change",
+        required=False,
+        max_length=500,
+        widget=forms.TextInput(attrs={"size": 80}),
+        help_text="Required once the study has left Draft: recorded in the audit log with your name.",
+    )
+
+    def study_of_instance(self) -> Study | None:
+        raise NotImplementedError
+
+    def clean(self) -> dict[str, Any]:
+        data: dict[str, Any] = super().clean() or {}
+        study = self.study_of_instance()
+        changed = [name for name in self.changed_data if name != "change_reason"]
+        if study is not None and study_status.design_locked(study) and changed and not data.get("change_reason"):
+            self.add_error("change_reason", f"Say why you change {', '.join(changed)} of a {study.status} study.")
+        return data
+
+
+def _jsonable(value: Any) -> Any:
+    return value if isinstance(value, (str, int, float, bool, list, dict, type(None))) else str(value)
+
+
+def audit_changes(
+    request: HttpRequest, form: BaseForm, obj: Model, *, action: str, secret: tuple[str, ...] = ()
+) -> None:
+    """One audit event naming the user, each changed field (before → after) and the reason typed."""
+    changes = {
+        name: "(changed)" if name in secret else [_jsonable(form.initial.get(name)), _jsonable(form.cleaned_data[name])]
+        for name in form.changed_data
+        if name != "change_reason"
+    }
+    if changes:
+        detail = {"changes": changes, "reason": form.cleaned_data.get("change_reason", ""), "object": str(obj)}
+        record_audit(action=action, obj=obj, actor=request.user, detail=detail)
 
 
 class ReadOnlyMixin:
@@ -69,9 +134,37 @@ class ReadOnlyMixin:
 # --- studies ------------------------------------------------------------------------------------
 
 
+class ArmForm(forms.ModelForm):
+    ranker_key = forms.ChoiceField(help_text="The ranker plugin this arm runs.")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "ranker_key" in self.fields:
+            field = self.fields["ranker_key"]
+            assert isinstance(field, forms.ChoiceField)
+            field.choices = [("", "---------"), *((key, key) for key in validators.ranker_keys())]
+
+
+class LockedArmsFormSet(forms.BaseInlineFormSet):
+    """Once the study has left Draft, a change to an arm (a start date) needs the reason typed above."""
+
+    def clean(self) -> None:
+        super().clean()
+        study = self.instance
+        if not isinstance(study, Study) or not study.pk or not study_status.design_locked(study):
+            return
+        if any(form.has_changed() for form in self.forms) and not self.data.get("change_reason", "").strip():
+            raise ValidationError(
+                "Say why you change an arm of a study that has left Draft: fill in “Reason for this change” above."
+            )
+
+
 class ArmInline(admin.TabularInline):
     model = Arm
+    form = ArmForm
+    formset = LockedArmsFormSet
     extra = 0
+    classes = ("arms-table",)
     fields = (
         "name",
         "slug",
@@ -85,40 +178,82 @@ class ArmInline(admin.TabularInline):
         "max_deleted_pct",
         "max_inserted",
         "max_deleted",
+        "ranker_config",
     )
+    # The allocation sequence and the treatment depend on these: fixed once the study leaves Draft.
+    LOCKED = ("slug", "ranker_key", "allocation_weight", "is_control", "ranker_config")
+    LOCKED += ("max_inserted", "max_deleted", "max_inserted_pct", "max_deleted_pct")
 
     def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> Any:
-        # The allocation sequence depends on the arms and their weights: fixed once recruitment starts.
-        if isinstance(obj, Study) and obj.status != Study.Status.DRAFT:
-            return ("slug", "allocation_weight", "is_control")
-        return ()
+        return self.LOCKED if isinstance(obj, Study) and study_status.design_locked(obj) else ()
 
     def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        started = isinstance(obj, Study) and obj.status != Study.Status.DRAFT
-        return not started and super().has_add_permission(request, obj)
+        locked = isinstance(obj, Study) and study_status.design_locked(obj)
+        return not locked and super().has_add_permission(request, obj)
 
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        started = isinstance(obj, Study) and obj.status != Study.Status.DRAFT
-        return not started and super().has_delete_permission(request, obj)
+        locked = isinstance(obj, Study) and study_status.design_locked(obj)
+        return not locked and super().has_delete_permission(request, obj)
+
+
+class StudyForm(ReasonForm):
+    class Meta:
+        model = Study
+        # Every field but status, which changes only on the launch checklist page, through the status service.
+        fields = [
+            f.name for f in Study._meta.get_fields() if f.concrete and f.editable and f.name not in ("id", "status")
+        ]
+
+    def study_of_instance(self) -> Study | None:
+        return self.instance if self.instance.pk else None
 
 
 @admin.register(Study)
 class StudyAdmin(admin.ModelAdmin):
-    list_display = ("name", "slug", "status", "timezone", "arm_count", "created_at")
+    form = StudyForm
+    list_display = ("name", "slug", "status", "timezone", "arm_count", "checklist_link", "created_at")
     list_filter = ("status",)
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
     inlines = (ArmInline,)
-    readonly_fields = ("randomization_seed_hash", "created_at")
+    readonly_fields = ("status_and_checklist", "arm_schedule", "randomization_seed_hash", "created_at")
 
     @admin.display(description="arms")
     def arm_count(self, study: Study) -> int:
         return study.arms.count()
 
+    @admin.display(description="launch")
+    def checklist_link(self, study: Study) -> str:
+        return format_html('<a href="{}">Checklist and status</a>', _checklist_url(study))
+
+    @admin.display(description="status")
+    def status_and_checklist(self, study: Study) -> str:
+        if not study.pk:
+            return "Draft (new studies start as drafts)"
+        return format_html(
+            '<strong>{}</strong> · <a href="{}">Launch checklist, status changes and previews</a>',
+            study.get_status_display(),
+            _checklist_url(study),
+        )
+
+    @admin.display(description="when each arm intervenes")
+    def arm_schedule(self, study: Study) -> str:
+        if not study.pk:
+            return "-"
+        return format_html_join(
+            "",
+            "<div><strong>{}</strong>: {}</div>",
+            ((arm.name, "; ".join(arm_platform_starts(arm))) for arm in study.arms.order_by("id")),
+        )
+
     def get_fields(self, request: HttpRequest, obj: Model | None = None) -> Any:
-        fields = [f for f in super().get_fields(request, obj) if f != "randomization_seed"]
+        fields = [f for f in super().get_fields(request, obj) if f not in ("randomization_seed", "change_reason")]
+        fields.remove("status_and_checklist")
+        fields.insert(fields.index("slug") + 1, "status_and_checklist")
         if self._seed_visible(request, obj):
             fields.insert(fields.index("randomization_seed_hash"), "randomization_seed")
+        if obj is not None:
+            fields.append("change_reason")
         return fields
 
     def _seed_visible(self, request: HttpRequest, obj: Model | None) -> bool:
@@ -126,17 +261,133 @@ class StudyAdmin(admin.ModelAdmin):
         draft = obj is None or (isinstance(obj, Study) and obj.status == Study.Status.DRAFT)
         return draft and self.has_change_permission(request, obj)
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> Any:
+        if isinstance(obj, Study) and study_status.design_locked(obj):
+            return (*self.readonly_fields, "strata_fields")  # strata are part of the allocation sequence
+        return self.readonly_fields
+
+    def save_model(self, request: HttpRequest, obj: Study, form: BaseForm, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if change and study_status.design_locked(obj):
+            audit_changes(request, form, obj, action="study.changed", secret=("randomization_seed",))
+
+    def save_formset(self, request: HttpRequest, form: BaseForm, formset: Any, change: bool) -> None:
+        study = getattr(form, "instance", None)
+        if change and isinstance(study, Study) and study_status.design_locked(study):
+            reason = form.cleaned_data.get("change_reason", "")
+            for arm_form in formset.forms:
+                if arm_form.has_changed() and arm_form.instance.pk:
+                    arm_form.cleaned_data["change_reason"] = reason
+                    audit_changes(request, arm_form, arm_form.instance, action="arm.changed")
+        super().save_formset(request, form, formset, change)
+
+    def get_urls(self) -> list[URLPattern]:
+        view = self.admin_site.admin_view(self.checklist_view)
+        return [path("<int:study_id>/checklist/", view, name="participants_study_checklist"), *super().get_urls()]
+
+    def checklist_view(self, request: HttpRequest, study_id: int) -> HttpResponse:
+        """The launch checklist, the status changes the study allows, and links to preview its pages."""
+        study = get_object_or_404(Study, pk=study_id)
+        if not self.has_view_permission(request, study):
+            raise PermissionDenied
+        can_change = self.has_change_permission(request, study)
+        if request.method == "POST":
+            if not can_change:
+                raise PermissionDenied
+            try:
+                study_status.change_study_status(
+                    study=study, to=request.POST.get("to", ""), by=request.user, reason=request.POST.get("reason", "")
+                )
+            except study_status.StudyStatusError as error:
+                self.message_user(request, error.message, messages.ERROR)
+            else:
+                self.message_user(request, f"{study.name} is now {study.get_status_display().lower()}.")
+            return HttpResponseRedirect(request.path)
+        checks = launch.launch_checklist(study)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Launch checklist · {study.name}",
+            "study": study,
+            "opts": self.model._meta,
+            "checks": checks,
+            "all_pass": all(check.ok for check in checks),
+            "passed": sum(check.ok for check in checks),
+            "transitions": [
+                {
+                    "to": to,
+                    "verb": study_status.VERBS[Study.Status(to)],
+                    "refusal": study_status.transition_refusal(study, to),
+                    "needs_reason": study_status.needs_reason(study.status, to),
+                }
+                for to in study_status.allowed_transitions(study)
+            ]
+            if can_change
+            else [],
+            "arms": [(arm, arm_platform_starts(arm)) for arm in study.arms.order_by("id")],
+            "sources": study.sources.order_by("id"),
+            "preview_pages": views.PREVIEW_PAGES,
+            "randomized": study_status.anyone_randomized(study),
+        }
+        return TemplateResponse(request, "admin/participants/study/checklist.html", context)
+
+
+def _checklist_url(study: Study) -> str:
+    return reverse("admin:participants_study_checklist", args=[study.pk])
+
+
+NEVER_INTERVENES = "never intervenes on this platform"
+
+
+def arm_platform_starts(arm: Arm) -> list[str]:
+    """Per platform, when the arm starts to intervene; a blank date means it never does there."""
+    return [
+        f"{label}: {start:%Y-%m-%d}" if (start := arm.start_date(platform)) else f"{label}: {NEVER_INTERVENES}"
+        for platform, label in PLATFORM_LABELS.items()
+    ]
+
 
 # --- recruitment --------------------------------------------------------------------------------
 
 
+class SourceForm(ReasonForm):
+    class Meta:
+        model = RecruitmentSource
+        fields = [f.name for f in RecruitmentSource._meta.get_fields() if f.concrete and f.editable and f.name != "id"]
+
+    def study_of_instance(self) -> Study | None:
+        return self.instance.study if self.instance.pk else None
+
+
 @admin.register(RecruitmentSource)
 class RecruitmentSourceAdmin(admin.ModelAdmin):
-    list_display = ("name", "slug", "study", "pid_param", "cost_per_complete", "quota", "active", "signed")
+    form = SourceForm
+    list_display = ("name", "slug", "study", "vendor", "pid_param", "cost_per_complete", "quota", "active", "signed")
     list_filter = ("study", "active")
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}  # vendors' redirect links are https
+    change_form_template = "admin/participants/recruitmentsource/change_form.html"
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        source = RecruitmentSource.objects.select_related("study").filter(pk=object_id).first()
+        context = dict(extra_context or {})
+        if source is not None:
+            base_url = f"{request.scheme}://{request.get_host()}"
+            context["links"] = link_builder.source_links(source, base_url)
+            context["source"] = source
+        return super().change_view(request, object_id, form_url, context)
+
+    def save_model(self, request: HttpRequest, obj: RecruitmentSource, form: BaseForm, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if not change or not study_status.design_locked(obj.study):
+            return
+        if "active" in form.changed_data:
+            action = "source.resumed" if obj.active else "source.paused"
+            detail = {"source": obj.slug, "reason": form.cleaned_data.get("change_reason", "")}
+            record_audit(action=action, obj=obj, actor=request.user, detail=detail)
+        audit_changes(request, form, obj, action="source.changed", secret=("signing_secret",))
 
     @admin.display(boolean=True, description="signed links")
     def signed(self, source: RecruitmentSource) -> bool:
@@ -148,7 +399,7 @@ class RecruitmentSourceAdmin(admin.ModelAdmin):
 
 
 @admin.register(VendorEvent)
-class VendorEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class VendorEventAdmin(ReadOnlyMixin, ContactDataGuard, admin.ModelAdmin):
     list_display = ("at", "source_slug", "kind", "outcome", "participant", "note")
     list_filter = ("kind", "outcome", "source")
     search_fields = ("source_slug", "participant__public_id", "note")
@@ -166,10 +417,35 @@ class PageCopyAdmin(admin.ModelAdmin):
 # --- consent ------------------------------------------------------------------------------------
 
 
+class ConsentDocumentForm(ReasonForm):
+    class Meta:
+        model = ConsentDocument
+        fields = [f.name for f in ConsentDocument._meta.get_fields() if f.concrete and f.editable and f.name != "id"]
+
+    def study_of_instance(self) -> Study | None:
+        study: Study | None = self.cleaned_data.get("study") if not self.instance.pk else self.instance.study
+        return study
+
+
 @admin.register(ConsentDocument)
 class ConsentDocumentAdmin(admin.ModelAdmin):
+    form = ConsentDocumentForm
     list_display = ("study", "version", "title", "effective_at", "on_withdrawal", "records")
     list_filter = ("study", "on_withdrawal")
+
+    def save_model(self, request: HttpRequest, obj: ConsentDocument, form: BaseForm, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if not study_status.design_locked(obj.study):
+            return
+        if change:
+            audit_changes(request, form, obj, action="consent.changed")
+        else:
+            detail = {
+                "version": obj.version,
+                "effective_at": obj.effective_at.isoformat(),
+                "reason": form.cleaned_data.get("change_reason", ""),
+            }
+            record_audit(action="consent.version_published", obj=obj, actor=request.user, detail=detail)
 
     @admin.display(description="consents given")
     def records(self, document: ConsentDocument) -> int:
@@ -189,7 +465,7 @@ class ConsentRecordInline(ReadOnlyMixin, admin.TabularInline):
 
 
 @admin.register(ConsentRecord)
-class ConsentRecordAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class ConsentRecordAdmin(ReadOnlyMixin, ContactDataGuard, admin.ModelAdmin):
     list_display = ("participant", "document", "given_at")
     list_filter = ("document",)
     search_fields = ("participant__public_id",)
@@ -212,11 +488,12 @@ class PaymentInline(ReadOnlyMixin, admin.TabularInline):
 
 
 @admin.register(Participant)
-class ParticipantAdmin(admin.ModelAdmin):
+class ParticipantAdmin(ContactDataGuard, admin.ModelAdmin):
     list_display = (
         "public_id",
         "study",
         "source",
+        "is_test",
         "stage",
         "created_at",
         "consented_at",
@@ -226,6 +503,7 @@ class ParticipantAdmin(admin.ModelAdmin):
     )
     list_filter = (
         "study",
+        "is_test",
         "stage",
         "source",
         "vendor_outcome",
@@ -235,10 +513,11 @@ class ParticipantAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     list_select_related = ("study", "source")
     inlines = (ConsentRecordInline, InstallInline, PaymentInline)
-    actions = ("withdraw",)
+    actions = ("withdraw", "delete_test_participants")
     # Set by the enrolment and withdrawal workflows, never typed in.
     readonly_fields = (
         "public_id",
+        "is_test",
         "study",
         "source",
         "vendor_pid",
@@ -286,11 +565,40 @@ class ParticipantAdmin(admin.ModelAdmin):
         return False  # people arrive through a vendor link, never by hand
 
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False  # withdrawal keeps or deletes data by the consent's terms, with an audit record
+        # Real participants withdraw (keeping or deleting data by the consent's terms); test ones can be deleted.
+        is_test = isinstance(obj, Participant) and obj.is_test
+        return is_test and super().has_delete_permission(request, obj)
+
+    def delete_model(self, request: HttpRequest, obj: Participant) -> None:
+        _delete_test_participant(request, obj)
+
+    @admin.action(description="Delete selected test participants", permissions=["change"])
+    def delete_test_participants(self, request: HttpRequest, queryset: QuerySet[Participant]) -> None:
+        if not request.user.has_perm("participants.delete_participant"):
+            raise PermissionDenied
+        tests = list(queryset.filter(is_test=True))
+        for participant in tests:
+            _delete_test_participant(request, participant)
+        skipped = queryset.count() - len(tests) if tests else queryset.count()
+        note = f" {skipped} real participant(s) left alone: withdraw them instead." if skipped else ""
+        self.message_user(request, f"{len(tests)} test participant(s) deleted.{note}")
+
+
+def _delete_test_participant(request: HttpRequest, participant: Participant) -> None:
+    if not participant.is_test:
+        raise PermissionDenied("Only test participants can be deleted; withdraw real participants.")
+    record_audit(
+        action="participant.test_deleted",
+        obj=participant,
+        actor=request.user,
+        detail={"vendor_pid": participant.vendor_pid, "source": participant.source.slug if participant.source else ""},
+    )
+    participant.payments.all().delete()
+    participant.delete()
 
 
 @admin.register(Assignment)
-class AssignmentAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class AssignmentAdmin(ReadOnlyMixin, ContactDataGuard, admin.ModelAdmin):
     list_display = ("participant", "arm", "stratum", "position", "assigned_at")
     list_filter = ("arm__study", "arm", "stratum")
     search_fields = ("participant__public_id",)
@@ -304,7 +612,7 @@ class StratumCounterAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(ExtensionInstall)
-class ExtensionInstallAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class ExtensionInstallAdmin(ReadOnlyMixin, ContactDataGuard, admin.ModelAdmin):
     list_display = ("participant", "install_key", "extension_version", "installed_at", "last_seen_at", "uninstalled_at")
     list_filter = ("extension_version", ("uninstalled_at", admin.EmptyFieldListFilter))
     search_fields = ("participant__public_id", "install_key")
@@ -313,7 +621,7 @@ class ExtensionInstallAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(Heartbeat)
-class HeartbeatAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class HeartbeatAdmin(ReadOnlyMixin, ContactDataGuard, admin.ModelAdmin):
     list_display = ("install", "at", "platform", "active_seconds")
     list_filter = ("platform",)
     search_fields = ("install__participant__public_id",)
@@ -354,7 +662,7 @@ class AdjustmentForm(forms.ModelForm):
 
 
 @admin.register(Payment)
-class PaymentAdmin(admin.ModelAdmin):
+class PaymentAdmin(ContactDataGuard, admin.ModelAdmin):
     """Entries are credited and moved only through ``participants.payments``; the admin never edits a row."""
 
     list_display = (

@@ -1,6 +1,7 @@
 """Read-only queries behind the research dashboards. Each returns plain rows, aggregated in SQL.
 
-The funnel and CONSORT counts follow one cohort: the people who *started screening* in the date range
+Test participants are left out of every count and cost. The funnel and CONSORT counts follow one
+cohort: the people who *started screening* in the date range
 (``Participant.created_at``), and how far each of them got since. Days are the study's local days.
 """
 
@@ -86,7 +87,7 @@ def local_bounds(study: Study, start: dt.date, end: dt.date) -> tuple[dt.datetim
 
 def _stage_counts(prefix: str, low: dt.datetime, high: dt.datetime) -> dict[str, Count]:
     """Count(...) expressions for every stage, over the relation ``prefix`` (e.g. "participants__")."""
-    cohort = Q(**{f"{prefix}created_at__gte": low, f"{prefix}created_at__lt": high})
+    cohort = Q(**{f"{prefix}created_at__gte": low, f"{prefix}created_at__lt": high, f"{prefix}is_test": False})
     reached = {
         "started": Q(),
         "screened_in": Q(**{f"{prefix}screened_in_at__isnull": False}),
@@ -111,9 +112,10 @@ def funnel_rows(study: Study, start: dt.date, end: dt.date) -> list[FunnelRow]:
         counts = {name: getattr(source, name) for name in (*STAGES, "completes")}
         if source.active or counts["started"]:
             rows.append(FunnelRow(source=source.name, **counts, cost=source.cost_per_complete * counts["completes"]))
-    unknown = Participant.objects.filter(study=study, source__isnull=True).aggregate(**_stage_counts("", low, high))
-    if unknown["started"]:
-        rows.append(FunnelRow(source="Unknown", **unknown, cost=Decimal("0")))
+    unknown = Participant.objects.real().filter(study=study, source__isnull=True)
+    unknown_counts = unknown.aggregate(**_stage_counts("", low, high))
+    if unknown_counts["started"]:
+        rows.append(FunnelRow(source="Unknown", **unknown_counts, cost=Decimal("0")))
     return sorted(rows, key=lambda row: (-row.started, row.source))
 
 
@@ -129,7 +131,7 @@ def consort_rows(study: Study, start: dt.date, end: dt.date) -> list[ConsortRow]
     """Per arm, of the cohort: randomized, installed, included, withdrawn."""
     low, high = local_bounds(study, start, end)
     prefix = "assignments__participant__"
-    cohort = Q(**{f"{prefix}created_at__gte": low, f"{prefix}created_at__lt": high})
+    cohort = Q(**{f"{prefix}created_at__gte": low, f"{prefix}created_at__lt": high, f"{prefix}is_test": False})
     arms = Arm.objects.filter(study=study).annotate(
         assigned=Count("assignments", filter=cohort),
         installed=Count("assignments", filter=cohort & Q(**{f"{prefix}enrolled_at__isnull": False})),
@@ -143,7 +145,8 @@ def daily_enrolment(study: Study, start: dt.date, end: dt.date) -> list[DailyRow
     """Extensions first registered per local day and arm, for days in the range (not only the cohort)."""
     low, high = local_bounds(study, start, end)
     rows = (
-        Participant.objects.filter(study=study, enrolled_at__gte=low, enrolled_at__lt=high)
+        Participant.objects.real()
+        .filter(study=study, enrolled_at__gte=low, enrolled_at__lt=high)
         .annotate(day=TruncDate("enrolled_at", tzinfo=zoneinfo.ZoneInfo(study.timezone)))
         .values("day", "assignment__arm__name")
         .annotate(enrolled=Count("pk"))

@@ -3,7 +3,7 @@
 import plotly
 from django.urls import path
 
-from participants import dashboard_views
+from participants import dashboard_views, views
 
 app_name = "dashboards"
 
@@ -14,6 +14,7 @@ urlpatterns = [
     path("payments/export/", dashboard_views.payout_export, name="payout-export"),
     path("payments/batches/<int:batch_id>/file/", dashboard_views.payout_file, name="payout-file"),
     path("payments/batches/<int:batch_id>/results/", dashboard_views.payout_results, name="payout-results"),
+    path("studies/<slug:study_slug>/preview/<str:page>/", views.preview, name="preview"),
     # The version in the path lets browsers cache the file for a week and still see upgrades.
     path(f"static/plotly-{plotly.__version__}.min.js", dashboard_views.plotly_js, name="plotly_js"),
 ]

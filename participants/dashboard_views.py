@@ -33,7 +33,7 @@ def index(request: HttpRequest) -> HttpResponse:
 @require_GET
 @researcher_required
 def funnel(request: HttpRequest) -> HttpResponse:
-    form = FunnelFilterForm.from_query(request.GET.dict())
+    form = FunnelFilterForm.from_request(request)
     if not form.is_valid():
         return render(request, "dashboards/funnel.html", {"form": form}, status=400)
     context = funnel_context(form.cleaned_data["study"], form.cleaned_data["start"], form.cleaned_data["end"])

@@ -7,11 +7,13 @@ from decimal import Decimal
 from typing import Any, Self
 
 from django import forms
+from django.http import HttpRequest
 from django.utils import timezone
 
 from participants.models import ConsentDocument, Study
 from participants.screening import DEVICES, PARTIES, PLATFORM_CHOICES
 
+LAST_STUDY_SESSION_KEY = "prc_dashboard_study"
 YES_NO = [("yes", "Yes"), ("no", "No")]
 
 
@@ -106,10 +108,22 @@ class StudyPeriodFilterForm(forms.Form):
     end = forms.DateField(label="To (inclusive)", widget=forms.DateInput(attrs={"type": "date"}))
 
     @classmethod
-    def from_query(cls, query: dict[str, str]) -> Self:
-        """Defaults: the last ``default_days`` days of the most recent non-draft study; empty values keep them."""
+    def from_request(cls, request: HttpRequest) -> Self:
+        """The form for this request; the study it shows becomes the researcher's default on every dashboard."""
+        form = cls.from_query(request.GET.dict(), remembered=request.session.get(LAST_STUDY_SESSION_KEY, ""))
+        if form.is_valid():
+            request.session[LAST_STUDY_SESSION_KEY] = form.cleaned_data["study"].slug
+        return form
+
+    @classmethod
+    def from_query(cls, query: dict[str, str], remembered: str = "") -> Self:
+        """Defaults: the last ``default_days`` days of the study this researcher last looked at (``remembered``),
+        else of the most recent non-draft study; empty values keep them."""
         today = timezone.localdate()
-        latest = Study.objects.exclude(status=Study.Status.DRAFT).order_by("-created_at").first()
+        studies = Study.objects.order_by("-created_at")
+        latest = (remembered and studies.filter(slug=remembered).first()) or studies.exclude(
+            status=Study.Status.DRAFT
+        ).first()
         defaults = {
             "study": latest.slug if latest else "",
             "start": (today - dt.timedelta(days=cls.default_days - 1)).isoformat(),

@@ -19,7 +19,10 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from participants.paper import PLATFORMS, CapRule, cap_rule
+from participants import validators
+from participants.paper import CapRule, cap_rule
+from participants.screening import default_screener_rules
+from participants.vendors import VENDOR_CHOICES
 from prc_site.lib.hashing import keyed_hash
 
 
@@ -34,17 +37,6 @@ def hash_vendor_pid(vendor_pid: str) -> str:
 
 def new_public_id() -> str:
     return "p_" + secrets.token_hex(8)
-
-
-def default_screener_rules() -> dict[str, Any]:
-    """Table S16 of the paper: who passes the recruitment screener (see ``participants.screening``)."""
-    return {
-        "allowed_devices": ["laptop", "desktop"],
-        "require_chrome": True,
-        "required_platforms_any": list(PLATFORMS),
-        "min_desktop_share": 30,
-        "require_interest": True,
-    }
 
 
 class PayoutMethod(models.TextChoices):
@@ -67,7 +59,13 @@ class Study(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(unique=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT)
-    timezone = models.CharField(max_length=64, default="America/New_York")
+    timezone = models.CharField(
+        max_length=64,
+        default="America/New_York",
+        choices=validators.timezone_choices,
+        validators=[validators.validate_timezone],
+        help_text="The study's local days (dashboards, rollups) follow this time zone.",
+    )
     baseline_days = models.PositiveIntegerField(
         default=14,
         help_text="Days after the extension's first installation during which every participant is served control.",
@@ -90,11 +88,15 @@ class Study(models.Model):
         " At most the baseline days, so that treatment never runs under less lag than baseline.",
     )
     strata_fields = models.JSONField(
-        default=list, blank=True, help_text='Screener answers that define randomization strata, e.g. ["party"].'
+        default=list,
+        blank=True,
+        validators=[validators.validate_strata_fields],
+        help_text='Screener answers that define randomization strata, e.g. ["party"]. Fixed once recruitment starts.',
     )
     screener_rules = models.JSONField(
         default=default_screener_rules,
         blank=True,
+        validators=[validators.validate_screener_rules],
         help_text="Eligibility rules: allowed_devices, require_chrome, required_platforms_any, min_desktop_share,"
         " require_interest. Missing keys take the Table S16 defaults.",
     )
@@ -166,7 +168,7 @@ class Arm(models.Model):
     study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="arms")
     name = models.CharField(max_length=100)
     slug = models.SlugField()
-    ranker_key = models.CharField(max_length=100, help_text="Name of the ranker plugin in the registry.")
+    ranker_key = models.CharField(max_length=100, help_text="The ranker plugin this arm runs.")
     allocation_weight = models.PositiveIntegerField(default=1)
     is_control = models.BooleanField(default=False)
     starts_facebook = models.DateField(null=True, blank=True, help_text="Intervention start on Facebook.")
@@ -191,7 +193,12 @@ class Arm(models.Model):
         validators=[MaxValueValidator(100)],
         help_text="Most removed items, as a % of the items the ranker could move; blank: the paper's rule.",
     )
-    ranker_config = models.JSONField(default=dict, blank=True)
+    ranker_config = models.JSONField(
+        default=dict,
+        blank=True,
+        validators=[validators.validate_json_object],
+        help_text="Settings the arm's ranker reads, as a JSON object (e.g. an external ranker's url).",
+    )
 
     class Meta:
         constraints = [
@@ -202,6 +209,12 @@ class Arm(models.Model):
 
     def __str__(self) -> str:
         return f"{self.study.slug}/{self.slug}"
+
+    def clean(self) -> None:
+        problems = validators.arm_settings_problems(self.ranker_key, self.ranker_config)
+        if problems:
+            field = "ranker_key" if self.ranker_key not in validators.ranker_keys() else "ranker_config"
+            raise ValidationError({field: problems})
 
     def start_date(self, platform: str) -> dt.date | None:
         """The arm's intervention start on ``platform``; whether it applies is ``rankers.serving.effective_arm``'s."""
@@ -225,12 +238,28 @@ class RecruitmentSource(models.Model):
     study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="sources")
     name = models.CharField(max_length=100)
     slug = models.SlugField()
-    pid_param = models.CharField(max_length=50, default="pid", help_text="Inbound participant-id parameter.")
-    complete_url = models.URLField(max_length=1000, blank=True, help_text="Use {pid} for the vendor's id.")
-    screenout_url = models.URLField(max_length=1000, blank=True)
-    overquota_url = models.URLField(max_length=1000, blank=True)
-    quality_url = models.URLField(max_length=1000, blank=True)
-    duplicate_url = models.URLField(max_length=1000, blank=True)
+    vendor = models.CharField(
+        max_length=30,
+        choices=VENDOR_CHOICES,
+        default="other",
+        help_text="Decides how the link builder writes the vendor's id placeholder.",
+    )
+    pid_param = models.CharField(
+        max_length=50,
+        default="pid",
+        validators=[validators.validate_param_name],
+        help_text="Inbound participant-id parameter (matched without regard to case), e.g. PROLIFIC_PID.",
+    )
+    complete_url = models.URLField(
+        max_length=1000,
+        blank=True,
+        validators=[validators.validate_redirect_template],
+        help_text="Where completes go back to the vendor; {pid} is replaced by the vendor's id.",
+    )
+    screenout_url = models.URLField(max_length=1000, blank=True, validators=[validators.validate_redirect_template])
+    overquota_url = models.URLField(max_length=1000, blank=True, validators=[validators.validate_redirect_template])
+    quality_url = models.URLField(max_length=1000, blank=True, validators=[validators.validate_redirect_template])
+    duplicate_url = models.URLField(max_length=1000, blank=True, validators=[validators.validate_redirect_template])
     signing_secret = models.CharField(
         max_length=200, blank=True, help_text="If set, inbound links must carry a valid HMAC-SHA256 'sig'."
     )
@@ -264,6 +293,10 @@ class ParticipantQuerySet(models.QuerySet["Participant"]):
 
     def in_arm(self, arm: Arm) -> ParticipantQuerySet:
         return self.filter(assignment__arm=arm)
+
+    def real(self) -> ParticipantQuerySet:
+        """Without test participants: what every count, cost, rollup and export uses by default."""
+        return self.filter(is_test=False)
 
 
 class Participant(models.Model):
@@ -320,6 +353,12 @@ class Participant(models.Model):
         default=dict,
         blank=True,
         help_text="Baseline answers as a PRC SurveyResponse (copied by the surveys app); rankers read it.",
+    )
+    is_test = models.BooleanField(
+        default=False,
+        db_index=True,
+        editable=False,
+        help_text="Made by a researcher to try the study: left out of counts, costs and exports; can be deleted.",
     )
 
     objects = ParticipantQuerySet.as_manager()
@@ -428,7 +467,10 @@ class ConsentDocument(models.Model):
     title = models.CharField(max_length=200, default="Informed consent")
     text = models.TextField()
     questions = models.JSONField(
-        default=list, blank=True, help_text='Checkbox statements the participant must agree to, e.g. ["I am 18+"].'
+        default=list,
+        blank=True,
+        validators=[validators.validate_consent_questions],
+        help_text='Checkbox statements the participant must agree to, as a JSON list, e.g. ["I am 18 or older"].',
     )
     effective_at = models.DateTimeField(default=timezone.now)
     on_withdrawal = models.CharField(max_length=10, choices=OnWithdrawal.choices, default=OnWithdrawal.KEEP)
@@ -440,7 +482,7 @@ class ConsentDocument(models.Model):
         ordering = ["-effective_at"]
 
     def __str__(self) -> str:
-        return f"{self.study.slug} consent v{self.version}"
+        return f"{self.study.slug} consent {self.version}"
 
 
 class ConsentRecord(models.Model):
@@ -637,11 +679,17 @@ class VendorEvent(models.Model):
     at = models.DateTimeField(default=timezone.now)
 
 
+def page_copy_keys() -> list[tuple[str, str]]:
+    from participants.copy import DEFAULT_COPY  # copy.py reads PageCopy rows: importing it at the top is a cycle
+
+    return [(key, f"{key}: {title}") for key, (title, _) in DEFAULT_COPY.items()]
+
+
 class PageCopy(models.Model):
     """Researcher-editable text for participant pages (keyed by page)."""
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="page_copy")
-    key = models.CharField(max_length=50, help_text="landing, screener, consent, install, status, withdrawn, ...")
+    key = models.CharField(max_length=50, choices=page_copy_keys, help_text="The participant page this text is for.")
     title = models.CharField(max_length=200)
     body = models.TextField(help_text="Plain text; blank lines separate paragraphs.")
 

@@ -33,6 +33,8 @@ from collections.abc import Mapping, Sequence
 from prc_site.lib.seeded import seeded_digest, seeded_int
 
 ALL_STRATUM = "all"
+# Test participants are allocated from their own sequences ("test:" + stratum), same seed, never the real ones.
+TEST_PREFIX = "test:"
 Weights = Sequence[tuple[str, int]]
 
 

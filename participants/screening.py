@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from participants.models import default_screener_rules
-from participants.paper import PLATFORM_LABELS
+from participants.paper import PLATFORM_LABELS, PLATFORMS
 
 DEVICES = [("laptop", "Laptop"), ("desktop", "Desktop computer"), ("phone", "Phone"), ("tablet", "Tablet")]
 PLATFORM_CHOICES = [
@@ -28,6 +27,17 @@ PARTIES = [
     ("other", "Something else"),
     ("none", "Prefer not to say"),
 ]
+
+
+def default_screener_rules() -> dict[str, Any]:
+    """Table S16 of the paper: who passes the recruitment screener."""
+    return {
+        "allowed_devices": ["laptop", "desktop"],
+        "require_chrome": True,
+        "required_platforms_any": list(PLATFORMS),
+        "min_desktop_share": 30,
+        "require_interest": True,
+    }
 
 
 def effective_rules(rules: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from participants import randomization, tokens
 from participants.audit import record_audit
+from participants.link_builder import TEST_PARAM, is_test_entry
 from participants.models import (
     Assignment,
     ConsentDocument,
@@ -62,13 +63,16 @@ def study_closed_error(field: str | None = None) -> EnrolmentError:
 # --- Vendor entry and redirects ---------------------------------------------------------------
 
 
-def find_source(*, source_slug: str, study_slug: str | None = None) -> RecruitmentSource | None:
+def find_source(
+    *, source_slug: str, study_slug: str | None = None, statuses: tuple[str, ...] = Study.SIGNUP_STATUSES
+) -> RecruitmentSource | None:
     """The active source behind an entry link, in a study taking signups; None if unknown or ambiguous.
 
-    A study takes signups while recruiting and while running, never as a draft or once closed.
+    A study takes signups while recruiting and while running, never as a draft or once closed (a
+    researcher's test link also opens a draft study: ``statuses``).
     """
     sources = RecruitmentSource.objects.select_related("study").filter(
-        slug=source_slug, active=True, study__status__in=Study.SIGNUP_STATUSES
+        slug=source_slug, active=True, study__status__in=statuses
     )
     if study_slug is not None:
         sources = sources.filter(study__slug=study_slug)
@@ -109,17 +113,18 @@ class Entry:
     created: bool
 
 
-def start_screening(*, source: RecruitmentSource, vendor_pid: str) -> Entry:
+def start_screening(*, source: RecruitmentSource, vendor_pid: str, is_test: bool = False) -> Entry:
     """The participant for this vendor id: a new one, or the existing one when the id repeats.
 
     Participants are found by the keyed hash of the vendor id, so an id whose participant has been
-    erased is still recognised (and sent back to the vendor as a duplicate).
+    erased is still recognised (and sent back to the vendor as a duplicate). ``is_test`` flags a
+    researcher's test participant, for good, at creation.
     """
     pid_hash = hash_vendor_pid(vendor_pid)
     existing = Participant.objects.filter(source=source, vendor_pid_hash=pid_hash).first()
     if existing is not None:
         return Entry(existing, created=False)
-    participant = Participant(study=source.study, source=source)
+    participant = Participant(study=source.study, source=source, is_test=is_test)
     participant.set_vendor_pid(vendor_pid)
     try:
         with transaction.atomic():
@@ -164,7 +169,7 @@ def _finish_with_vendor(participant: Participant, outcome: str, at: dt.datetime)
 def source_is_full(source: RecruitmentSource) -> bool:
     if source.quota is None:
         return False
-    return Participant.objects.filter(source=source, consented_at__isnull=False).count() >= source.quota
+    return Participant.objects.real().filter(source=source, consented_at__isnull=False).count() >= source.quota
 
 
 def submit_screener(*, participant: Participant, answers: Mapping[str, Any], at: dt.datetime | None = None) -> str:
@@ -224,6 +229,8 @@ def assign_arm(*, participant: Participant, at: dt.datetime | None = None) -> As
         study = participant.study
         label = randomization.stratum_key(study.strata_fields, participant.screener_answers)
         stratum = randomization.stratum_code(study.randomization_seed, label)
+        if participant.is_test:  # its own sequence: a test never takes a position of the real one
+            stratum = randomization.TEST_PREFIX + stratum
         counter = _locked_counter(study, stratum)
         position = counter.next_position
         slug = randomization.allocation_at(study.randomization_seed, stratum, study_weights(study), position)
@@ -704,8 +711,13 @@ def enter_from_vendor(
     Unknown source, missing id or bad signature: a refusal (no participant). A vendor id seen
     before is a duplicate, unless this browser is the one that started with it (a reload).
     """
-    source = find_source(source_slug=source_slug, study_slug=study_slug)
-    vendor_pid = str(params.get(source.pid_param, [""])[0]) if source else ""
+    marker = str(params.get(TEST_PARAM, [""])[0])
+    statuses = (*Study.SIGNUP_STATUSES, Study.Status.DRAFT) if marker else Study.SIGNUP_STATUSES
+    source = find_source(source_slug=source_slug, study_slug=study_slug, statuses=statuses)
+    is_test = source is not None and is_test_entry(source, _vendor_pid(source, params), marker)
+    if source is not None and source.study.status == Study.Status.DRAFT and not is_test:
+        source = None  # only a researcher's test link opens a draft study
+    vendor_pid = _vendor_pid(source, params) if source else ""
 
     def refuse(kind: str, status: int, note: str) -> EntryDecision:
         logger.warning("vendor link refused (%s) from source %r", note, source_slug)
@@ -720,7 +732,7 @@ def enter_from_vendor(
     signature = str(params.get(SIGNATURE_PARAM, [""])[0])
     if source.signing_secret and not signature_is_valid(query_string, signature, source.signing_secret):
         return refuse("rejected", 403, "bad or missing signature")
-    entry = start_screening(source=source, vendor_pid=vendor_pid)
+    entry = start_screening(source=source, vendor_pid=vendor_pid, is_test=is_test)
     participant = entry.participant
     link = _erased_safe_link(source, vendor_pid, url, params, participant)
     log_vendor_event(
@@ -744,3 +756,12 @@ def _erased_safe_link(
     if participant is None or participant.erased_at is None:
         return {"url": url, "params": params}
     return {"url": scrub_url(url, vendor_pid), "params": scrub_params(params, vendor_pid)}
+
+
+def _vendor_pid(source: RecruitmentSource, params: Mapping[str, list[str]]) -> str:
+    """The vendor's id, from the source's id parameter matched without regard to case (PID, pid, Pid)."""
+    wanted = source.pid_param.lower()
+    for name, values in params.items():
+        if name.lower() == wanted and values:
+            return str(values[0])
+    return ""

@@ -62,3 +62,18 @@ def scrub_params(params: Any, vendor_pid: str) -> Any:
     if isinstance(params, list):
         return [scrub_params(value, vendor_pid) for value in params]
     return ERASED if params == vendor_pid else params
+
+
+# How each vendor writes "this respondent's id" in the links it sends (its own merge-field syntax).
+VENDOR_ID_PLACEHOLDERS: dict[str, tuple[str, str]] = {
+    "prolific": ("Prolific", "{{%PROLIFIC_PID%}}"),
+    "cint": ("Cint / Lucid", "[%RID%]"),
+    "purespectrum": ("PureSpectrum", "[%%transaction_id%%]"),
+    "qualtrics": ("Qualtrics panel (embedded data)", "${e://Field/pid}"),
+    "other": ("Other vendor or ad channel", "VENDOR_ID"),
+}
+VENDOR_CHOICES = [(key, label) for key, (label, _) in VENDOR_ID_PLACEHOLDERS.items()]
+
+
+def id_placeholder(vendor: str) -> str:
+    return VENDOR_ID_PLACEHOLDERS.get(vendor, VENDOR_ID_PLACEHOLDERS["other"])[1]

@@ -11,16 +11,17 @@ import json
 from collections.abc import Callable
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from participants import payments, services
+from participants import payments, services, tokens
 from participants.copy import page_copy
 from participants.forms import ConsentForm, ScreenerForm, WithdrawForm
 from participants.models import ConsentDocument, Participant, RecruitmentSource, Study, sha256_hex
+from participants.roles import researcher_required
 from participants.status_sections import status_sections_context
 
 SESSION_PARTICIPANT = "prc_participant"  # the participant's pk: the only thing signup keeps in the session
@@ -31,7 +32,7 @@ INSTALL_COOKIE_SALT = "participants.install"
 INSTALL_COOKIE_MAX_AGE_S = 15 * 60
 EXIT_COPY = {"screenout": "screened_out", "quality": "screened_out", "overquota": "overquota"}
 EXIT_COPY |= {"duplicate": "duplicate", "complete": "complete"}
-EXTENSION_URL = getattr(settings, "PRC_EXTENSION_URL", "https://chromewebstore.google.com/")
+PREVIEW_PAGES = ("landing", "screener", "consent", "install", "status")
 
 Stage = Participant.Stage
 Outcome = RecruitmentSource.Outcome
@@ -229,7 +230,7 @@ def _install_page(request: HttpRequest, participant: Participant, *, code: str |
         "copy": page_copy(participant.study, "install"),
         "code": code,
         "status_key": key,
-        "extension_url": EXTENSION_URL,
+        "extension_url": settings.PRC_EXTENSION_URL,
         "participant": participant,
         "has_vendor_return": bool(participant.source and participant.source.complete_url),
     }
@@ -290,3 +291,42 @@ def new_code(request: HttpRequest, key: str) -> HttpResponse:
     except services.EnrolmentError:
         return redirect("participants:status", key=key)
     return _install_page(request, participant, code=code, key=key)
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+@researcher_required
+def preview(request: HttpRequest, study_slug: str, page: str) -> HttpResponse:
+    """A participant page of ``study`` as a participant would see it, with its own copy; nothing is stored.
+
+    The participant shown is an unsaved stand-in, and a submitted form only shows the page again.
+    """
+    study = get_object_or_404(Study, slug=study_slug)
+    if page not in PREVIEW_PAGES:
+        raise Http404("No such participant page.")
+    now = timezone.now()
+    stand_in = Participant(study=study, public_id="p_preview", created_at=now, consented_at=now, enrolled_at=now)
+    context: dict[str, object] = {
+        "copy": page_copy(study, page),
+        "preview": {"study": study, "page": page, "pages": PREVIEW_PAGES},
+    }
+    if page == "screener":
+        context["form"] = ScreenerForm()
+    elif page == "consent":
+        document = services.current_consent_document(study=study)
+        if document is None:
+            context["copy"] = page_copy(study, "unavailable")
+            context["preview_note"] = "This study has no consent document in effect: participants would see this page."
+            return render(request, "participants/message.html", context)
+        context |= {"form": ConsentForm(document=document), "document": document}
+    elif page == "install":
+        context |= {
+            "code": tokens.new_enrolment_code(),
+            "status_key": "preview",
+            "extension_url": settings.PRC_EXTENSION_URL,
+            "participant": stand_in,
+            "has_vendor_return": study.sources.exclude(complete_url="").exists(),
+        }
+    elif page == "status":
+        context |= {"participant": stand_in, "key": "preview", "payments": [], "paid_total": 0, "pending_total": 0}
+        context |= {"needs_consent": False, "installed": True}
+    return render(request, f"participants/{page}.html", context)

@@ -211,6 +211,11 @@ PRC_HASH_SALT = required("PRC_HASH_SALT") or SECRET_KEY
 if PRODUCTION and PRC_HASH_SALT == SECRET_KEY:
     raise ImproperlyConfigured("PRC_HASH_SALT must differ from DJANGO_SECRET_KEY when PRC_ENV=production")
 
+# Participant pages and the extension API.
+# Where the install page sends participants to get the extension (its Chrome Web Store page).
+PRC_EXTENSION_URL = env.str("PRC_EXTENSION_URL", default="https://chromewebstore.google.com/")
+PRC_HEARTBEAT_INTERVAL_S = env.int("PRC_HEARTBEAT_INTERVAL_S", default=3600)  # how often the extension pings
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -8,8 +8,10 @@ class RankersConfig(AppConfig):
     def ready(self) -> None:
         from django.core import checks
 
-        from rankers import signals, system_checks  # noqa: F401  (signals connects the receivers)
+        from participants import validators
+        from rankers import launch_checks, signals, system_checks  # noqa: F401  (signals connects the receivers)
 
         checks.register(system_checks.timing_settings)
         checks.register(system_checks.study_timing)
         checks.register(system_checks.production_scorer)
+        validators.register_ranker_catalog(launch_checks.ranker_keys, launch_checks.arm_settings_problems)

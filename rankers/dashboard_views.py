@@ -57,7 +57,7 @@ def index(request: HttpRequest) -> HttpResponse:
 @require_GET
 @researcher_required
 def timelines(request: HttpRequest) -> HttpResponse:
-    form = RankingFilterForm.from_query(request.GET.dict())
+    form = RankingFilterForm.from_request(request)
     if not form.is_valid():
         return render(request, "rankers/timelines.html", {"form": form}, status=400)
     context = timelines_context(form.cleaned_data["study"], **form.filters())
@@ -80,10 +80,11 @@ def timelines_context(study: Study, **filters: Any) -> dict[str, Any]:
 @require_GET
 @researcher_required
 def delivery(request: HttpRequest) -> HttpResponse:
-    form = RankingFilterForm.from_query(request.GET.dict())
+    form = RankingFilterForm.from_request(request)
     if not form.is_valid():
         return render(request, "rankers/delivery.html", {"form": form}, status=400)
     context = delivery_context(form.cleaned_data["study"], **form.filters())
+    context["can_inspect"] = can_see_content(request.user)  # readers would only meet a refusal
     return render(request, "rankers/delivery.html", {"form": form, **context})
 
 

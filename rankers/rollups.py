@@ -26,7 +26,7 @@ from django.db.models import Aggregate, Avg, Count, F, FloatField, Q, Sum
 from django.db.models.functions import Floor
 from django.utils import timezone
 
-from participants.models import Study
+from participants.models import Participant, Study
 from rankers.latency_audit import LATE_MARGIN_MS
 from rankers.models import Slate
 from rankers.models_rollups import DailyArmRollup
@@ -68,6 +68,9 @@ def _lock_key(study_id: int, day: dt.date) -> int:
 
 def _aggregate_slates(study_id: int, start: dt.datetime, end: dt.datetime) -> list[dict[str, Any]]:
     slates = Slate.objects.served_between(start, end).filter(study_id=study_id).order_by()
+    # Researchers' test participants try the study; their slates are not the study's data.
+    tests = Participant.objects.filter(study_id=study_id, is_test=True).values("public_id")
+    slates = slates.exclude(participant_id__in=tests)
     rows = slates.values(*GROUP_BY).annotate(
         slates=Count("id"),
         slates_intervened=Count("id", filter=Q(intervention_on=True)),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.db.models.signals import post_delete
 from django.dispatch import receiver
 
 from participants.models import Participant
@@ -36,3 +37,10 @@ def erase_withdrawn_fallback_slates(sender: type, *, participant: Participant, e
     if erase:
         countdown = settings.RANK_WRITE_GRACE_S + 5
         erase_fallback_slates.apply_async(args=[participant.public_id], countdown=countdown)
+
+
+@receiver(post_delete, sender=Participant, dispatch_uid="rankers.delete_test_participant_slates")
+def delete_test_participant_slates(sender: type, *, instance: Participant, **kwargs: Any) -> None:
+    """A deleted test participant takes its slates along (only test participants can be deleted)."""
+    if instance.is_test:
+        Slate.objects.filter(participant_id=instance.public_id).delete()

@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from participants.models import Assignment, StratumCounter, Study
-from participants.randomization import allocation_sequence
+from participants.randomization import TEST_PREFIX, allocation_sequence
 from participants.services import study_weights
 
 
@@ -25,11 +25,17 @@ class Command(BaseCommand):
         self.stdout.write(f"seed hash {study.randomization_seed_hash}")
         weights = study_weights(study)
         problems: list[str] = []
-        assignments = Assignment.objects.filter(participant__study=study).select_related("arm", "participant")
+        # Test participants have their own sequences and may be deleted: the audit covers the real ones.
+        assignments = Assignment.objects.filter(participant__study=study, participant__is_test=False)
+        assignments = assignments.select_related("arm", "participant")
         by_stratum: dict[str, list[Assignment]] = {}
         for assignment in assignments.order_by("stratum", "position"):
             by_stratum.setdefault(assignment.stratum, []).append(assignment)
-        counters = dict(StratumCounter.objects.filter(study=study).values_list("stratum", "next_position"))
+        counters = dict(
+            StratumCounter.objects.filter(study=study)
+            .exclude(stratum__startswith=TEST_PREFIX)
+            .values_list("stratum", "next_position")
+        )
         for stratum in sorted(set(by_stratum) | set(counters)):
             problems += self._check_stratum(study, weights, stratum, by_stratum.get(stratum, []), counters.get(stratum))
         total = sum(len(rows) for rows in by_stratum.values())

@@ -1,0 +1,45 @@
+"""What the study setup asks of the rankers app: the ranker keys a researcher may choose, and whether an
+arm's ranker can run (registered, its settings usable, and its scorer backend configured).
+
+Registered with the participants app in ``RankersConfig.ready()``; the launch checklist and the arm form
+call it through ``participants.validators`` without importing this app.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+from rankers.plugins import all_rankers
+from rankers.scoring.backends import BACKEND_NAMES
+from rankers.validation import is_http_url
+
+# The settings each scorer backend cannot run without.
+BACKEND_NEEDS = {"transformers": "PRC_SCORER_MODEL_DIR", "http": "PRC_SCORER_HTTP_URL"}
+
+
+def ranker_keys() -> list[str]:
+    return sorted(all_rankers())
+
+
+def scorer_problem() -> str | None:
+    backend = settings.PRC_SCORER_BACKEND
+    if backend not in BACKEND_NAMES:
+        return f"the scorer backend PRC_SCORER_BACKEND={backend!r} is unknown ({', '.join(BACKEND_NAMES)})."
+    needed = BACKEND_NEEDS.get(backend)
+    if needed and not getattr(settings, needed):
+        return f"the {backend} scorer backend needs {needed} to be set."
+    return None
+
+
+def arm_settings_problems(ranker_key: str, config: dict[str, Any]) -> list[str]:
+    rankers = all_rankers()
+    if ranker_key not in rankers:
+        return [f"“{ranker_key}” is not a registered ranker; choose one of {', '.join(sorted(rankers))}."]
+    problems = []
+    if ranker_key == "external" and not is_http_url(str(config.get("url", ""))):
+        problems.append('The external ranker needs {"url": "https://…/rank"} in its ranker settings.')
+    if rankers[ranker_key].attributes and (problem := scorer_problem()):
+        problems.append(f"{ranker_key} needs attribute scores, but {problem}")
+    return problems
