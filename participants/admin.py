@@ -135,14 +135,13 @@ class ReadOnlyMixin:
 
 
 class ArmForm(forms.ModelForm):
-    ranker_key = forms.ChoiceField(help_text="The ranker plugin this arm runs.")
-
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if "ranker_key" in self.fields:
-            field = self.fields["ranker_key"]
-            assert isinstance(field, forms.ChoiceField)
-            field.choices = [("", "---------"), *((key, key) for key in validators.ranker_keys())]
+        if "ranker_key" in self.fields:  # absent once the design is locked (a read-only field then)
+            self.fields["ranker_key"] = forms.ChoiceField(
+                choices=[("", "---------"), *((key, key) for key in validators.ranker_keys())],
+                help_text="The ranker plugin this arm runs.",
+            )
 
 
 class LockedArmsFormSet(forms.BaseInlineFormSet):
@@ -571,6 +570,14 @@ class ParticipantAdmin(ContactDataGuard, admin.ModelAdmin):
 
     def delete_model(self, request: HttpRequest, obj: Participant) -> None:
         _delete_test_participant(request, obj)
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
+        # A test participant's assignment, consent records and installs are read-only rows, but they are the
+        # test's own: deleting the participant takes them along without asking for rights to edit them.
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        if all(isinstance(obj, Participant) and obj.is_test for obj in objs):
+            perms_needed = set()
+        return deleted, counts, perms_needed, protected
 
     @admin.action(description="Delete selected test participants", permissions=["change"])
     def delete_test_participants(self, request: HttpRequest, queryset: QuerySet[Participant]) -> None:

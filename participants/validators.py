@@ -40,18 +40,18 @@ def validate_timezone(value: str) -> None:
 
 def _list_of(value: Any, allowed: set[str] | None, what: str, example: str) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(item, str) and item.strip() for item in value):
-        raise ValidationError(f"Expected a list of {what}, e.g. {example}.", code="invalid")
+        raise ValidationError(f"Expected a list of {what}, e.g. {example}.", code="bad_setting")
     unknown = sorted(set(value) - allowed) if allowed is not None else []
     if unknown:
         raise ValidationError(
-            f"Unknown {what}: {', '.join(unknown)}. Allowed: {', '.join(sorted(allowed or ()))}.", code="invalid"
+            f"Unknown {what}: {', '.join(unknown)}. Allowed: {', '.join(sorted(allowed or ()))}.", code="bad_setting"
         )
     return value
 
 
 def _boolean(rules: dict[str, Any], key: str) -> None:
     if not isinstance(rules[key], bool):
-        raise ValidationError(f"“{key}” must be true or false (JSON booleans, no quotes).", code="invalid")
+        raise ValidationError(f"“{key}” must be true or false (JSON booleans, no quotes).", code="bad_setting")
 
 
 def validate_screener_rules(value: Any) -> None:
@@ -60,12 +60,12 @@ def validate_screener_rules(value: Any) -> None:
     if not isinstance(value, dict):
         raise ValidationError(
             'Expected a JSON object such as {"min_desktop_share": 30}; keys you leave out take the defaults.',
-            code="invalid",
+            code="bad_setting",
         )
     unknown = sorted(set(value) - set(defaults))
     if unknown:
         raise ValidationError(
-            f"Unknown rule(s): {', '.join(unknown)}. Known rules: {', '.join(defaults)}.", code="invalid"
+            f"Unknown rule(s): {', '.join(unknown)}. Known rules: {', '.join(defaults)}.", code="bad_setting"
         )
     rules = {**defaults, **value}
     _list_of(rules["allowed_devices"], {key for key, _ in DEVICES}, "devices", '["laptop", "desktop"]')
@@ -73,7 +73,8 @@ def validate_screener_rules(value: Any) -> None:
     share = rules["min_desktop_share"]
     if isinstance(share, bool) or not isinstance(share, int) or not 0 <= share <= 100:
         raise ValidationError(
-            f"“min_desktop_share” must be a whole number from 0 to 100 (a percentage), not {share!r}.", code="invalid"
+            f"“min_desktop_share” must be a whole number from 0 to 100 (a percentage), not {share!r}.",
+            code="bad_setting",
         )
     _boolean(rules, "require_chrome")
     _boolean(rules, "require_interest")
@@ -82,7 +83,7 @@ def validate_screener_rules(value: Any) -> None:
 def validate_strata_fields(value: Any) -> None:
     _list_of(value, set(SCREENER_FIELDS), "screener questions", '["party"]')
     if len(set(value)) != len(value):
-        raise ValidationError("Name each screener question once.", code="invalid")
+        raise ValidationError("Name each screener question once.", code="bad_setting")
 
 
 def validate_consent_questions(value: Any) -> None:
@@ -91,7 +92,7 @@ def validate_consent_questions(value: Any) -> None:
         raise ValidationError(
             'Expected a JSON list of statements, one checkbox each, e.g. ["I am 18 or older", "I agree"],'
             " not a single string.",
-            code="invalid",
+            code="bad_setting",
         )
     _list_of(value, None, "statements", '["I am 18 or older", "I agree to take part"]')
 
@@ -108,13 +109,13 @@ def validate_redirect_template(value: str) -> None:
 def validate_param_name(value: str) -> None:
     if not PARAM_NAME.match(value):
         raise ValidationError(
-            "A URL parameter name: letters, digits, '_', '-' or '.', e.g. PROLIFIC_PID or rid.", code="invalid"
+            "A URL parameter name: letters, digits, '_', '-' or '.', e.g. PROLIFIC_PID or rid.", code="bad_setting"
         )
 
 
 def validate_json_object(value: Any) -> None:
     if not isinstance(value, dict):
-        raise ValidationError('Expected a JSON object, e.g. {} or {"url": "https://…"}.', code="invalid")
+        raise ValidationError('Expected a JSON object, e.g. {} or {"url": "https://…"}.', code="bad_setting")
 
 
 # Other apps add checks of values they interpret (the rankers app: ranker keys and their settings).

@@ -1,0 +1,113 @@
+"""Helpers that fill the study, source and consent admin forms the way a researcher's browser posts them."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.test import Client
+
+from participants.models import ConsentDocument, RecruitmentSource, Study
+
+STUDY_FIELDS = (
+    "name",
+    "slug",
+    "timezone",
+    "baseline_days",
+    "inclusion_days",
+    "rank_hold_ms",
+    "ramp_max_ms",
+    "ramp_days",
+    "enrolment_code_ttl_hours",
+)
+ARM_FIELDS = ("name", "slug", "ranker_key", "allocation_weight", "max_inserted", "max_deleted")
+DATES = ("starts_facebook", "starts_reddit", "starts_twitter")
+
+
+def _arm_row(index: int, arm: dict[str, Any]) -> dict[str, Any]:
+    prefix = f"arms-{index}-"
+    row = {prefix + "id": arm.get("id", ""), prefix + "study": arm.get("study", "")}
+    row |= {prefix + name: arm.get(name, "") for name in (*ARM_FIELDS, *DATES)}
+    row |= {prefix + name: arm.get(name, 10) for name in ("max_inserted", "max_deleted")}
+    row[prefix + "ranker_config"] = json.dumps(arm.get("ranker_config", {}))
+    if arm.get("is_control"):
+        row[prefix + "is_control"] = "on"
+    return row
+
+
+def study_form(
+    study: Study | None = None, *, arms: list[dict[str, Any]] | None = None, **changes: Any
+) -> dict[str, Any]:
+    """The study change form as the admin shows it (arms included), with ``changes`` typed over it."""
+    values: dict[str, Any] = {"name": "A study", "slug": "a-study", "timezone": "America/New_York"}
+    values |= {"baseline_days": 14, "inclusion_days": 7, "rank_hold_ms": 500, "ramp_max_ms": 1200, "ramp_days": 14}
+    values |= {"enrolment_code_ttl_hours": 72, "strata_fields": [], "screener_rules": {}}
+    existing: list[dict[str, Any]] = []
+    if study is not None:
+        values |= {name: getattr(study, name) for name in (*STUDY_FIELDS, "strata_fields", "screener_rules")}
+        for arm in study.arms.order_by("id"):
+            row = {name: getattr(arm, name) for name in (*ARM_FIELDS, "is_control", "ranker_config")}
+            row |= {name: (getattr(arm, name) or "") for name in DATES}
+            existing.append({"id": arm.pk, "study": study.pk, **row})
+    values |= changes
+    data: dict[str, Any] = {name: values[name] for name in STUDY_FIELDS}
+    data["strata_fields"] = (
+        values["strata_fields"] if isinstance(values["strata_fields"], str) else json.dumps(values["strata_fields"])
+    )
+    rules = values["screener_rules"]
+    data["screener_rules"] = rules if isinstance(rules, str) else json.dumps(rules)
+    if "change_reason" in values:
+        data["change_reason"] = values["change_reason"]
+    rows = arms if arms is not None else existing
+    data |= {
+        "arms-TOTAL_FORMS": len(rows),
+        "arms-INITIAL_FORMS": len(existing) if arms is None else sum(1 for arm in rows if arm.get("id")),
+        "arms-MIN_NUM_FORMS": 0,
+        "arms-MAX_NUM_FORMS": 1000,
+    }
+    for index, arm in enumerate(rows):
+        data |= _arm_row(index, arm)
+    return data
+
+
+def source_form(source: RecruitmentSource | None = None, **changes: Any) -> dict[str, Any]:
+    fields = ("study", "name", "slug", "vendor", "pid_param", "signing_secret", "quota", "cost_per_complete")
+    urls = ("complete_url", "screenout_url", "overquota_url", "quality_url", "duplicate_url")
+    values: dict[str, Any] = {"vendor": "other", "pid_param": "pid", "cost_per_complete": "0", "active": True}
+    if source is not None:
+        values |= {name: getattr(source, name) for name in (*fields[1:], *urls, "active")}
+        values["study"] = source.study_id
+    values |= changes
+    data = {name: values.get(name, "") if values.get(name) is not None else "" for name in (*fields, *urls)}
+    if values.get("active"):
+        data["active"] = "on"
+    if "change_reason" in values:
+        data["change_reason"] = values["change_reason"]
+    return data
+
+
+def consent_form_admin(study: Study, **changes: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "study": study.pk,
+        "version": "1.0",
+        "title": "Informed consent",
+        "text": "You agree to take part.",
+        "questions": ["I am 18 or older"],
+        "effective_at_0": "2020-01-01",
+        "effective_at_1": "00:00:00",
+        "on_withdrawal": ConsentDocument.OnWithdrawal.KEEP,
+    }
+    values |= changes
+    if not isinstance(values["questions"], str):
+        values["questions"] = json.dumps(values["questions"])
+    return values
+
+
+def errors_of(response: Any) -> str:
+    """The page's error messages (the admin shows them next to each field), as one string."""
+    assert response.status_code == 200, response.status_code
+    return response.content.decode()
+
+
+def change_status(client: Client, study: Study, to: str, reason: str = "") -> Any:
+    return client.post(f"/admin/participants/study/{study.pk}/checklist/", {"to": to, "reason": reason}, follow=True)
