@@ -600,8 +600,7 @@ def _delete_test_participant(request: HttpRequest, participant: Participant) -> 
         actor=request.user,
         detail={"vendor_pid": participant.vendor_pid, "source": participant.source.slug if participant.source else ""},
     )
-    participant.payments.all().delete()
-    participant.delete()
+    participant.delete()  # a test participant with ledger entries is protected: the ledger is never deleted
 
 
 @admin.register(Assignment)

@@ -221,9 +221,11 @@ GIFT_CARD_HEADER = ("recipient_id", "email", "amount", "currency", "references")
 def export_payout_batch(*, study: Study, method: str, by: User, at: dt.datetime | None = None) -> PayoutBatch | None:
     """Put every approved, not yet exported entry of ``method`` into a new batch (None if there is none)."""
     with transaction.atomic():
-        ready = Payment.objects.select_for_update(skip_locked=True).filter(
-            participant__study=study, method=method, status=Status.APPROVED, batch__isnull=True
-        )
+        ready = (
+            Payment.objects.select_for_update(skip_locked=True)
+            .filter(participant__study=study, method=method, status=Status.APPROVED, batch__isnull=True)
+            .exclude(participant__is_test=True)
+        )  # a researcher's test participant is never paid out
         ids = list(ready.values_list("pk", flat=True))
         if not ids:
             return None
@@ -386,7 +388,7 @@ def _apply_result(
 
 def lottery_eligible(*, study: Study, enrolled_before: dt.datetime | None = None) -> list[str]:
     """Public ids of those who may win: included, not withdrawn, extension still installed; sorted."""
-    people = Participant.objects.filter(study=study).enrolled().included()
+    people = Participant.objects.real().filter(study=study).enrolled().included()
     people = people.filter(installs__uninstalled_at__isnull=True)
     if enrolled_before is not None:
         people = people.filter(enrolled_at__lt=enrolled_before)

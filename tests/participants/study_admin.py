@@ -16,9 +16,9 @@ STUDY_FIELDS = (
     "baseline_days",
     "inclusion_days",
     "rank_hold_ms",
-    "ramp_max_ms",
     "ramp_days",
     "enrolment_code_ttl_hours",
+    "payout_days",
 )
 ARM_FIELDS = ("name", "slug", "ranker_key", "allocation_weight", "max_inserted", "max_deleted")
 DATES = ("starts_facebook", "starts_reddit", "starts_twitter")
@@ -40,8 +40,8 @@ def study_form(
 ) -> dict[str, Any]:
     """The study change form as the admin shows it (arms included), with ``changes`` typed over it."""
     values: dict[str, Any] = {"name": "A study", "slug": "a-study", "timezone": "America/New_York"}
-    values |= {"baseline_days": 14, "inclusion_days": 7, "rank_hold_ms": 500, "ramp_max_ms": 1200, "ramp_days": 14}
-    values |= {"enrolment_code_ttl_hours": 72, "strata_fields": [], "screener_rules": {}}
+    values |= {"baseline_days": 14, "inclusion_days": 7, "rank_hold_ms": 500, "ramp_days": 14}
+    values |= {"enrolment_code_ttl_hours": 72, "payout_days": 30, "strata_fields": [], "screener_rules": {}}
     existing: list[dict[str, Any]] = []
     if study is not None:
         values |= {name: getattr(study, name) for name in (*STUDY_FIELDS, "strata_fields", "screener_rules")}
@@ -72,8 +72,10 @@ def study_form(
 
 def source_form(source: RecruitmentSource | None = None, **changes: Any) -> dict[str, Any]:
     fields = ("study", "name", "slug", "vendor", "pid_param", "signing_secret", "quota", "cost_per_complete")
+    fields += ("payout_method",)
     urls = ("complete_url", "screenout_url", "overquota_url", "quality_url", "duplicate_url")
     values: dict[str, Any] = {"vendor": "other", "pid_param": "pid", "cost_per_complete": "0", "active": True}
+    values["payout_method"] = "gift_card"
     if source is not None:
         values |= {name: getattr(source, name) for name in (*fields[1:], *urls, "active")}
         values["study"] = source.study_id
