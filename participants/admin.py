@@ -180,7 +180,7 @@ class ArmInline(admin.TabularInline):
         "ranker_config",
     )
     # The allocation sequence and the treatment depend on these: fixed once the study leaves Draft.
-    LOCKED = ("slug", "ranker_key", "allocation_weight", "is_control", "ranker_config")
+    LOCKED: tuple[str, ...] = ("slug", "ranker_key", "allocation_weight", "is_control", "ranker_config")
     LOCKED += ("max_inserted", "max_deleted", "max_inserted_pct", "max_deleted_pct")
 
     def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> Any:

@@ -310,7 +310,7 @@ def preview(request: HttpRequest, study_slug: str, page: str) -> HttpResponse:
         "preview": {"study": study, "page": page, "pages": PREVIEW_PAGES},
     }
     if page == "screener":
-        context["form"] = ScreenerForm()
+        context["form"] = ScreenerForm(study=study)
     elif page == "consent":
         document = services.current_consent_document(study=study)
         if document is None:

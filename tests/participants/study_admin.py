@@ -9,26 +9,15 @@ from django.test import Client
 
 from participants.models import ConsentDocument, RecruitmentSource, Study
 
-STUDY_FIELDS = (
-    "name",
-    "slug",
-    "timezone",
-    "baseline_days",
-    "inclusion_days",
-    "rank_hold_ms",
-    "ramp_days",
-    "enrolment_code_ttl_hours",
-    "payout_days",
-)
-ARM_FIELDS = ("name", "slug", "ranker_key", "allocation_weight", "max_inserted", "max_deleted")
+ARM_FIELDS = ("name", "slug", "ranker_key", "allocation_weight")
+CAPS = ("max_inserted", "max_deleted", "max_inserted_pct", "max_deleted_pct")
 DATES = ("starts_facebook", "starts_reddit", "starts_twitter")
 
 
 def _arm_row(index: int, arm: dict[str, Any]) -> dict[str, Any]:
     prefix = f"arms-{index}-"
     row = {prefix + "id": arm.get("id", ""), prefix + "study": arm.get("study", "")}
-    row |= {prefix + name: arm.get(name, "") for name in (*ARM_FIELDS, *DATES)}
-    row |= {prefix + name: arm.get(name, 10) for name in ("max_inserted", "max_deleted")}
+    row |= {prefix + name: arm.get(name, "") for name in (*ARM_FIELDS, *DATES, *CAPS)}
     row[prefix + "ranker_config"] = json.dumps(arm.get("ranker_config", {}))
     if arm.get("is_control"):
         row[prefix + "is_control"] = "on"
@@ -38,26 +27,32 @@ def _arm_row(index: int, arm: dict[str, Any]) -> dict[str, Any]:
 def study_form(
     study: Study | None = None, *, arms: list[dict[str, Any]] | None = None, **changes: Any
 ) -> dict[str, Any]:
-    """The study change form as the admin shows it (arms included), with ``changes`` typed over it."""
-    values: dict[str, Any] = {"name": "A study", "slug": "a-study", "timezone": "America/New_York"}
-    values |= {"baseline_days": 14, "inclusion_days": 7, "rank_hold_ms": 500, "ramp_days": 14}
-    values |= {"enrolment_code_ttl_hours": 72, "payout_days": 30, "strata_fields": [], "screener_rules": {}}
+    """The study change form as the admin shows it (arms included), with ``changes`` typed over it.
+
+    Every editable study field is posted with the study's value (a new study's defaults), so fields other
+    branches add keep working.
+    """
+    source = study if study is not None else Study(name="A study", slug="a-study")
+    skip = {"id", "status", "randomization_seed", "randomization_seed_hash", "created_at"}
+    data: dict[str, Any] = {}
+    for field in Study._meta.concrete_fields:
+        if field.name in skip or not field.editable:
+            continue
+        value = changes.pop(field.name, getattr(source, field.attname))
+        if isinstance(value, bool):
+            if value:
+                data[field.name] = "on"
+        elif isinstance(value, (list, dict)):
+            data[field.name] = json.dumps(value)
+        else:
+            data[field.name] = "" if value is None else value
     existing: list[dict[str, Any]] = []
     if study is not None:
-        values |= {name: getattr(study, name) for name in (*STUDY_FIELDS, "strata_fields", "screener_rules")}
         for arm in study.arms.order_by("id"):
             row = {name: getattr(arm, name) for name in (*ARM_FIELDS, "is_control", "ranker_config")}
-            row |= {name: (getattr(arm, name) or "") for name in DATES}
+            row |= {name: (getattr(arm, name) or "") for name in (*DATES, *CAPS)}
             existing.append({"id": arm.pk, "study": study.pk, **row})
-    values |= changes
-    data: dict[str, Any] = {name: values[name] for name in STUDY_FIELDS}
-    data["strata_fields"] = (
-        values["strata_fields"] if isinstance(values["strata_fields"], str) else json.dumps(values["strata_fields"])
-    )
-    rules = values["screener_rules"]
-    data["screener_rules"] = rules if isinstance(rules, str) else json.dumps(rules)
-    if "change_reason" in values:
-        data["change_reason"] = values["change_reason"]
+    data |= changes
     rows = arms if arms is not None else existing
     data |= {
         "arms-TOTAL_FORMS": len(rows),
