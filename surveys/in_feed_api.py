@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from participants.api import ExtensionView
-from participants.models import PLATFORMS
+from participants.paper import PLATFORMS
 from prc_site.lib.api_errors import ApiError
 from surveys import in_feed_schedule, services
 from surveys.models import InFeedPrompt

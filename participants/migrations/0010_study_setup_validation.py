@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('participants', '0008_screener_promises'),
+        ('participants', '0009_erasure'),
     ]
 
     operations = [
