@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django import forms
@@ -20,6 +21,9 @@ from rankers import charts, dashboard
 from rankers.latency_audit import LATE_MARGIN_MS, LATE_SHARE_LIMIT, P50_TOLERANCE_MS
 from rankers.models import Slate
 from rankers.scoring.backends import describe_backend
+
+# A slate id as typed into the lookup box: a bigint fits 18 digits.
+SLATE_ID = re.compile(r"[0-9]{1,18}")
 
 
 def can_see_content(user: AbstractBaseUser | AnonymousUser) -> bool:
@@ -143,7 +147,8 @@ def _platform_label(platform: str) -> str:
 def slate_lookup(request: HttpRequest) -> HttpResponse:
     """The inspector's search box: ``?id=123`` goes to slate 123."""
     slate_id = request.GET.get("id", "").strip().lstrip("#")
-    if not slate_id.isdigit():
+    # ASCII digits only: str.isdigit() also takes "²" and Arabic-Indic digits, which int() refuses or reads.
+    if not SLATE_ID.fullmatch(slate_id):
         return redirect("rankers:delivery")
     return redirect("rankers:slate", slate_id=int(slate_id))
 

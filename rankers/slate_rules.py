@@ -17,7 +17,7 @@ Pure: plain data in, plain data out.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from participants.paper import slate_length, slate_pass, slate_size
@@ -115,9 +115,20 @@ def _depth_first(order: Sequence[str], parent: Mapping[str, str | None]) -> list
 
 
 def _subtree_walk(root: str | None, children: Mapping[str | None, list[str]]) -> Iterator[str]:
-    for child in children.get(root, ()):
-        yield child
-        yield from _subtree_walk(child, children)
+    """The replies under ``root``, depth-first; iterative, since a reply chain may be thousands deep."""
+    return _expanded(iter(children.get(root, ())), lambda item_id: iter(children.get(item_id, ())))
+
+
+def _expanded(heads: Iterator[str], below: Callable[[str], Iterator[str]]) -> Iterator[str]:
+    """Each head, then (lazily) what ``below`` gives for it, depth-first, with an explicit stack."""
+    stack = [heads]
+    while stack:
+        item_id = next(stack[-1], None)
+        if item_id is None:
+            stack.pop()
+            continue
+        yield item_id
+        stack.append(below(item_id))
 
 
 def apply_ranking(
@@ -141,6 +152,7 @@ def _laid_out(plan: SlatePlan, ranked_ids: Sequence[str], new_ids: Sequence[str]
     inserted = [i for i in new_ids if i in position]
 
     def build(group: str | None) -> Iterator[str]:
+        """The group's items in their new order; the replies of each follow it (see ``_expanded``)."""
         siblings = children.get(group, [])
         queue = sorted((s for s in siblings if s in movable and s in position), key=position.__getitem__)
         if group is None:
@@ -154,20 +166,16 @@ def _laid_out(plan: SlatePlan, ranked_ids: Sequence[str], new_ids: Sequence[str]
                     removed.append(sibling)
                     removed.extend(_subtree_walk(sibling, children))
                 if taken < len(queue):
-                    yield from _with_replies(queue[taken])
+                    yield queue[taken]
                     taken += 1
                 if sibling == last_slot:
                     for rest in queue[taken:]:
-                        yield from _with_replies(rest)
+                        yield rest
                     taken = len(queue)
             else:
-                yield from _with_replies(sibling)
+                yield sibling
         for rest in queue[taken:]:  # a group with no movable slot only gets inserted items
-            yield from _with_replies(rest)
+            yield rest
 
-    def _with_replies(item_id: str) -> Iterator[str]:
-        yield item_id
-        yield from build(item_id)
-
-    final = list(build(None))
+    final = list(_expanded(build(None), build))
     return final, removed

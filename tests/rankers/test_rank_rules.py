@@ -29,6 +29,31 @@ async def test_ads_and_items_without_text_keep_their_positions(async_client: Asy
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True)
+async def test_a_reply_chain_1300_comments_deep_is_ranked_not_a_server_error(async_client: AsyncClient, enrol) -> None:
+    participant, token = await enrol("reverse")
+    comment = {"type": "comment", "post_id": "post"}
+    chain = [item("r0", **comment)] + [item(f"r{i}", parent_id=f"r{i - 1}", **comment) for i in range(1, 1300)]
+    items = [item("top", **comment), *chain]
+
+    response = valid_response(await post_rank(async_client, token, request_with(participant.public_id, items)))
+
+    # Two top-level threads swap places; the chain travels whole with its first comment.
+    assert response.ranked_ids == [f"r{i}" for i in range(1300)] + ["top"]
+
+
+def test_a_deep_chain_with_its_root_removed_removes_every_reply() -> None:
+    comment = {"type": "comment", "post_id": "post"}
+    chain = [item("r0", **comment)] + [item(f"r{i}", parent_id=f"r{i - 1}", **comment) for i in range(1, 1500)]
+    plan = plan_slate([parse_item(raw["id"], raw, "reddit") for raw in [item("top", **comment), *chain]], "reddit")
+
+    final, removed = apply_ranking(plan, ["top"])
+
+    assert final == ["top"]
+    assert removed == [f"r{i}" for i in range(1500)]
+
+
+@pytest.mark.django_db(transaction=True)
 async def test_comments_are_reordered_within_their_thread_level(async_client: AsyncClient, enrol) -> None:
     participant, token = await enrol("reverse")
     comment = {"type": "comment", "post_id": "post"}

@@ -303,6 +303,18 @@ def test_the_lookup_box_opens_the_slate(pi_client: Client) -> None:
     assert pi_client.get("/research/ranking/slates/", {"id": "x"})["Location"] == "/research/ranking/delivery/"
 
 
+@pytest.mark.parametrize("typed", ["\u0664\u0662", "\u00b2", "\uff14\uff12", "9" * 40, "-1", "4 2"])
+def test_the_lookup_box_sends_ids_that_are_not_plain_numbers_back_to_delivery(pi_client: Client, typed: str) -> None:
+    response = pi_client.get("/research/ranking/slates/", {"id": typed})
+
+    assert response.status_code == 302
+    assert response["Location"] == "/research/ranking/delivery/"
+
+
+def test_a_slate_id_past_the_database_range_is_not_found(pi_client: Client, study: Study) -> None:
+    assert pi_client.get(f"/research/ranking/slates/{'9' * 30}/").status_code == 404
+
+
 def test_slate_orders_mark_moves_additions_and_deletions() -> None:
     original, returned = slate_orders(["a", "b", "c"], ["c", "x", "a"])
     assert [(e.item_id, e.status, e.moved_up) for e in original] == [
