@@ -262,13 +262,20 @@ RANK_DEFAULT_HOLD_MS = env.int("RANK_DEFAULT_HOLD_MS", default=500)  # when the 
 RANK_RANKER_BUDGET_MS = env.int("RANK_RANKER_BUDGET_MS", default=400)  # an arm's ranker_config.budget_ms overrides
 RANK_LOOKUP_MS = env.int("RANK_LOOKUP_MS", default=50)  # parsing + token lookup; budget + this < every hold
 RANK_RANKER_THREADS = env.int("RANK_RANKER_THREADS", default=8)  # sync rankers and scoring run here
-RANK_WRITE_GRACE_S = env.float("RANK_WRITE_GRACE_S", default=2.0)  # then the slate goes to the Redis fallback
+RANK_WRITE_GRACE_S = env.float("RANK_WRITE_GRACE_S", default=2.0)  # last resort: answer even if the write still runs
+RANK_WRITE_TIMEOUT_S = env.float("RANK_WRITE_TIMEOUT_S", default=0.4)  # not stored by hold end or this: Redis fallback
+RANK_FALLBACK_TIMEOUT_S = env.float("RANK_FALLBACK_TIMEOUT_S", default=1.0)  # connect/read limit of the Redis push
+RANK_DB_LOOKUP_TIMEOUT_S = env.float("RANK_DB_LOOKUP_TIMEOUT_S", default=0.3)  # lookup: pool wait, connect, query
+RANK_DB_CONNECT_TIMEOUT_S = env.float("RANK_DB_CONNECT_TIMEOUT_S", default=2.0)  # libpq connect_timeout (2 s at least)
+RANK_DB_STATEMENT_TIMEOUT_MS = env.int("RANK_DB_STATEMENT_TIMEOUT_MS", default=2000)  # server-side, hot-path statements
 RANK_SERVICE_MAX_INSERTED = env.int("RANK_SERVICE_MAX_INSERTED", default=10)  # /rankers/<name>/rank caps
 RANK_SERVICE_MAX_DELETED = env.int("RANK_SERVICE_MAX_DELETED", default=10)
 RANK_CONTENT_CACHE_SIZE = env.int("RANK_CONTENT_CACHE_SIZE", default=200_000)  # content versions known stored
 RANK_FALLBACK_KEY = env.str("RANK_FALLBACK_KEY", default="rankers:slate_fallback")
 RANK_FALLBACK_REDIS_URL = env.str("RANK_FALLBACK_REDIS_URL", default="")  # default: the broker's Redis
 RANK_DB_POOL_SIZE = env.int("RANK_DB_POOL_SIZE", default=4)  # async connections per web process
+# Where web processes write slates (a libpq URL, e.g. through a pooler); default: the database above.
+RANK_WRITER_DATABASE_URL = env.str("RANK_WRITER_DATABASE_URL", default="")
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")  # Prometheus's bearer token for /metrics; unset: researchers only
 
 # Static files under ASGI are FileResponses with a synchronous iterator; Django warns on every one.

@@ -96,7 +96,7 @@ async def _rank(incoming: Incoming, received: float) -> Outgoing:
         return error(exc.code, exc.message, exc.status, exc.field)
     try:
         enrolment = await serving.load_enrolment(token_hash)
-    except psycopg.Error:  # we cannot tell who this is, but we can still show their feed
+    except (psycopg.Error, TimeoutError):  # we cannot tell who this is, but we can still show their feed
         logger.exception("participant lookup failed; answering with the untouched feed")
         return json_reply(await serving.serve_unverified(parsed, received=received))
     if enrolment is None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+import uuid
 from typing import Any
 
 from django.contrib.postgres.fields import ArrayField
@@ -125,6 +126,9 @@ class Slate(models.Model):
     capped = models.BooleanField(
         default=False, help_text="The ranker inserted or removed more than its caps allow; its first items were kept."
     )
+    uid = models.UUIDField(
+        default=uuid.uuid4, editable=False, help_text="Made when served; a repeated insert of the slate is a no-op."
+    )
 
     objects = SlateQuerySet.as_manager()
 
@@ -134,6 +138,8 @@ class Slate(models.Model):
             models.Index(fields=["study_id", "served_at"], name="slate_study_served_at"),
             models.Index(fields=["participant_id", "served_at"], name="slate_participant_served_at"),
         ]
+        # The partition key must be part of every unique constraint of a partitioned table.
+        constraints = [models.UniqueConstraint(fields=["uid", "served_at"], name="slate_unique_uid")]
 
     def __str__(self) -> str:
         return f"slate {self.id} {self.participant_id} {self.platform} {self.served_at:%Y-%m-%d %H:%M}"

@@ -33,7 +33,7 @@ from django.utils import timezone
 
 from participants.models import Arm
 from participants.paper import PLATFORMS, cap_rule, default_caps
-from prc_site.lib.asyncdb import Coalescer, loop_pool, per_loop
+from prc_site.lib.asyncdb import Coalescer, loop_pool, per_loop, within
 from rankers import checks, prometheus, slatelog
 from rankers.checks import Caps
 from rankers.models import text_hash
@@ -125,13 +125,19 @@ _lookups: dict[asyncio.AbstractEventLoop, Coalescer[str, dict[str, Any]]] = {}
 
 
 async def _fetch_enrolments(token_hashes: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """One query for many tokens; a broken pooled connection is dropped and the read retried once."""
+    """One query for many tokens, given up (TimeoutError) after ``RANK_DB_LOOKUP_TIMEOUT_S``: the pool
+    wait, a new connection and the query all count, so a stopped, paused or slow database costs at most that."""
+    return await within(_read_enrolments(list(token_hashes)), settings.RANK_DB_LOOKUP_TIMEOUT_S)
+
+
+async def _read_enrolments(token_hashes: list[str]) -> dict[str, dict[str, Any]]:
+    """A broken pooled connection is dropped and the read retried once."""
     from participants.tokens import aenrolments_for_token_hashes
 
     for attempt in (1, 2):
         try:
             async with loop_pool(settings.RANK_DB_POOL_SIZE).connection() as conn:
-                return await aenrolments_for_token_hashes(conn, list(token_hashes))
+                return await aenrolments_for_token_hashes(conn, token_hashes)
         except (psycopg.OperationalError, psycopg.InterfaceError):
             if attempt == 2:
                 raise
@@ -356,12 +362,14 @@ async def serve_participant(parsed: ParsedRequest, enrolment: Enrolment, *, rece
     record = slate_record(
         parsed, enrolment, effective, outcome, served_at=now, served_ms=served_ms * 1000, hold_ms=hold
     )
-    write = asyncio.ensure_future(slatelog.write_slate(record))
+    # Stored, or in the Redis fallback, by the end of the hold (a short hold leaves the write RANK_WRITE_TIMEOUT_S).
+    write_by = max(deadline, time.monotonic() + settings.RANK_WRITE_TIMEOUT_S)
+    write = asyncio.ensure_future(slatelog.write_slate(record, deadline=write_by))
     await _sleep_until(deadline)
     try:
         await asyncio.wait_for(asyncio.shield(write), timeout=settings.RANK_WRITE_GRACE_S)
     except TimeoutError:
-        logger.error("slate write still running after the hold; answering anyway (it falls back to Redis)")
+        logger.error("slate write still running after the hold; answering anyway")
     return response_body(outcome)
 
 

@@ -20,8 +20,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import hashlib
 import logging
 import re
+import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -33,13 +36,15 @@ from django.conf import settings
 from django.db import connections
 
 from participants.models import Participant
-from prc_site.lib.asyncdb import connect, per_loop
+from prc_site.lib.asyncdb import connect, per_loop, within
 from rankers import prometheus
 from rankers.slate_metrics import slate_change
 
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 200
+# A drain that dies holding the lock frees it after this long; a run of 5,000 slates takes well under it.
+DRAIN_LOCK_S = 600
 
 
 @dataclass  # not frozen: a frozen dataclass costs three times as much to build, and a slate makes fifty
@@ -94,6 +99,8 @@ class SlateRecord:
     slate_length: int | None = None
     fixed_items: dict[str, str] = field(default_factory=dict)
     capped: bool = False
+    # Made when the slate is served; a second insert of the same slate (a retry, two drains) is a no-op.
+    uid: str = field(default_factory=lambda: str(uuid.uuid4()))
 
     def to_json(self) -> bytes:
         return orjson.dumps(asdict(self))
@@ -102,7 +109,13 @@ class SlateRecord:
     def from_json(cls, data: bytes | str) -> SlateRecord:
         raw = orjson.loads(data)
         raw["content"] = [ContentRow(**row) for row in raw.get("content", [])]
+        # Slates queued before slates had an id get one from their own bytes: draining one twice stores it once.
+        raw.setdefault("uid", str(uuid.uuid5(uuid.NAMESPACE_URL, hashlib.sha256(_as_bytes(data)).hexdigest())))
         return cls(**raw)
+
+
+def _as_bytes(data: bytes | str) -> bytes:
+    return data.encode() if isinstance(data, str) else data
 
 
 def order_columns(
@@ -166,6 +179,7 @@ SLATE_COLUMNS = {
     "slate_length": "integer",
     "fixed_items": "jsonb",
     "capped": "boolean",
+    "uid": "uuid",
 }
 CONTENT_COLUMNS = {
     "platform": "text",
@@ -199,7 +213,7 @@ def _insert_from_json(table: str, columns: dict[str, str], extra: str = "", suff
     return f"{insert}{select}FROM jsonb_to_recordset(%s::jsonb) AS r({record_type}) {suffix}"
 
 
-INSERT_SLATES = _insert_from_json("rankers_slate", SLATE_COLUMNS)
+INSERT_SLATES = _insert_from_json("rankers_slate", SLATE_COLUMNS, suffix="ON CONFLICT (uid, served_at) DO NOTHING")
 INSERT_CONTENT = _insert_from_json(
     "rankers_contentitem", CONTENT_COLUMNS, extra="first_seen_at",
     suffix="ON CONFLICT (platform, item_id, text_hash) DO NOTHING",
@@ -220,12 +234,56 @@ def _json_param(rows: list[Any]) -> str:
     return _JSON_NUL.sub(r"\1", document) if "\\u0000" in document else document
 
 
+# Every string a request brings is bounded here, at the edge, to what its column holds: one 300-character
+# id must not make PostgreSQL refuse a batch. Ids too long for their column (and, so that a slate's ids keep
+# matching its content rows, the same ids in the slate's arrays) are stored as a prefix and a digest of the whole.
+ID_LENGTH = 255  # ContentItem.item_id, post_id and parent_id; Slate.session_id
+SLATE_ID_ARRAYS = ("original_ids", "returned_ids", "added_ids", "deleted_ids")
+CONTENT_LIMITS = {"platform": 20, "item_id": ID_LENGTH, "type": 20, "post_id": ID_LENGTH, "parent_id": ID_LENGTH,
+                  "text_hash": 64, "author_name_hash": 128}  # fmt: skip
+
+
+def bounded(value: str, limit: int) -> str:
+    """``value`` if it has at most ``limit`` characters, else a prefix and the SHA-256 of the whole (still
+    distinct from every other long value, and the same every time)."""
+    if len(value) <= limit:
+        return value
+    digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[: min(64, limit // 2)]
+    return f"{value[: limit - len(digest) - 1]}~{digest}"
+
+
+def _bounded_ids(ids: list[str]) -> list[str]:
+    if all(len(i) <= ID_LENGTH for i in ids):  # nearly always: no new list
+        return ids
+    return [bounded(i, ID_LENGTH) for i in ids]
+
+
+def _content_row(row: ContentRow) -> dict[str, Any]:
+    values = dict(row.__dict__)
+    for name, limit in CONTENT_LIMITS.items():
+        if len(values[name]) > limit:
+            values[name] = bounded(values[name], limit)
+    return values
+
+
+def _slate_row(record: SlateRecord) -> dict[str, Any]:
+    values = {name: record.__dict__[name] for name in SLATE_COLUMNS}
+    for name in SLATE_ID_ARRAYS:
+        values[name] = _bounded_ids(values[name])
+    values["session_id"] = bounded(values["session_id"], ID_LENGTH)
+    if values["invalid_items"]:
+        values["invalid_items"] = {
+            bounded(k, ID_LENGTH): bounded(v, 2 * ID_LENGTH) for k, v in values["invalid_items"].items()
+        }
+    return values
+
+
 def _content_param(rows: Sequence[ContentRow]) -> str:
-    return _json_param([row.__dict__ for row in rows])
+    return _json_param([_content_row(row) for row in rows])
 
 
 def _slates_param(records: Sequence[SlateRecord]) -> str:
-    return _json_param([{name: record.__dict__[name] for name in SLATE_COLUMNS} for record in records])
+    return _json_param([_slate_row(record) for record in records])
 
 
 def _batch_params(content: Sequence[ContentRow], records: Sequence[SlateRecord]) -> tuple[str, str]:
@@ -266,14 +324,23 @@ def content_stored(platform: str, item_id: str, digest: str) -> bool:
 
 
 class SlateWriter:
-    """Groups slate writes from concurrent requests into batched transactions (one per event loop)."""
+    """Groups slate writes from concurrent requests into batched transactions (one per event loop).
+
+    Each batch is written within ``RANK_WRITE_TIMEOUT_S``; past that its connection is given up (a paused
+    or unreachable database cannot hold the writer). A batch that PostgreSQL refuses for what a row holds
+    is written again slate by slate, so only the refused slate fails. A slate whose request stopped waiting
+    for it (``write_slate`` pushed it to Redis) is skipped if it has not been sent yet.
+    """
 
     def __init__(self) -> None:
         self.queue: asyncio.Queue[tuple[SlateRecord, asyncio.Future[None]]] = asyncio.Queue()
         self.conn: psycopg.AsyncConnection[Any] | None = None
         self.task: asyncio.Task[None] | None = None
+        self.closing = False
 
     def submit(self, record: SlateRecord) -> asyncio.Future[None]:
+        if self.closing:
+            raise RuntimeError("the slate writer is shutting down")
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.queue.put_nowait((record, future))
         if self.task is None or self.task.done():
@@ -286,36 +353,82 @@ class SlateWriter:
             while len(batch) < BATCH_SIZE and not self.queue.empty():
                 batch.append(self.queue.get_nowait())
             try:
-                await self._write([record for record, _ in batch])
-            except Exception as exc:
-                await self._reset()
+                await self._store([entry for entry in batch if not entry[1].done()])
+            except asyncio.CancelledError:  # closing: whoever still waits pushes their slate to Redis
                 for _, future in batch:
                     if not future.done():
-                        future.set_exception(exc)
-            else:
-                for _, future in batch:
-                    if not future.done():
-                        future.set_result(None)
+                        future.set_exception(RuntimeError("the slate writer closed"))
+                raise
+
+    async def _store(self, batch: Sequence[tuple[SlateRecord, asyncio.Future[None]]]) -> None:
+        if not batch:
+            return
+        try:
+            await within(self._write([record for record, _ in batch]), settings.RANK_WRITE_TIMEOUT_S)
+        except Exception as exc:
+            if len(batch) > 1 and _refused(exc):  # one slate's values, not the database: find which
+                for entry in batch:
+                    await self._store([entry])
+                return
+            if not _refused(exc):
+                self.conn = None  # closed by ``_write``, or abandoned to close when its query ends
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+        else:
+            for _, future in batch:
+                if not future.done():
+                    future.set_result(None)
 
     async def _write(self, records: Sequence[SlateRecord]) -> None:
         if self.conn is None or self.conn.closed:
-            self.conn = await connect(autocommit=True)
+            self.conn = await connect(
+                autocommit=True, application_name="prc-slate-writer", url=settings.RANK_WRITER_DATABASE_URL
+            )
+        conn = self.conn
         content = _seen.new(row for record in records for row in record.content)
-        await self.conn.execute(INSERT_BATCH, _batch_params(content, records))
+        try:
+            await conn.execute(INSERT_BATCH, _batch_params(content, records))
+        except BaseException as exc:
+            if not _refused(exc) or not isinstance(exc, Exception):
+                with contextlib.suppress(Exception):
+                    await conn.close()
+            raise
         _seen.remember(content)
 
-    async def _reset(self) -> None:
+    async def flush(self) -> None:
+        """Write what is queued (shutdown); what cannot be written within the timeout goes to Redis."""
+        self.closing = True
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.task
+        pending = []
+        while not self.queue.empty():
+            record, future = self.queue.get_nowait()
+            if not future.done():
+                pending.append((record, future))
+                future.cancel()  # its request, if still waiting, pushes it to Redis itself
+        for start in range(0, len(pending), BATCH_SIZE):
+            records = [record for record, _ in pending[start : start + BATCH_SIZE]]
+            try:
+                await within(self._write(records), settings.RANK_WRITE_TIMEOUT_S)
+            except Exception:
+                logger.exception("slate write failed at shutdown; pushing %d slates to Redis", len(records))
+                for record in records:
+                    await push_fallback(record)
+
+    async def close(self) -> None:
+        await self.flush()
         if self.conn is not None:
             with contextlib.suppress(Exception):
                 await self.conn.close()
         self.conn = None
 
-    async def close(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self.task
-        await self._reset()
+
+def _refused(exc: BaseException) -> bool:
+    """PostgreSQL refused the statement for what it holds (rather than being unreachable, slow or gone)."""
+    return isinstance(exc, psycopg.Error) and not isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
 
 
 # One writer per event loop.
@@ -326,10 +439,21 @@ def _writer() -> SlateWriter:
     return per_loop(_writers, SlateWriter)
 
 
-async def write_slate(record: SlateRecord) -> None:
-    """Store one slate; on failure push it to the Redis fallback list. Never raises."""
+async def write_slate(record: SlateRecord, *, deadline: float | None = None) -> None:
+    """Store one slate, or push it to the Redis fallback list if it is not stored by ``deadline``
+    (``time.monotonic()``; default ``RANK_WRITE_TIMEOUT_S`` from now) or the write fails. Never raises.
+
+    A slate pushed on time-out may still be stored by the writer later; its ``uid`` makes the drain's
+    second insert a no-op.
+    """
+    deadline = time.monotonic() + settings.RANK_WRITE_TIMEOUT_S if deadline is None else deadline
     try:
-        await _writer().submit(record)
+        future = _writer().submit(record)
+        done, _ = await asyncio.wait({future}, timeout=max(0.0, deadline - time.monotonic()))
+        if not done:
+            future.cancel()
+            raise TimeoutError("slate not stored by its deadline")
+        future.result()
     except Exception:
         logger.exception("slate write failed; pushing to the Redis fallback list %s", fallback_key())
         prometheus.SLATE_WRITE_FAILURES.inc()
@@ -337,7 +461,7 @@ async def write_slate(record: SlateRecord) -> None:
 
 
 async def close_writer() -> None:
-    """Close this event loop's writer (tests, shutdown)."""
+    """Flush and close this event loop's writer (shutdown, tests)."""
     writer = _writers.pop(asyncio.get_running_loop(), None)
     if writer is not None:
         await writer.close()
@@ -356,7 +480,8 @@ async def push_fallback(record: SlateRecord) -> None:
     import redis.asyncio as aredis
 
     try:
-        client = aredis.Redis.from_url(redis_url())
+        timeout = settings.RANK_FALLBACK_TIMEOUT_S
+        client = aredis.Redis.from_url(redis_url(), socket_timeout=timeout, socket_connect_timeout=timeout)
         async with client:
             await client.rpush(fallback_key(), record.to_json())
     except Exception:
@@ -381,10 +506,25 @@ def drain_fallback(limit: int = 1000) -> int:
     written back, and swept from the failed list too.
     """
     import redis
-    from django.db import DatabaseError, OperationalError
 
     client = redis.Redis.from_url(redis_url())
-    key, processing, failed = fallback_lists()
+    key = fallback_key()
+    # One drain at a time: a second one would put the first one's slates in progress back on the list.
+    lock = client.lock(key + ":lock", timeout=DRAIN_LOCK_S, blocking=False)
+    if not lock.acquire():
+        logger.info("another drain of %s is running; this one does nothing", key)
+        return 0
+    try:
+        return _drain(client, key, limit)
+    finally:
+        with contextlib.suppress(redis.exceptions.LockError):
+            lock.release()
+
+
+def _drain(client: Any, key: str, limit: int) -> int:
+    from django.db import DatabaseError, OperationalError
+
+    _key, processing, failed = fallback_lists()
     # Anything left in processing by a crashed run goes first.
     while client.lmove(processing, key, "RIGHT", "LEFT"):
         pass

@@ -4,16 +4,24 @@ Django's async ORM runs each query on a worker thread; ``/rank`` needs one read
 and one batched write per request at hundreds of requests per second, so it
 talks to psycopg's ``AsyncConnection`` on the event loop instead. Connections
 use Django's settings for the default database (the test database under pytest).
+
+No step waits without a deadline (the ranking path must answer at its hold even
+when PostgreSQL is stopped, paused or slow): new connections have libpq's
+``connect_timeout`` and a server-side ``statement_timeout``, and callers bound
+whole operations with ``within``, which gives up at once rather than waiting
+for psycopg to cancel the query on a server that may never answer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
 from typing import Any, Generic, TypeVar
 
 import psycopg
+from django.conf import settings
 from django.db import connections
 
 
@@ -30,6 +38,11 @@ def connection_kwargs() -> dict[str, Any]:
     return {key: value for key, value in kwargs.items() if value is not None}
 
 
+def hot_path_options() -> str:
+    """Server settings for every hot-path connection (see HOT_PATH_OPTIONS and the statement timeout)."""
+    return f"{HOT_PATH_OPTIONS} -c statement_timeout={int(settings.RANK_DB_STATEMENT_TIMEOUT_MS)}"
+
+
 # The hot path runs a few fixed statements (the participant lookup, the slate inserts) whose best plan
 # does not depend on their parameters. psycopg prepares them after a few runs, but PostgreSQL's default
 # plan_cache_mode keeps choosing custom plans for the lookup and plans it again on every call, which cost
@@ -37,8 +50,59 @@ def connection_kwargs() -> dict[str, Any]:
 HOT_PATH_OPTIONS = "-c plan_cache_mode=force_generic_plan"
 
 
-async def connect(*, autocommit: bool) -> psycopg.AsyncConnection[Any]:
-    return await psycopg.AsyncConnection.connect(**connection_kwargs(), autocommit=autocommit, options=HOT_PATH_OPTIONS)
+async def connect(
+    *, autocommit: bool, application_name: str = "prc-rank", url: str = ""
+) -> psycopg.AsyncConnection[Any]:
+    """A hot-path connection to ``url`` (a libpq URL or conninfo), by default Django's default database."""
+    return await psycopg.AsyncConnection.connect(
+        url,
+        **({} if url else connection_kwargs()),
+        autocommit=autocommit,
+        options=hot_path_options(),
+        # libpq counts whole seconds and takes at least 2; callers bound the connect more tightly with ``within``.
+        connect_timeout=max(2, math.ceil(settings.RANK_DB_CONNECT_TIMEOUT_S)),
+        application_name=application_name,
+    )
+
+
+T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+# Operations given up by ``within``; referenced until they end, so that their errors are read, not logged as lost.
+_abandoned: set[asyncio.Future[Any]] = set()
+
+
+async def within(operation: Awaitable[T], seconds: float) -> T:
+    """Await ``operation`` for at most ``seconds``; past that, raise TimeoutError at once.
+
+    ``asyncio.wait_for`` would wait for the cancelled operation to end, and psycopg answers a
+    cancellation by asking the server to cancel the query and waiting up to ten seconds for that:
+    a paused server would hold the caller. Here the operation is cancelled and left to end in the
+    background (its connection is then closed, see ``LoopPool.connection``).
+    """
+    task = asyncio.ensure_future(operation)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=seconds)
+    except asyncio.CancelledError:
+        _abandon(task)
+        raise
+    if task in done:
+        return task.result()
+    _abandon(task)
+    raise TimeoutError(f"gave up after {seconds:.3g} s")
+
+
+def _abandon(task: asyncio.Future[Any]) -> None:
+    task.cancel()
+    _abandoned.add(task)
+    task.add_done_callback(_forget)
+
+
+def _forget(task: asyncio.Future[Any]) -> None:
+    _abandoned.discard(task)
+    if not task.cancelled():
+        task.exception()  # read, so that asyncio does not report it as never retrieved
 
 
 class LoopPool:
@@ -55,8 +119,11 @@ class LoopPool:
         conn = await self._acquire()
         try:
             yield conn
-        except (psycopg.OperationalError, psycopg.InterfaceError):
-            await self._discard(conn)
+        except (psycopg.OperationalError, psycopg.InterfaceError, asyncio.CancelledError):
+            await self._discard(conn)  # broken, or abandoned mid-query: its state is unknown
+            raise
+        except BaseException:
+            await self._release(conn)  # kept only if it is idle and outside a transaction
             raise
         else:
             await self._release(conn)
@@ -93,11 +160,6 @@ class LoopPool:
     async def close(self) -> None:
         while self.idle:
             await self._discard(self.idle.pop())
-
-
-T = TypeVar("T")
-K = TypeVar("K", bound=Hashable)
-V = TypeVar("V")
 
 
 def per_loop(registry: dict[asyncio.AbstractEventLoop, T], factory: Callable[[], T]) -> T:

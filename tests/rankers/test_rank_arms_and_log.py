@@ -155,15 +155,12 @@ async def test_answer_is_held_until_the_hold_and_ranker_time_is_separate(
 
 
 async def test_failed_write_goes_to_redis_and_is_drained_into_the_log(
-    async_client: AsyncClient, enrol, monkeypatch, settings
+    async_client: AsyncClient, enrol, settings, tmp_path
 ) -> None:
     settings.RANK_FALLBACK_KEY = f"test:slate_fallback:{uuid.uuid4().hex}"
     participant, token = await enrol("reverse")
-
-    async def broken_submit(self: slatelog.SlateWriter, record: slatelog.SlateRecord) -> None:
-        raise ConnectionError("database unreachable")
-
-    monkeypatch.setattr(slatelog.SlateWriter, "submit", broken_submit)
+    # The writer's database is a socket folder where no server listens; the participant lookup still works.
+    settings.RANK_WRITER_DATABASE_URL = f"postgresql://postgres@/prc?host={tmp_path}"
     body = request_with(participant.public_id, [item("a"), item("b")])
 
     response = valid_response(await post_rank(async_client, token, body))
