@@ -32,5 +32,22 @@ async def application(
 ) -> None:
     if ranking.handles(scope):
         await ranking.app(scope, receive, send)
+    elif scope["type"] == "lifespan":
+        await lifespan(receive, send)
     else:
         await django_application(scope, receive, send)
+
+
+async def lifespan(
+    receive: Callable[[], Awaitable[dict[str, Any]]], send: Callable[[Mapping[str, Any]], Awaitable[None]]
+) -> None:
+    """On shutdown (after uvicorn has answered the requests in flight) the slate writer writes what it
+    still holds, or pushes it to the Redis fallback, and the hot path's connections close."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await ranking.shutdown()
+            await send({"type": "lifespan.shutdown.complete"})
+            return

@@ -1,11 +1,27 @@
-"""``GET /healthz``: database and broker status for load balancers and the demo."""
+"""Health answers for load balancers, orchestrators and the demo.
+
+- ``GET /healthz/live``: liveness. The process answers; it depends on nothing, so a database or
+  Redis outage never gets a healthy web process restarted.
+- ``GET /healthz`` (also ``/healthz/ready``): readiness. 503 only when the database is down (the
+  participant pages need it; ``/rank`` would answer every request with the untouched feed). Redis
+  down is reported as ``degraded`` with a 200: ``/rank`` does not need it, so the node stays in
+  rotation. Redis is pinged on one kept connection, not a new broker connection per poll.
+"""
 
 from __future__ import annotations
 
+import functools
+
+import redis
+from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
+from django.views.decorators.cache import never_cache
 
-from prc_site.celery import app as celery_app
+from prc_site.lib.embedded import redis_py_url
+
+# Short: a health poll must answer before the load balancer's own time-out.
+REDIS_TIMEOUT_S = 1.0
 
 
 def _database_ok() -> bool:
@@ -17,17 +33,32 @@ def _database_ok() -> bool:
         return False
 
 
+@functools.cache
+def _redis(url: str) -> redis.Redis:
+    """One client (and so one kept connection) per broker URL and process."""
+    return redis.Redis.from_url(
+        redis_py_url(url),
+        socket_timeout=REDIS_TIMEOUT_S,
+        socket_connect_timeout=REDIS_TIMEOUT_S,
+        client_name="prc-health",
+    )
+
+
 def _broker_ok() -> bool:
     try:
-        with celery_app.connection_for_write() as conn:
-            conn.ensure_connection(max_retries=1, timeout=2)
-            return True
+        return bool(_redis(str(settings.CELERY_BROKER_URL)).ping())
     except Exception:
         return False
 
 
-def healthz(request: HttpRequest) -> JsonResponse:
-    checks = {"database": _database_ok(), "broker": _broker_ok()}
-    healthy = all(checks.values())
-    body = {"status": "ok" if healthy else "error", **{k: "ok" if v else "down" for k, v in checks.items()}}
-    return JsonResponse(body, status=200 if healthy else 503)
+@never_cache
+def live(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"status": "ok"})
+
+
+@never_cache
+def ready(request: HttpRequest) -> JsonResponse:
+    database, broker = _database_ok(), _broker_ok()
+    status = "error" if not database else "ok" if broker else "degraded"
+    body = {"status": status, "database": "ok" if database else "down", "broker": "ok" if broker else "down"}
+    return JsonResponse(body, status=200 if database else 503)

@@ -64,7 +64,7 @@ def _refuse_a_bad_configuration() -> None:
 def _serve(host: str, port: int, log_level: str) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "prc_site.settings")
     _warm_up_scorer()
-    config = uvicorn.Config("prc_site.asgi:application", log_level=log_level, access_log=False, lifespan="off")
+    config = uvicorn.Config("prc_site.asgi:application", log_level=log_level, access_log=False, lifespan="on")
     uvicorn.Server(config).run(sockets=[_socket(host, port)])
 
 

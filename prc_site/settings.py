@@ -119,7 +119,8 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Periodic jobs: all of them are declared in this one dict (no app has a schedule file of its own).
 # Run by hand: the rollups with ``manage.py backfill_rollups --start YYYY-MM-DD --end YYYY-MM-DD [--study SLUG]``;
-# the two slate-log jobs have no management command yet: ``celery -A prc_site call rankers.tasks.<name>`` queues one.
+# the fallback drain with ``manage.py drain_slate_fallback``; the partitions with
+# ``celery -A prc_site call rankers.tasks.ensure_slate_partitions``.
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # Yesterday's and today's per-arm rollups; late slates land in yesterday's.
     "rankers.rollup_recent_days": {"task": "rankers.tasks.rollup_recent_days", "schedule": 15 * 60},
@@ -258,6 +259,11 @@ PRC_EXTERNAL_RANKER_TIMEOUT_S = env.float("PRC_EXTERNAL_RANKER_TIMEOUT_S", defau
 RANK_MAX_BODY_BYTES = env.int("RANK_MAX_BODY_BYTES", default=2 * 1024 * 1024)  # larger bodies get 413
 RANK_RATE_PER_SECOND = env.float("RANK_RATE_PER_SECOND", default=10.0)  # per extension token
 RANK_RATE_BURST = env.float("RANK_RATE_BURST", default=30.0)
+# Requests with a token nobody holds, per client address: cheap to refuse, and they never get a token's bucket.
+RANK_UNKNOWN_TOKEN_RATE_PER_SECOND = env.float("RANK_UNKNOWN_TOKEN_RATE_PER_SECOND", default=1.0)
+RANK_UNKNOWN_TOKEN_BURST = env.float("RANK_UNKNOWN_TOKEN_BURST", default=10.0)
+# Behind a proxy: the header it sets to the client's address (e.g. X-Real-IP); unset, the socket's peer.
+PRC_CLIENT_IP_HEADER = env.str("PRC_CLIENT_IP_HEADER", default="")
 RANK_DEFAULT_HOLD_MS = env.int("RANK_DEFAULT_HOLD_MS", default=500)  # when the participant is unknown (DB down)
 RANK_RANKER_BUDGET_MS = env.int("RANK_RANKER_BUDGET_MS", default=400)  # an arm's ranker_config.budget_ms overrides
 RANK_LOOKUP_MS = env.int("RANK_LOOKUP_MS", default=50)  # parsing + token lookup; budget + this < every hold

@@ -13,7 +13,9 @@ from typing import Any
 
 from django.conf import settings
 
-from rankers import endpoints
+from prc_site.lib import asyncdb
+from prc_site.lib.clients import client_address
+from rankers import endpoints, slatelog
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -48,6 +50,7 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
 
 async def _read(scope: Scope, receive: Receive) -> endpoints.Incoming:
     headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
+    client = client_address(headers, (scope.get("client") or ("",))[0])
     limit = settings.RANK_MAX_BODY_BYTES
     chunks, size, more = [], 0, True
     while more:
@@ -57,7 +60,13 @@ async def _read(scope: Scope, receive: Receive) -> endpoints.Incoming:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            return endpoints.Incoming(scope["method"], headers, b"", body_too_large=True)
+            return endpoints.Incoming(scope["method"], headers, b"", body_too_large=True, client=client)
         chunks.append(chunk)
         more = message.get("more_body", False)
-    return endpoints.Incoming(scope["method"], headers, b"".join(chunks))
+    return endpoints.Incoming(scope["method"], headers, b"".join(chunks), client=client)
+
+
+async def shutdown() -> None:
+    """Flush this event loop's slate writer and close its connections (the ASGI lifespan's shutdown)."""
+    await slatelog.close_writer()
+    await asyncdb.close_loop_pool()

@@ -18,18 +18,28 @@ from dataclasses import dataclass
 
 import orjson
 import psycopg
+from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import InterfaceError, OperationalError, close_old_connections, connection
 
 from participants.models import sha256_hex
 from prc_site.lib.api_errors import error_body
 from rankers import prometheus, serving
 from rankers.models import RankerServiceKey
-from rankers.ratelimit import TokenBucket
+from rankers.ratelimit import TokenBucket, shared_bucket
 from rankers.validation import ParsedRequest, RequestError, decode_body, parse_request
 
 logger = logging.getLogger(__name__)
 
-_limiter = TokenBucket(rate=settings.RANK_RATE_PER_SECOND, burst=settings.RANK_RATE_BURST)
+
+def token_limiter() -> TokenBucket:
+    """One bucket per participant, made only once their token is known: invented tokens cannot evict them."""
+    return shared_bucket(settings.RANK_RATE_PER_SECOND, settings.RANK_RATE_BURST)
+
+
+def unknown_token_limiter() -> TokenBucket:
+    """Requests whose token nobody holds, per client address."""
+    return shared_bucket(settings.RANK_UNKNOWN_TOKEN_RATE_PER_SECOND, settings.RANK_UNKNOWN_TOKEN_BURST)
 
 
 @dataclass(frozen=True)
@@ -38,6 +48,7 @@ class Incoming:
     headers: Mapping[str, str]  # lower-case names
     body: bytes
     body_too_large: bool = False  # the adapter stopped reading past the limit
+    client: str = ""  # the client's address (``prc_site.lib.clients``)
 
 
 @dataclass(frozen=True)
@@ -82,28 +93,40 @@ async def rank(incoming: Incoming) -> Outgoing:
 
 
 async def _rank(incoming: Incoming, received: float) -> Outgoing:
+    """Cheapest refusals first: the token is checked before the body is decompressed or parsed."""
     if incoming.method != "POST":
         return error("method_not_allowed", "Use POST.", 405)
     token = bearer_token(incoming.headers, extension=True)
     if not token:
         return error("unauthenticated", "An extension token is required.", 401)
-    token_hash = sha256_hex(token)
-    if not _limiter.allow(token_hash):
+    unknown = unknown_token_limiter()
+    if unknown.is_empty(incoming.client):  # this address keeps sending tokens nobody holds
+        return error("rate_limited", "Too many requests with unknown tokens; slow down.", 429)
+    try:
+        enrolment = await serving.load_enrolment(sha256_hex(token))
+    except (psycopg.Error, TimeoutError):  # we cannot tell who this is, but we can still show their feed
+        logger.exception("participant lookup failed; answering with the untouched feed")
+        return await _unverified(incoming, received)
+    if enrolment is None:
+        unknown.allow(incoming.client)
+        return error("unauthenticated", "Unknown extension token.", 401)
+    if not token_limiter().allow(enrolment.public_id):
         return error("rate_limited", "Too many ranking requests; slow down.", 429)
     try:
         parsed = read_body(incoming)
     except RequestError as exc:
         return error(exc.code, exc.message, exc.status, exc.field)
-    try:
-        enrolment = await serving.load_enrolment(token_hash)
-    except (psycopg.Error, TimeoutError):  # we cannot tell who this is, but we can still show their feed
-        logger.exception("participant lookup failed; answering with the untouched feed")
-        return json_reply(await serving.serve_unverified(parsed, received=received))
-    if enrolment is None:
-        return error("unauthenticated", "Unknown extension token.", 401)
     if parsed.session.user_id != enrolment.public_id:
         return error("forbidden", "session.user_id does not belong to this token.", 403, "session.user_id")
     return json_reply(await serving.serve_participant(parsed, enrolment, received=received))
+
+
+async def _unverified(incoming: Incoming, received: float) -> Outgoing:
+    try:
+        parsed = read_body(incoming)
+    except RequestError as exc:
+        return error(exc.code, exc.message, exc.status, exc.field)
+    return json_reply(await serving.serve_unverified(parsed, received=received))
 
 
 async def ranker_service(incoming: Incoming, name: str) -> Outgoing:
@@ -127,4 +150,18 @@ async def _ranker_service(incoming: Incoming, name: str) -> Outgoing:
 
 
 async def _service_key_is_active(key: str) -> bool:
-    return await RankerServiceKey.objects.active().filter(key_hash=RankerServiceKey.hash_key(key)).aexists()
+    return await sync_to_async(_key_is_active)(RankerServiceKey.hash_key(key))
+
+
+def _key_is_active(key_hash: str) -> bool:
+    """The bare ASGI app sends none of Django's request signals, so nothing else would close a connection
+    that a database restart broke: it is closed here, and the read tried once more on a new one."""
+    for attempt in (1, 2):
+        close_old_connections()
+        try:
+            return RankerServiceKey.objects.active().filter(key_hash=key_hash).exists()
+        except (OperationalError, InterfaceError):
+            connection.close()
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")

@@ -37,6 +37,7 @@ from django.db import connections
 
 from participants.models import Participant
 from prc_site.lib.asyncdb import connect, per_loop, within
+from prc_site.lib.embedded import redis_py_url
 from rankers import prometheus
 from rankers.slate_metrics import slate_change
 
@@ -371,7 +372,7 @@ class SlateWriter:
                     await self._store([entry])
                 return
             if not _refused(exc):
-                self.conn = None  # closed by ``_write``, or abandoned to close when its query ends
+                self.conn = None  # closed by ``_execute``, or abandoned to close when its query ends
             for _, future in batch:
                 if not future.done():
                     future.set_exception(exc)
@@ -381,20 +382,31 @@ class SlateWriter:
                     future.set_result(None)
 
     async def _write(self, records: Sequence[SlateRecord]) -> None:
+        content = _seen.new(row for record in records for row in record.content)
+        reused = self.conn is not None and not self.conn.closed
+        try:
+            await self._execute(content, records)
+        except (psycopg.OperationalError, psycopg.InterfaceError):
+            if not reused:
+                raise
+            await self._execute(content, records)  # the kept connection was broken (a restart): once more
+        _seen.remember(content)
+
+    async def _execute(self, content: Sequence[ContentRow], records: Sequence[SlateRecord]) -> None:
         if self.conn is None or self.conn.closed:
             self.conn = await connect(
                 autocommit=True, application_name="prc-slate-writer", url=settings.RANK_WRITER_DATABASE_URL
             )
         conn = self.conn
-        content = _seen.new(row for record in records for row in record.content)
         try:
             await conn.execute(INSERT_BATCH, _batch_params(content, records))
         except BaseException as exc:
             if not _refused(exc) or not isinstance(exc, Exception):
+                if self.conn is conn:  # an abandoned write ends late: the writer may have a new one by then
+                    self.conn = None
                 with contextlib.suppress(Exception):
                     await conn.close()
             raise
-        _seen.remember(content)
 
     async def flush(self) -> None:
         """Write what is queued (shutdown); what cannot be written within the timeout goes to Redis."""
@@ -472,8 +484,7 @@ def fallback_key() -> str:
 
 
 def redis_url() -> str:
-    url = settings.RANK_FALLBACK_REDIS_URL or settings.CELERY_BROKER_URL
-    return "unix://" + url.removeprefix("redis+socket://") if url.startswith("redis+socket://") else url
+    return redis_py_url(settings.RANK_FALLBACK_REDIS_URL or settings.CELERY_BROKER_URL)
 
 
 async def push_fallback(record: SlateRecord) -> None:

@@ -11,15 +11,17 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from prc_site.lib.clients import client_address
 from rankers import endpoints
 
 
 def _incoming(request: HttpRequest) -> endpoints.Incoming:
     headers = {name.lower(): value for name, value in request.headers.items()}
+    client = client_address(headers, request.META.get("REMOTE_ADDR") or "")
     try:
-        return endpoints.Incoming(request.method or "GET", headers, request.body)
+        return endpoints.Incoming(request.method or "GET", headers, request.body, client=client)
     except RequestDataTooBig:
-        return endpoints.Incoming(request.method or "GET", headers, b"", body_too_large=True)
+        return endpoints.Incoming(request.method or "GET", headers, b"", body_too_large=True, client=client)
 
 
 def _response(reply: endpoints.Outgoing) -> HttpResponse:

@@ -1,20 +1,54 @@
 import pytest
+import redis
+from django.conf import settings as django_settings
 from django.test import Client
 
+from prc_site.lib.embedded import redis_py_url
+
+# One worker runs these: the connection test counts the broker's clients named prc-health.
+pytestmark = pytest.mark.xdist_group("health")
+
 
 @pytest.mark.django_db
-def test_healthz_reports_database_and_broker_ok(client: Client) -> None:
-    response = client.get("/healthz")
+def test_readiness_reports_database_and_broker_ok(client: Client) -> None:
+    for path in ("/healthz", "/healthz/ready"):
+        response = client.get(path)
+        assert response.status_code == 200
+        assert response.json() == {"status": "ok", "database": "ok", "broker": "ok"}
+
+
+@pytest.mark.django_db
+def test_redis_down_is_degraded_but_keeps_the_node_in_rotation(client: Client, settings, tmp_path) -> None:
+    settings.CELERY_BROKER_URL = f"redis+socket://{tmp_path}/redis.sock"  # nothing listens there
+
+    response = client.get("/healthz/ready")
+
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok", "broker": "ok"}
+    assert response.json() == {"status": "degraded", "database": "ok", "broker": "down"}
+
+
+def test_liveness_depends_on_nothing(client: Client, settings, tmp_path) -> None:
+    """No database access is allowed here (no django_db mark), and the broker is unreachable."""
+    settings.CELERY_BROKER_URL = f"redis+socket://{tmp_path}/redis.sock"
+
+    response = client.get("/healthz/live")
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def _health_connection_ids() -> list[int]:
+    broker = redis.Redis.from_url(redis_py_url(django_settings.CELERY_BROKER_URL))
+    return [c["id"] for c in broker.client_list() if c.get("name") == "prc-health"]
 
 
 @pytest.mark.django_db
-def test_healthz_reports_broker_down_with_503(client: Client, settings, monkeypatch) -> None:
-    from prc_site.celery import app
+def test_health_polls_reuse_one_broker_connection(client: Client) -> None:
+    client.get("/healthz")
+    first = _health_connection_ids()
 
-    monkeypatch.setattr(app.conf, "broker_url", "redis+socket:///nonexistent/redis.sock")
-    response = client.get("/healthz")
-    assert response.status_code == 503
-    assert response.json()["broker"] == "down"
-    assert response.json()["database"] == "ok"
+    for _ in range(5):
+        assert client.get("/healthz").status_code == 200
+
+    assert len(first) == 1
+    assert _health_connection_ids() == first

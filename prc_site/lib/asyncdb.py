@@ -35,7 +35,12 @@ def connection_kwargs() -> dict[str, Any]:
         "host": params.get("HOST") or None,
         "port": params.get("PORT") or None,
     }
-    return {key: value for key, value in kwargs.items() if value is not None}
+    # libpq parameters given as OPTIONS (a DATABASE_URL's query string: host, sslmode...), less Django's own.
+    options = {k: v for k, v in params.get("OPTIONS", {}).items() if k not in DJANGO_ONLY_OPTIONS}
+    return {**options, **{key: value for key, value in kwargs.items() if value is not None}}
+
+
+DJANGO_ONLY_OPTIONS = frozenset({"isolation_level", "server_side_binding", "pool", "assume_role", "cursor_factory"})
 
 
 def hot_path_options() -> str:
@@ -54,11 +59,13 @@ async def connect(
     *, autocommit: bool, application_name: str = "prc-rank", url: str = ""
 ) -> psycopg.AsyncConnection[Any]:
     """A hot-path connection to ``url`` (a libpq URL or conninfo), by default Django's default database."""
+    kwargs = {} if url else connection_kwargs()
+    options = f"{kwargs.pop('options', '')} {hot_path_options()}".strip()
     return await psycopg.AsyncConnection.connect(
         url,
-        **({} if url else connection_kwargs()),
+        **kwargs,
         autocommit=autocommit,
-        options=hot_path_options(),
+        options=options,
         # libpq counts whole seconds and takes at least 2; callers bound the connect more tightly with ``within``.
         connect_timeout=max(2, math.ceil(settings.RANK_DB_CONNECT_TIMEOUT_S)),
         application_name=application_name,

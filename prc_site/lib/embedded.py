@@ -111,6 +111,11 @@ def redis_url(socket: Path) -> str:
     return f"redis+socket://{quote(str(socket))}"
 
 
+def redis_py_url(url: str) -> str:
+    """A broker URL as redis-py reads it (Celery's ``redis+socket://`` is redis-py's ``unix://``)."""
+    return "unix://" + url.removeprefix("redis+socket://") if url.startswith("redis+socket://") else url
+
+
 def stop_redis(root: Path | None = None) -> None:
     import redis
 

@@ -117,9 +117,9 @@ async def test_token_of_another_participant_is_a_403(async_client: AsyncClient, 
 
 
 async def test_flood_from_one_token_is_rate_limited_without_affecting_others(
-    async_client: AsyncClient, enrol, monkeypatch
+    async_client: AsyncClient, enrol, settings
 ) -> None:
-    monkeypatch.setattr(endpoints, "_limiter", TokenBucket(rate=0.001, burst=3))
+    settings.RANK_RATE_PER_SECOND, settings.RANK_RATE_BURST = 0.001, 3
     flooder, flood_token = await enrol("control")
     other, other_token = await enrol("control")
 
@@ -147,3 +147,67 @@ async def test_bad_items_stay_in_place_unranked_and_quirks_are_accepted(async_cl
     response = valid_response(await post_rank(async_client, token, request_with(participant.public_id, items)))
 
     assert response.ranked_ids == ["ok-3", "long-url", "ok-2", "negative", "no-text-field", "ftp", "ok-1"]
+
+
+async def test_a_flood_of_invented_tokens_is_refused_per_address_before_the_body_is_read(
+    async_client: AsyncClient, settings
+) -> None:
+    settings.RANK_UNKNOWN_TOKEN_RATE_PER_SECOND, settings.RANK_UNKNOWN_TOKEN_BURST = 0.001, 5
+    settings.PRC_CLIENT_IP_HEADER = "X-Real-IP"
+    not_gzip = b"this is not gzip data" * 100
+
+    statuses = [
+        (
+            await post_rank(
+                async_client, f"invented-{i}", not_gzip, **{"Content-Encoding": "gzip", "X-Real-IP": "203.0.113.7"}
+            )
+        ).status_code
+        for i in range(8)
+    ]
+    elsewhere = await post_rank(async_client, "invented-x", not_gzip, **{"X-Real-IP": "198.51.100.1"})
+
+    # An unknown token is a 401 before the body is decompressed (else: 400 bad_encoding), then a 429.
+    assert statuses == [401] * 5 + [429] * 3
+    assert elsewhere.status_code == 401
+
+
+async def test_invented_tokens_cannot_evict_a_participants_rate_limit_bucket(
+    async_client: AsyncClient, enrol, settings
+) -> None:
+    settings.RANK_RATE_PER_SECOND, settings.RANK_RATE_BURST = 0.001, 2
+    settings.PRC_CLIENT_IP_HEADER = "X-Real-IP"
+    participant, token = await enrol("control")
+    spent = [(await post_rank(async_client, token, prc_request(participant.public_id))).status_code for _ in range(3)]
+    buckets = len(endpoints.token_limiter())
+
+    for i in range(300):
+        await post_rank(async_client, f"invented-{i}", b"{}", **{"X-Real-IP": f"10.0.{i // 250}.{i % 250}"})
+
+    assert spent == [200, 200, 429]
+    assert len(endpoints.token_limiter()) == buckets
+    assert (await post_rank(async_client, token, prc_request(participant.public_id))).status_code == 429
+
+
+def test_a_token_bucket_refills_at_its_rate_on_an_injected_clock() -> None:
+    now = [100.0]
+    bucket = TokenBucket(rate=2.0, burst=3.0, clock=lambda: now[0])
+
+    assert [bucket.allow("k") for _ in range(4)] == [True, True, True, False]
+    assert bucket.is_empty("k")
+    now[0] += 0.5  # one token back
+    assert [bucket.allow("k") for _ in range(2)] == [True, False]
+    now[0] += 60  # refills up to the burst, not beyond
+    assert [bucket.allow("k") for _ in range(4)] == [True, True, True, False]
+    assert bucket.allow("other")  # every key has its own bucket
+
+
+def test_a_token_bucket_forgets_its_least_recently_used_key_past_its_size() -> None:
+    now = [0.0]
+    bucket = TokenBucket(rate=1.0, burst=1.0, max_keys=2, clock=lambda: now[0])
+    assert bucket.allow("a")
+    assert bucket.allow("b")
+    assert not bucket.allow("a")  # a is now the most recently used
+    assert bucket.allow("c")  # b is forgotten
+    assert len(bucket) == 2
+    assert bucket.is_empty("a")
+    assert not bucket.is_empty("b")
