@@ -52,6 +52,10 @@ DEFAULT_COPY: dict[str, tuple[str, str]] = {
         "This study is no longer taking new participants. Thank you for your interest.",
     ),
     "expired": ("Please start again", "Your session has ended. Please follow the link from your panel again."),
+    "busy": (
+        "Please wait a moment",
+        "Many people on your network opened this link just now. Please wait a minute, then follow it again.",
+    ),
 }
 
 

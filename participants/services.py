@@ -39,7 +39,15 @@ from participants.models import (
 )
 from participants.screening import screening_failures
 from participants.signals import participant_erasing, participant_withdrawn
-from participants.vendors import SIGNATURE_PARAM, outbound_url, scrub_params, scrub_url, signature_is_valid
+from participants.vendors import (
+    SIGNATURE_PARAM,
+    outbound_url,
+    query_is_clean,
+    scrub_params,
+    scrub_url,
+    signature_is_valid,
+    storable_link,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -718,13 +726,18 @@ def enter_from_vendor(
     if source is not None and source.study.status == Study.Status.DRAFT and not is_test:
         source = None  # only a researcher's test link opens a draft study
     vendor_pid = _vendor_pid(source, params) if source else ""
+    url = storable_link(url)
+    clean = query_is_clean(query_string)
 
     def refuse(kind: str, status: int, note: str) -> EntryDecision:
         logger.warning("vendor link refused (%s) from source %r", note, source_slug)
-        link = _erased_safe_link(source, vendor_pid, url, params)
+        # An unclean link is kept whole, percent-encoded, in ``url``, and without its decoded params.
+        link = _erased_safe_link(source, vendor_pid, url, params if clean else {})
         log_vendor_event(kind=VendorEvent.Kind.REJECTED, source=source, source_slug=source_slug, **link, note=note)
         return EntryDecision(kind, status, source=source)
 
+    if not clean:
+        return refuse("unavailable", 400, "NUL, control or undecodable bytes in the link")
     if source is None:
         return refuse("unavailable", 404, "unknown or inactive source")
     if not vendor_pid.strip() or len(vendor_pid) > 255:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from typing import Any
-from urllib.parse import quote, unquote, unquote_plus
+from urllib.parse import quote, unquote, unquote_plus, unquote_to_bytes
 
 SIGNATURE_PARAM = "sig"
 ERASED = "erased"
@@ -77,3 +77,22 @@ VENDOR_CHOICES = [(key, label) for key, (label, _) in VENDOR_ID_PLACEHOLDERS.ite
 
 def id_placeholder(vendor: str) -> str:
     return VENDOR_ID_PLACEHOLDERS.get(vendor, VENDOR_ID_PLACEHOLDERS["other"])[1]
+
+
+def query_is_clean(query_string: str) -> bool:
+    """Whether a link's query string decodes to UTF-8 text without NUL or other control characters.
+
+    Django would decode such a link with replacement characters (or keep the NUL, which PostgreSQL
+    cannot store); a vendor never sends either, so the link is refused rather than half-read.
+    """
+    try:
+        text = unquote_to_bytes(query_string.replace("+", " ")).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return not any(ord(char) < 32 or ord(char) == 127 for char in text)
+
+
+def storable_link(url: str) -> str:
+    """A link as received, percent-encoded where it holds bytes a database column should not (NUL, controls,
+    non-ASCII): the exact bytes stay recoverable, and nothing in it can be refused by PostgreSQL."""
+    return quote(url, safe=":/?#[]@!$&'()*+,;=%~")

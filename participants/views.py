@@ -23,6 +23,8 @@ from participants.forms import ConsentForm, ScreenerForm, WithdrawForm
 from participants.models import ConsentDocument, Participant, RecruitmentSource, Study, sha256_hex
 from participants.roles import researcher_required
 from participants.status_sections import status_sections_context
+from prc_site.lib.clients import client_address
+from prc_site.lib.ratelimit import shared_bucket
 
 SESSION_PARTICIPANT = "prc_participant"  # the participant's pk: the only thing signup keeps in the session
 # The enrolment code and status key travel from the consent answer to the install page in a short-lived
@@ -110,6 +112,9 @@ def _next_step(participant: Participant) -> HttpResponse:
 
 @require_http_methods(["GET", "HEAD"])
 def join(request: HttpRequest, source_slug: str, study_slug: str | None = None) -> HttpResponse:
+    address = client_address(request.headers, request.META.get("REMOTE_ADDR") or "")
+    if not shared_bucket(settings.JOIN_RATE_PER_SECOND, settings.JOIN_BURST).allow(address):
+        return message_page(request, None, "busy", status=429)
     decision = services.enter_from_vendor(
         source_slug=source_slug,
         study_slug=study_slug,

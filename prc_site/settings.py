@@ -264,6 +264,9 @@ RANK_UNKNOWN_TOKEN_RATE_PER_SECOND = env.float("RANK_UNKNOWN_TOKEN_RATE_PER_SECO
 RANK_UNKNOWN_TOKEN_BURST = env.float("RANK_UNKNOWN_TOKEN_BURST", default=10.0)
 # Behind a proxy: the header it sets to the client's address (e.g. X-Real-IP); unset, the socket's peer.
 PRC_CLIENT_IP_HEADER = env.str("PRC_CLIENT_IP_HEADER", default="")
+# Vendor entry links (/join) per client address: a burst, then this many a second.
+JOIN_RATE_PER_SECOND = env.float("JOIN_RATE_PER_SECOND", default=0.5)
+JOIN_BURST = env.float("JOIN_BURST", default=20.0)
 RANK_DEFAULT_HOLD_MS = env.int("RANK_DEFAULT_HOLD_MS", default=500)  # when the participant is unknown (DB down)
 RANK_RANKER_BUDGET_MS = env.int("RANK_RANKER_BUDGET_MS", default=400)  # an arm's ranker_config.budget_ms overrides
 RANK_LOOKUP_MS = env.int("RANK_LOOKUP_MS", default=50)  # parsing + token lookup; budget + this < every hold

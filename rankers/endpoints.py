@@ -24,9 +24,9 @@ from django.db import InterfaceError, OperationalError, close_old_connections, c
 
 from participants.models import sha256_hex
 from prc_site.lib.api_errors import error_body
+from prc_site.lib.ratelimit import TokenBucket, shared_bucket
 from rankers import prometheus, serving
 from rankers.models import RankerServiceKey
-from rankers.ratelimit import TokenBucket, shared_bucket
 from rankers.validation import ParsedRequest, RequestError, decode_body, parse_request
 
 logger = logging.getLogger(__name__)

@@ -13,6 +13,7 @@ from django.db import connection
 from django.test import Client
 
 from prc_site.celery import app as celery_app
+from prc_site.lib import ratelimit
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -20,6 +21,12 @@ def _celery_runs_tasks_eagerly() -> None:
     """Tasks run in-process in tests; tests marked `broker` switch to the real broker and worker."""
     celery_app.conf.task_always_eager = True
     celery_app.conf.task_eager_propagates = True
+
+
+@pytest.fixture(autouse=True)
+def _full_rate_limit_buckets() -> None:
+    """Rate limits live in process memory; one test's requests must not spend the next one's budget."""
+    ratelimit.forget_all()
 
 
 @pytest.fixture

@@ -237,3 +237,33 @@ def test_page_copy_comes_from_the_researchers_rows(client: Client, source: Recru
     html = client.get("/signup/").content.decode()
     assert "<h1>Help science</h1>" in html
     assert "<p>Second one.</p>" in html
+
+
+@pytest.mark.parametrize("raw", ["rid=ab%00cd", "rid=ab%ffcd", "rid=ok&note=%c3%28", "rid=a%07b"])
+def test_a_link_with_nul_or_undecodable_bytes_shows_the_link_does_not_work_page(
+    client: Client, source: RecruitmentSource, raw: str
+) -> None:
+    response = client.get(f"/join/{source.slug}/?{raw}")
+
+    assert response.status_code == 400
+    assert "This link does not work" in response.content.decode()
+    assert Participant.objects.count() == 0
+    event = VendorEvent.objects.get()
+    assert event.kind == "rejected"
+    assert event.url.endswith(f"?{raw}")  # the raw link, byte for byte, percent-encoded
+    assert event.params == {}
+
+
+def test_entry_links_are_rate_limited_per_client_address(client: Client, source: RecruitmentSource, settings) -> None:
+    settings.JOIN_RATE_PER_SECOND, settings.JOIN_BURST = 0.001, 3
+    settings.PRC_CLIENT_IP_HEADER = "X-Real-IP"
+
+    statuses = [
+        client.get(f"/join/{source.slug}/", {"rid": f"v{i}"}, headers={"X-Real-IP": "203.0.113.9"}).status_code
+        for i in range(5)
+    ]
+    elsewhere = client.get(f"/join/{source.slug}/", {"rid": "w1"}, headers={"X-Real-IP": "198.51.100.2"})
+
+    assert statuses == [302, 302, 302, 429, 429]
+    assert elsewhere.status_code == 302
+    assert Participant.objects.count() == 4

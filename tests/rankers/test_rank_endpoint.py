@@ -8,8 +8,8 @@ import orjson
 import pytest
 from django.test import AsyncClient
 
+from prc_site.lib.ratelimit import TokenBucket
 from rankers import endpoints
-from rankers.ratelimit import TokenBucket
 from tests.rankers.conftest import item, post_rank, prc_request, request_with, valid_response
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -75,3 +75,8 @@ def shared_bucket(rate: float, burst: float, max_keys: int = 100_000) -> TokenBu
     if bucket is None:
         bucket = _shared[key] = TokenBucket(rate=rate, burst=burst, max_keys=max_keys)
     return bucket
+
+
+def forget_all() -> None:
+    """Drop every shared limiter's buckets (tests start each case with full buckets)."""
+    _shared.clear()
