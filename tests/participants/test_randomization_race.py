@@ -23,7 +23,7 @@ PAPER_WEIGHTS = {arm.slug: arm.allocation_weight for arm in PAPER_ARMS}
 def screened_clients(source: RecruitmentSource, n: int, answers: list[dict[str, object]] | None = None) -> list[Client]:
     clients = []
     for i in range(n):
-        client = Client()
+        client = Client(REMOTE_ADDR=f"10.1.{i // 250}.{i % 250}")  # each from their own address, as in a study
         join(client, source, f"race-{i}")
         assert screen(client, (answers or [ELIGIBLE] * n)[i])["Location"] == "/signup/consent/"
         clients.append(client)
