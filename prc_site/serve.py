@@ -88,6 +88,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--log-level", default="warning")
     args = parser.parse_args(argv)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "prc_site.settings")
+    from prc_site.lib.embedded import start_configured
+
+    start_configured()  # the embedded PostgreSQL and Redis, unless the settings name external ones
     _refuse_a_bad_configuration()
     if args.workers == 1:
         _serve(args.host, args.port, args.log_level)

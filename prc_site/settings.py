@@ -1,7 +1,8 @@
 """Settings for the platform, read from the environment.
 
 Defaults run everything on the embedded PostgreSQL and Redis (see
-``prc_site.lib.embedded``) so that a fresh clone works. Production sets
+``prc_site.lib.embedded``) so that a fresh clone works; importing this module
+starts neither (the entry points do). Production sets
 ``PRC_ENV=production``, which makes the secret key, hosts, database and broker
 required: a missing one stops start-up with a message naming it.
 """
@@ -90,14 +91,16 @@ TEMPLATES = [
 WSGI_APPLICATION = "prc_site.wsgi.application"
 ASGI_APPLICATION = "prc_site.asgi.application"
 
-# Database: DATABASE_URL points at an external server; otherwise the embedded one.
+# Database: DATABASE_URL points at an external server; otherwise the embedded one, which importing the
+# settings does not start (``manage.py``, ``prc_site.serve``, the tests and the benchmark start it).
 DATABASE_URL = required("DATABASE_URL")
+EMBEDDED_POSTGRES = not DATABASE_URL
 if DATABASE_URL:
     DATABASES = {"default": env.db_url_config(DATABASE_URL)}
 else:
-    from prc_site.lib.embedded import ensure_postgres
+    from prc_site.lib.embedded import postgres_settings
 
-    DATABASES = {"default": {"ENGINE": "django.db.backends.postgresql", **ensure_postgres()}}
+    DATABASES = {"default": {"ENGINE": "django.db.backends.postgresql", **postgres_settings()}}
 DATABASES["default"]["NAME"] = env.str("DATABASE_NAME", default=DATABASES["default"].get("NAME") or "postgres")
 DATABASES["default"]["ENGINE"] = "django.db.backends.postgresql"
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=0))
@@ -106,10 +109,11 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Broker: CELERY_BROKER_URL points at an external Redis; otherwise the embedded one.
 CELERY_BROKER_URL = required("CELERY_BROKER_URL")
+EMBEDDED_REDIS = not CELERY_BROKER_URL
 if not CELERY_BROKER_URL:
-    from prc_site.lib.embedded import ensure_redis
+    from prc_site.lib.embedded import redis_socket, redis_url
 
-    CELERY_BROKER_URL = ensure_redis()
+    CELERY_BROKER_URL = redis_url(redis_socket())
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_EAGER_PROPAGATES = True

@@ -13,7 +13,29 @@ from django.db import connection
 from django.test import Client
 
 from prc_site.celery import app as celery_app
-from prc_site.lib import ratelimit
+from prc_site.lib import embedded, ratelimit
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Start the embedded PostgreSQL and Redis (importing the settings does not); the session that started
+    them stops them when it ends (``pytest_unconfigure``). xdist workers reuse the controller's."""
+    if is_controller(config) and not embedded.running():
+        config.stash[_STARTED_SERVICES] = True
+    embedded.start_configured()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if is_controller(config) and config.stash.get(_STARTED_SERVICES, False):
+        connection.close()
+        embedded.stop_redis()
+        embedded.stop_postgres()
+
+
+def is_controller(config: pytest.Config) -> bool:
+    return not hasattr(config, "workerinput")
+
+
+_STARTED_SERVICES = pytest.StashKey[bool]()
 
 
 @pytest.fixture(autouse=True, scope="session")

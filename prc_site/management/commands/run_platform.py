@@ -1,8 +1,8 @@
 """Run the whole platform in the foreground: web (ASGI), Celery worker and beat.
 
-This is what ``make demo`` calls. The embedded PostgreSQL and Redis are started
-by the settings module (unless DATABASE_URL / CELERY_BROKER_URL point elsewhere);
-the three child processes reuse them.
+This is what ``make demo`` calls. It starts the embedded PostgreSQL and Redis
+(unless DATABASE_URL / CELERY_BROKER_URL point elsewhere) and stops them when
+it ends (unless ``--keep-services``); the three child processes reuse them.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
-from prc_site.lib.embedded import data_dir
+from prc_site.lib.embedded import data_dir, start_configured
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -43,6 +43,7 @@ class Command(BaseCommand):
         # it was inherited as ignored (a shell starts background jobs that way).
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, _interrupt)
+        start_configured()
         call_command("migrate", interactive=False, verbosity=0)
         self.stdout.write("database migrated")
         if options["seed_demo"]:
