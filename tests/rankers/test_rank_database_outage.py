@@ -45,10 +45,10 @@ DEFAULT_HOLD_MS = 500  # RANK_DEFAULT_HOLD_MS: the answer when the participant c
 SETUP = """
 from tests.factories import ArmFactory, StudyFactory
 from rankers.management.commands.enroll_test_participant import create_test_participant
-study = StudyFactory(rank_hold_ms={hold}, ramp_max_ms=0)
+study = StudyFactory(rank_hold_ms={hold})
 ArmFactory(study=study, slug="control", ranker_key="control", is_control=True)
 arm = ArmFactory(study=study, slug="outside", ranker_key="external",
-                 ranker_config={{"url": "{url}", "timeout_s": 10, "budget_ms": 10000}})
+                 ranker_config={{"url": "{url}", "timeout_s": 1, "budget_ms": 1000}})
 participant, token = create_test_participant(arm=arm, past_baseline=True)
 print(participant.public_id, token)
 """
