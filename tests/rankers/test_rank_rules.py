@@ -29,7 +29,6 @@ async def test_ads_and_items_without_text_keep_their_positions(async_client: Asy
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.django_db(transaction=True)
 async def test_a_reply_chain_1300_comments_deep_is_ranked_not_a_server_error(async_client: AsyncClient, enrol) -> None:
     participant, token = await enrol("reverse")
     comment = {"type": "comment", "post_id": "post"}
