@@ -275,9 +275,11 @@ RANK_DEFAULT_HOLD_MS = env.int("RANK_DEFAULT_HOLD_MS", default=500)  # when the 
 RANK_RANKER_BUDGET_MS = env.int("RANK_RANKER_BUDGET_MS", default=400)  # an arm's ranker_config.budget_ms overrides
 RANK_LOOKUP_MS = env.int("RANK_LOOKUP_MS", default=50)  # parsing + token lookup; budget + this < every hold
 RANK_RANKER_THREADS = env.int("RANK_RANKER_THREADS", default=8)  # sync rankers and scoring run here
-RANK_WRITE_GRACE_S = env.float("RANK_WRITE_GRACE_S", default=2.0)  # last resort: answer even if the write still runs
-RANK_WRITE_TIMEOUT_S = env.float("RANK_WRITE_TIMEOUT_S", default=0.4)  # not stored by hold end or this: Redis fallback
-RANK_FALLBACK_TIMEOUT_S = env.float("RANK_FALLBACK_TIMEOUT_S", default=1.0)  # connect/read limit of the Redis push
+RANK_WRITE_GRACE_S = env.float(
+    "RANK_WRITE_GRACE_S", default=0.05
+)  # past the hold, an answer waits this long for its write
+RANK_WRITE_TIMEOUT_S = env.float("RANK_WRITE_TIMEOUT_S", default=5.0)  # a slate not stored this long goes to Redis
+RANK_FALLBACK_TIMEOUT_S = env.float("RANK_FALLBACK_TIMEOUT_S", default=2.0)  # connect/read/pool-wait limit, Redis push
 RANK_DB_LOOKUP_TIMEOUT_S = env.float("RANK_DB_LOOKUP_TIMEOUT_S", default=0.3)  # lookup: pool wait, connect, query
 RANK_DB_CONNECT_TIMEOUT_S = env.float("RANK_DB_CONNECT_TIMEOUT_S", default=2.0)  # libpq connect_timeout (2 s at least)
 RANK_DB_STATEMENT_TIMEOUT_MS = env.int("RANK_DB_STATEMENT_TIMEOUT_MS", default=2000)  # server-side, hot-path statements

@@ -23,7 +23,6 @@ import datetime as dt
 import hashlib
 import logging
 import re
-import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Collection, Iterable, Sequence
@@ -451,20 +450,22 @@ def _writer() -> SlateWriter:
     return per_loop(_writers, SlateWriter)
 
 
-async def write_slate(record: SlateRecord, *, deadline: float | None = None) -> None:
-    """Store one slate, or push it to the Redis fallback list if it is not stored by ``deadline``
-    (``time.monotonic()``; default ``RANK_WRITE_TIMEOUT_S`` from now) or the write fails. Never raises.
+async def write_slate(record: SlateRecord, *, timeout: float | None = None) -> None:
+    """Store one slate, or push it to the Redis fallback list if the write fails or is not done within
+    ``timeout`` seconds (default ``RANK_WRITE_TIMEOUT_S``) of being handed to the writer. Never raises.
 
     A slate pushed on time-out may still be stored by the writer later; its ``uid`` makes the drain's
     second insert a no-op.
     """
-    deadline = time.monotonic() + settings.RANK_WRITE_TIMEOUT_S if deadline is None else deadline
+    timeout = settings.RANK_WRITE_TIMEOUT_S if timeout is None else timeout
     try:
         future = _writer().submit(record)
-        done, _ = await asyncio.wait({future}, timeout=max(0.0, deadline - time.monotonic()))
+        done, _ = await asyncio.wait({future}, timeout=timeout)
         if not done:
-            future.cancel()
-            raise TimeoutError("slate not stored by its deadline")
+            future.cancel()  # the writer skips it unless a batch already holds it
+            raise TimeoutError("slate not stored in time")
+        if future.cancelled():  # the shutdown flush took it over
+            return
         future.result()
     except Exception:
         logger.exception("slate write failed; pushing to the Redis fallback list %s", fallback_key())
@@ -472,11 +473,36 @@ async def write_slate(record: SlateRecord, *, deadline: float | None = None) -> 
         await push_fallback(record)
 
 
+# Writes whose request has been answered: kept referenced until they end, and awaited at shutdown.
+_writes: set[asyncio.Task[None]] = set()
+
+
+def start_write(record: SlateRecord) -> asyncio.Task[None]:
+    """Start ``write_slate`` as a task that outlives its request if it has to.
+
+    The request waits for it only until the end of its hold (plus ``RANK_WRITE_GRACE_S``): the hold never
+    depends on the database, and a slow write keeps its slate instead of giving it up at the hold.
+    """
+    task = asyncio.ensure_future(write_slate(record))
+    _writes.add(task)
+    task.add_done_callback(_writes.discard)
+    return task
+
+
 async def close_writer() -> None:
-    """Flush and close this event loop's writer (shutdown, tests)."""
-    writer = _writers.pop(asyncio.get_running_loop(), None)
+    """Flush and close this event loop's writer (shutdown, tests), then let unfinished writes end."""
+    loop = asyncio.get_running_loop()
+    mine = [task for task in _writes if task.get_loop() is loop]
+    await asyncio.sleep(0)  # writes started just now hand their slates to the writer first
+    writer = _writers.pop(loop, None)
     if writer is not None:
         await writer.close()
+    if mine:
+        await asyncio.wait(mine, timeout=settings.RANK_FALLBACK_TIMEOUT_S + 1)
+    client = _redis_clients.pop(loop, None)
+    if client is not None:
+        with contextlib.suppress(Exception):
+            await client.aclose()
 
 
 def fallback_key() -> str:
@@ -487,14 +513,28 @@ def redis_url() -> str:
     return redis_py_url(settings.RANK_FALLBACK_REDIS_URL or settings.CELERY_BROKER_URL)
 
 
-async def push_fallback(record: SlateRecord) -> None:
+# One Redis client (and connection pool) per event loop for fallback pushes: a burst of failed writes must
+# not open a connection each.
+_redis_clients: dict[asyncio.AbstractEventLoop, Any] = {}
+
+
+def _fallback_client() -> Any:
     import redis.asyncio as aredis
 
+    timeout = settings.RANK_FALLBACK_TIMEOUT_S
+    return per_loop(
+        _redis_clients,
+        lambda: aredis.Redis(
+            connection_pool=aredis.BlockingConnectionPool.from_url(
+                redis_url(), max_connections=8, timeout=timeout, socket_timeout=timeout, socket_connect_timeout=timeout
+            )
+        ),
+    )
+
+
+async def push_fallback(record: SlateRecord) -> None:
     try:
-        timeout = settings.RANK_FALLBACK_TIMEOUT_S
-        client = aredis.Redis.from_url(redis_url(), socket_timeout=timeout, socket_connect_timeout=timeout)
-        async with client:
-            await client.rpush(fallback_key(), record.to_json())
+        await _fallback_client().rpush(fallback_key(), record.to_json())
     except Exception:
         logger.critical("slate LOST: neither PostgreSQL nor Redis took it: %s", record.to_json().decode()[:2000])
 

@@ -7,6 +7,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 
+import orjson
 import pytest
 import redis
 from django.db import connections
@@ -147,3 +148,102 @@ def test_a_drain_started_while_another_holds_the_lock_leaves_the_list_alone(fall
         assert len(_fallback(fallback_key)) == 1
 
     assert slatelog.drain_fallback() == 1
+
+
+class GatedDatabase:
+    """A Unix-socket relay in front of the test database that holds every byte until ``open()``: a slow database."""
+
+    def __init__(self, folder: str) -> None:
+        params = connections["default"].settings_dict
+        self.target = f"{params['HOST']}/.s.PGSQL.{params['PORT'] or 5432}"
+        self.folder = folder
+        self.url = f"postgresql://{params['USER'] or 'postgres'}@/{params['NAME']}?host={folder}&port=6543"
+        self.gate = asyncio.Event()
+        self.server: asyncio.AbstractServer | None = None
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_unix_server(self._relay, path=f"{self.folder}/.s.PGSQL.6543")
+
+    def open(self) -> None:
+        self.gate.set()
+
+    async def _relay(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        server_r, server_w = await asyncio.open_unix_connection(self.target)
+
+        async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            while data := await reader.read(65536):
+                await self.gate.wait()
+                writer.write(data)
+                await writer.drain()
+            writer.close()
+
+        await asyncio.gather(pipe(client_r, server_w), pipe(server_r, client_w), return_exceptions=True)
+
+    async def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+
+
+async def test_a_slow_write_does_not_hold_the_answer_and_still_stores_its_slate(
+    async_client: AsyncClient, enrol, settings, fallback_key: str, tmp_path
+) -> None:
+    participant, token = await enrol("reverse")
+    settings.RANK_WRITE_GRACE_S = 0.0  # answer at the hold (0 ms here) whatever the write is doing
+    slow = GatedDatabase(str(tmp_path))
+    await slow.start()
+    settings.RANK_WRITER_DATABASE_URL = slow.url
+    try:
+        response = valid_response(
+            await post_rank(async_client, token, request_with(participant.public_id, [item("a"), item("b")]))
+        )
+
+        assert response.ranked_ids == ["b", "a"]  # answered while the database had not even seen the write
+        assert not await Slate.objects.filter(participant_id=participant.public_id).aexists()
+        assert len(slatelog._writes) == 1  # the write goes on without its request
+
+        slow.open()
+        await asyncio.wait(set(slatelog._writes), timeout=60)
+    finally:
+        slow.open()
+        await slatelog.close_writer()
+        await slow.close()
+
+    [slate] = [s async for s in Slate.objects.filter(participant_id=participant.public_id)]
+    assert slate.returned_ids == ["b", "a"]
+    assert _fallback(fallback_key) == []  # stored by the writer itself, not given up to Redis
+
+
+async def test_a_write_that_never_ends_reaches_the_redis_fallback_after_the_write_timeout(
+    async_client: AsyncClient, enrol, settings, fallback_key: str, tmp_path
+) -> None:
+    participant, token = await enrol("reverse")
+    settings.RANK_WRITE_GRACE_S = 0.0
+    settings.RANK_WRITE_TIMEOUT_S = 0.5
+    stuck = GatedDatabase(str(tmp_path))  # never opened: a paused database
+    await stuck.start()
+    settings.RANK_WRITER_DATABASE_URL = stuck.url
+    try:
+        response = valid_response(
+            await post_rank(async_client, token, request_with(participant.public_id, [item("a"), item("b")]))
+        )
+        assert response.ranked_ids == ["b", "a"]
+        await asyncio.wait(set(slatelog._writes), timeout=60)
+    finally:
+        await slatelog.close_writer()
+        await stuck.close()
+
+    [pushed] = _fallback(fallback_key)
+    assert orjson.loads(pushed)["returned_ids"] == ["b", "a"]
+
+
+async def test_closing_the_writer_stores_the_slates_it_still_holds(fallback_key: str) -> None:
+    records = [_record(f"p-shutdown-{n}") for n in range(3)]
+    for record in records:
+        slatelog.start_write(record)  # answered requests whose writes have not run yet
+
+    await slatelog.close_writer()  # what the web server's lifespan does at shutdown
+
+    stored = {s.participant_id async for s in Slate.objects.filter(participant_id__startswith="p-shutdown-")}
+    assert stored == {record.participant_id for record in records}
+    assert _fallback(fallback_key) == []
+    assert not slatelog._writes
