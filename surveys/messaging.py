@@ -222,8 +222,8 @@ def run_schedule(*, at: dt.datetime) -> dict[str, int]:
 # --- Withdrawal ------------------------------------------------------------------------------------
 
 
-def cancel_for_withdrawal(*, participant: Participant, erase: bool, at: dt.datetime) -> int:
-    """Stop every pending invitation and reminder of a withdrawn participant; erase answers if asked."""
+def cancel_for_withdrawal(*, participant: Participant, at: dt.datetime) -> int:
+    """Stop every pending invitation and reminder of a withdrawn participant."""
     with transaction.atomic():
         pending = Invitation.objects.awaiting().filter(participant=participant).select_for_update()
         count = 0
@@ -232,9 +232,14 @@ def cancel_for_withdrawal(*, participant: Participant, erase: bool, at: dt.datet
             count += Invitation.objects.filter(pk=invitation.pk).update(
                 cancelled_at=at, cancel_reason="withdrawn", next_reminder_at=None, reminders_cancelled=left
             )
-        if erase:
-            participant.survey_responses.all().delete()
     return count
+
+
+def erase_answers(*, participant: Participant) -> dict[str, int]:
+    """Delete a participant's survey responses and in-feed answers (a withdrawal under delete terms)."""
+    responses, _ = participant.survey_responses.all().delete()
+    prompts, _ = participant.in_feed_prompts.all().delete()
+    return {"survey_responses": responses, "in_feed_prompts": prompts}
 
 
 # --- The extension's flag --------------------------------------------------------------------------

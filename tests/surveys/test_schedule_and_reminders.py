@@ -13,9 +13,10 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from participants.models import ConsentDocument, Participant, RecruitmentSource, Study
+from participants.models import AuditEvent, ConsentDocument, Participant, RecruitmentSource, Study
 from surveys import services
 from surveys.models import Invitation, MessageLog, Wave
+from tests.factories import ConsentDocumentFactory
 from tests.surveys.conftest import answer_all, enrol, link_in, make_wave, run_schedule
 
 pytestmark = pytest.mark.django_db
@@ -185,3 +186,20 @@ def test_the_extension_flag_lists_open_surveys_and_logs_the_showing_once(
     assert first["surveys"][0]["reminder"] is False
     assert MessageLog.objects.filter(participant=participant, channel="extension").count() == 1
     assert client.get("/api/v1/extension/surveys", HTTP_X_EXTENSION_TOKEN="nope").status_code == 401
+
+
+def test_a_withdrawal_under_delete_terms_erases_survey_answers_in_its_own_transaction(
+    client: Client, source: RecruitmentSource, study: Study, baseline: Wave
+) -> None:
+    document = ConsentDocumentFactory(study=study, on_withdrawal=ConsentDocument.OnWithdrawal.DELETE)
+    participant, key, _ = enrol(client, source, document, "p1")
+    run_schedule()
+    answer_all(client, link_in(mail.outbox[-1]))
+    assert participant.survey_responses.exists()
+
+    assert client.post(f"/p/{key}/withdraw/", {"confirm": "on", "reason": ""}).status_code == 302
+
+    # No after-commit callback ran (none is captured here): the answers went with the withdrawal itself.
+    assert not participant.survey_responses.exists()
+    erased = AuditEvent.objects.get(action="participant.erased")
+    assert erased.detail["survey_responses"] >= 1
