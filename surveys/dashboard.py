@@ -42,7 +42,7 @@ class WaveArmRow:
 
 def wave_arm_rows(study: Study) -> list[WaveArmRow]:
     rows = (
-        Invitation.objects.filter(wave__study=study)
+        Invitation.objects.filter(wave__study=study, participant__is_test=False)
         .values("wave__name", "wave_id", "participant__assignment__arm__name")
         .annotate(
             invited=Count("pk", filter=Q(invited_at__isnull=False) | Q(completed_at__isnull=False)),
@@ -76,7 +76,7 @@ class DailyCompletion:
 def daily_completions(study: Study) -> list[DailyCompletion]:
     tz = zoneinfo.ZoneInfo(study.timezone)
     rows = (
-        Invitation.objects.filter(wave__study=study, completed_at__isnull=False)
+        Invitation.objects.filter(wave__study=study, participant__is_test=False, completed_at__isnull=False)
         .annotate(day=TruncDate("completed_at", tzinfo=tz))
         .values("day", "wave__name", "participant__assignment__arm__name")
         .annotate(completed=Count("pk"))
@@ -170,7 +170,7 @@ def attrition(study: Study) -> list[Regression]:
         wave__study=study, completed_at__isnull=False, wave__kind__in=(Wave.Kind.MIDLINE, Wave.Kind.ENDLINE)
     ).values("participant_id")
     sample = list(
-        Participant.objects.filter(study=study, included_at__isnull=False, assignment__isnull=False)
+        Participant.objects.filter(study=study, is_test=False, included_at__isnull=False, assignment__isnull=False)
         .annotate(done=Count("pk", filter=Q(pk__in=followups)))
         .values_list("pk", "assignment__arm__slug", "assignment__arm__is_control", "done")
     )
@@ -227,7 +227,7 @@ def response_rows(study: Study, *, free_text: bool = False) -> Iterator[dict[str
     responses. Free-text answers are left out unless ``free_text``.
     """
     responses = list(
-        Response.objects.filter(wave__study=study)
+        Response.objects.filter(wave__study=study, participant__is_test=False)
         .select_related("wave", "participant__assignment__arm")
         .order_by("wave_id", "participant_id")
     )
@@ -298,14 +298,16 @@ def in_feed_rows(study: Study, start: dt.date, end: dt.date) -> tuple[list[InFee
     """Per arm (all questions), and per arm and question, for prompts that first appeared in [start, end]."""
     weeks = max(1, math.ceil(((end - start).days + 1) / 7))
     enrolled: dict[str | None, int] = dict(
-        Participant.objects.filter(study=study)
+        Participant.objects.filter(study=study, is_test=False)
         .enrolled()
         .values_list("assignment__arm__name")
         .annotate(n=Count("pk"))
         .values_list("assignment__arm__name", "n")
     )
     grouped = (
-        InFeedPrompt.objects.filter(participant__study=study, first_shown_on__gte=start, first_shown_on__lte=end)
+        InFeedPrompt.objects.filter(
+            participant__study=study, participant__is_test=False, first_shown_on__gte=start, first_shown_on__lte=end
+        )
         .values("participant__assignment__arm__name", "question__key")
         .annotate(
             prompts=Count("pk"),

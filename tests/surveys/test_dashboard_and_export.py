@@ -93,3 +93,19 @@ def test_people_without_a_research_role_cannot_see_or_export(surveyed: Study, cl
     assert client.get("/research/surveys/").status_code == 302
     assert login("nobody").get("/research/surveys/responses.csv", {"study": surveyed.slug}).status_code == 403
     assert not AuditEvent.objects.filter(action="export.survey_responses").exists()
+
+
+def test_test_participants_are_left_out_of_the_survey_pages_and_the_export(surveyed: Study) -> None:
+    tester = people(surveyed, "control", 1)[0]
+    Participant.objects.filter(pk=tester.pk).update(is_test=True)
+    run_schedule()
+    complete(tester, Wave.objects.get(study=surveyed, kind="baseline"), ft_in=0, ft_out=100)
+
+    export = login("pi", PI).get("/research/surveys/responses.csv", {"study": surveyed.slug})
+    page = login("reader", READER).get("/research/surveys/", {"study": surveyed.slug})
+
+    rows = list(csv.DictReader(io.StringIO(export.content.decode())))
+    assert len(rows) == 9
+    assert tester.public_id not in {row["participant"] for row in rows}
+    totals = {(r.wave, r.arm): (r.invited, r.completed) for r in page.context["totals"]}
+    assert totals[("Baseline survey", "Control")] == (4, 4)
