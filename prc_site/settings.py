@@ -138,6 +138,18 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "surveys.send_monthly_updates": {"task": "surveys.tasks.send_monthly_updates", "schedule": 24 * 3600},
     # Expired sessions out of the database (by hand: ``manage.py clearsessions``).
     "participants.clear_expired_sessions": {"task": "participants.tasks.clear_expired_sessions", "schedule": 3600},
+    # Candidate posts for the inserting arms, one run per active source (by hand: ``manage.py fetch_content``).
+    "rankers.content.fetch_rss": {"task": "rankers.content.tasks.fetch_sources", "schedule": 30 * 60, "args": ("rss",)},
+    "rankers.content.fetch_reddit": {
+        "task": "rankers.content.tasks.fetch_sources",
+        "schedule": 30 * 60,
+        "args": ("reddit",),
+    },
+    "rankers.content.fetch_datasets": {
+        "task": "rankers.content.tasks.fetch_sources",
+        "schedule": 6 * 3600,
+        "args": ("dataset",),
+    },
 }
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -220,6 +232,13 @@ if PRODUCTION and PRC_HASH_SALT == SECRET_KEY:
 # Where the install page sends participants to get the extension (its Chrome Web Store page).
 PRC_EXTENSION_URL = env.str("PRC_EXTENSION_URL", default="https://chromewebstore.google.com/")
 PRC_HEARTBEAT_INTERVAL_S = env.int("PRC_HEARTBEAT_INTERVAL_S", default=3600)  # how often the extension pings
+
+# The content pipeline's connectors (rankers/content): each fetch's whole deadline, the largest body read,
+# the User-Agent sent (Reddit refuses generic ones), and when a source's newest post counts as stale.
+PRC_CONTENT_FETCH_TIMEOUT_S = env.float("PRC_CONTENT_FETCH_TIMEOUT_S", default=20.0)
+PRC_CONTENT_MAX_BYTES = env.int("PRC_CONTENT_MAX_BYTES", default=50 * 1024 * 1024)
+PRC_CONTENT_USER_AGENT = env.str("PRC_CONTENT_USER_AGENT", default="prc-research-platform/0.1 (content pipeline)")
+PRC_CONTENT_STALE_AFTER_H = env.float("PRC_CONTENT_STALE_AFTER_H", default=24.0)
 
 LOGGING = {
     "version": 1,

@@ -38,3 +38,7 @@ class RankerServiceKeyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False  # revoked keys stay, so the audit trail keeps its subject
+
+
+# The content inventory's admin lives beside its models; importing it registers it.
+import rankers.content.admin  # noqa: E402,F401

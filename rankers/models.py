@@ -212,4 +212,5 @@ class RankerServiceKey(models.Model):
         return bool(revoked)
 
 
+from rankers.content.models import CandidatePost, ConnectorRun, ContentSource  # noqa: E402,F401
 from rankers.models_rollups import DailyArmRollup  # noqa: E402,F401

@@ -1,0 +1,183 @@
+"""Sources of candidate posts, the posts themselves, and one row per connector run.
+
+Imported by ``rankers.models`` so Django registers them under the ``rankers`` app.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from participants.paper import PLATFORM_LABELS, PLATFORMS
+from rankers.validation import MAX_URL_LENGTH, is_http_url
+
+# The arms that insert posts from the inventory (their ranker keys, participants/paper.py).
+INSERTING_ARMS = ("challenging_stereotypes", "diverse_approval", "add_news")
+
+
+class Lean(models.TextChoices):
+    LEFT = "left", "Left"
+    CENTRE = "centre", "Centre"
+    RIGHT = "right", "Right"
+
+
+class SourceKind(models.TextChoices):
+    NEWS_OUTLET = "news_outlet", "News outlet"
+    SUBREDDIT = "subreddit", "Subreddit"
+    ACCOUNT = "account", "Account"
+    PAGE = "page", "Page"
+
+
+class Connector(models.TextChoices):
+    RSS = "rss", "RSS/Atom feed"
+    REDDIT = "reddit", "Reddit listing JSON"
+    DATASET = "dataset", "Dataset export (CSV or JSON lines)"
+
+
+class ContentSourceQuerySet(models.QuerySet["ContentSource"]):
+    def active(self) -> ContentSourceQuerySet:
+        return self.filter(active=True)
+
+    def fetched_by(self, connector: str) -> ContentSourceQuerySet:
+        """Sources the beat schedule fetches with ``connector``: active, with an address to fetch."""
+        return self.active().filter(connector=connector).exclude(location="")
+
+
+class ContentSource(models.Model):
+    """Where candidate posts come from: a news outlet's feed, a subreddit, an account or a page."""
+
+    name = models.CharField(max_length=200)
+    platform = models.CharField(
+        max_length=20,
+        choices=[(p, PLATFORM_LABELS[p]) for p in PLATFORMS],
+        help_text="The platform whose feeds this source's posts are inserted into.",
+    )
+    kind = models.CharField(max_length=20, choices=SourceKind.choices)
+    connector = models.CharField(max_length=20, choices=Connector.choices)
+    location = models.CharField(
+        max_length=MAX_URL_LENGTH,
+        blank=True,
+        help_text="The feed, listing or dataset address (http or https). A dataset source may leave it empty "
+        "and be filled only by hand (manage.py fetch_content --source ID --file PATH).",
+    )
+    lean = models.CharField(max_length=10, choices=Lean.choices, blank=True, help_text="Empty: not rated.")
+    reliability = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(100)],
+        help_text="Reliability rating from 0 (unreliable) to 100 (e.g. a NewsGuard score); empty: not rated.",
+    )
+    arms = ArrayField(
+        models.CharField(max_length=50, choices=[(arm, arm) for arm in INSERTING_ARMS]),
+        default=list,
+        blank=True,
+        help_text="Ranker keys of the inserting arms that draw on this source.",
+    )
+    active = models.BooleanField(default=True, help_text="Inactive sources are not fetched and not drawn on.")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ContentSourceQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["platform", "location"], condition=~Q(location=""), name="contentsource_unique_location"
+            ),
+        ]
+        ordering = ["platform", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_platform_display()})"
+
+    def clean(self) -> None:
+        if self.location and not is_http_url(self.location):
+            raise ValidationError({"location": "Give an http or https address."})
+        if not self.location and self.connector != Connector.DATASET:
+            raise ValidationError({"location": "Feeds and listings need the address to fetch."})
+        unknown = sorted(set(self.arms) - set(INSERTING_ARMS))
+        if unknown:
+            raise ValidationError({"arms": f"Not an inserting arm: {', '.join(unknown)}."})
+
+
+class CandidatePost(models.Model):
+    """One post that an inserting arm may add to a feed, normalized from whatever the connector read.
+
+    Stored once per platform and post id and once per platform and URL; a post seen again is not rewritten
+    (its first version is the one later annotated).
+    """
+
+    source = models.ForeignKey(ContentSource, on_delete=models.PROTECT, related_name="posts")
+    platform = models.CharField(max_length=20)
+    post_id = models.CharField(max_length=255, help_text="The platform's id, or the URL where it has none.")
+    url = models.CharField(max_length=MAX_URL_LENGTH, help_text="Public address of the post.")
+    author = models.CharField(max_length=255, blank=True, help_text="Author or outlet, as the source names it.")
+    title = models.TextField(blank=True)
+    text = models.TextField(blank=True)
+    media_alt_text = models.TextField(blank=True)
+    created_at = models.DateTimeField(null=True, blank=True, help_text="When the platform says it was posted.")
+    first_seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["platform", "post_id"], name="candidatepost_unique_post_id"),
+            models.UniqueConstraint(fields=["platform", "url"], name="candidatepost_unique_url"),
+        ]
+        indexes = [models.Index(fields=["source", "created_at"], name="candidatepost_source_created")]
+
+    def __str__(self) -> str:
+        return f"{self.platform}:{self.post_id}"
+
+
+class ConnectorRunQuerySet(models.QuerySet["ConnectorRun"]):
+    def latest_per_source(self) -> ConnectorRunQuerySet:
+        return self.order_by("source_id", "-started_at").distinct("source_id")
+
+
+class ConnectorRun(models.Model):
+    """One fetch of one source: what came in, what was new, and why it failed if it did."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    source = models.ForeignKey(ContentSource, on_delete=models.CASCADE, related_name="runs")
+    connector = models.CharField(max_length=20, choices=Connector.choices)
+    trigger = models.CharField(max_length=20, default="schedule", help_text="schedule, manual or file.")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.RUNNING)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    items_read = models.PositiveIntegerField(default=0, help_text="Items in the feed or file.")
+    items_new = models.PositiveIntegerField(default=0, help_text="Stored for the first time.")
+    items_duplicate = models.PositiveIntegerField(default=0, help_text="Already stored (same post id or URL).")
+    items_skipped = models.PositiveIntegerField(
+        default=0, help_text="Not stored: no public URL, no text, marked NSFW, an unreadable line..."
+    )
+    error = models.TextField(blank=True, help_text="Why the run failed.")
+    item_errors = models.JSONField(
+        default=list, blank=True, help_text='Why items were skipped, the first ones: [{"item": n, "reason": ...}].'
+    )
+
+    objects = ConnectorRunQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            # One run in flight per source: a second worker's claim fails instead of fetching twice.
+            models.UniqueConstraint(fields=["source"], condition=Q(status="running"), name="connectorrun_one_running"),
+        ]
+        indexes = [models.Index(fields=["source", "-started_at"], name="connectorrun_source_started")]
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"{self.source_id} {self.connector} {self.started_at:%Y-%m-%d %H:%M} {self.status}"
+
+    @property
+    def duration(self) -> dt.timedelta | None:
+        return self.finished_at - self.started_at if self.finished_at else None
