@@ -3,6 +3,7 @@
 from django.urls import path
 
 from rankers import dashboard_views
+from rankers.content import views as content_views
 
 app_name = "rankers"
 
@@ -12,4 +13,5 @@ urlpatterns = [
     path("delivery/", dashboard_views.delivery, name="delivery"),
     path("slates/", dashboard_views.slate_lookup, name="slate-lookup"),
     path("slates/<int:slate_id>/", dashboard_views.slate_inspector, name="slate"),
+    path("content/", content_views.health, name="content-health"),
 ]

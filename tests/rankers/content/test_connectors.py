@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from io import StringIO
 
 import pytest
@@ -292,3 +293,18 @@ def test_the_command_reports_failed_runs_and_exits_with_an_error(feed_server: Fe
 def test_the_command_refuses_unclear_requests(options: dict[str, object], message: str) -> None:
     with pytest.raises(CommandError, match=message):
         call_command("fetch_content", **options)
+
+
+@pytest.mark.broker
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_knows_the_fetch_task_and_fills_the_inventory_through_the_broker(
+    celery_worker_queue: str, feed_server: FeedServer
+) -> None:
+    source = make_source(location=feed_server.serve_fixture("/feed.xml", "outlet.rss"))
+    tasks.fetch_source.apply_async(args=[source.pk], queue=celery_worker_queue)
+    deadline = time.monotonic() + 30
+    while not ConnectorRun.objects.filter(source=source).exclude(status="running").exists():
+        assert time.monotonic() < deadline, "the worker did not finish the run"
+        time.sleep(0.2)
+    assert ConnectorRun.objects.get(source=source).items_new == 2
+    assert CandidatePost.objects.filter(source=source).count() == 2
