@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import Any
 
 import feedparser
 import httpx2
+import orjson
 from django.conf import settings
 
 from rankers.content import normalize
@@ -102,8 +102,8 @@ def read_feed(data: bytes, *, source_name: str) -> Read:
 
 def _json(data: bytes) -> Any:
     try:
-        return json.loads(data)
-    except (UnicodeDecodeError, ValueError) as exc:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
         raise ConnectorError(f"not JSON: {exc}") from exc
 
 
@@ -159,8 +159,8 @@ def _read_json_lines(text: str, mapper: Callable[[Any], NormalizedPost]) -> Read
         if not line.strip():
             continue
         try:
-            rows.append((number, json.loads(line)))
-        except ValueError as exc:
+            rows.append((number, orjson.loads(line)))
+        except orjson.JSONDecodeError as exc:
             unreadable.append(Skipped(number, f"not JSON: {exc}"))
     if unreadable and not rows:
         raise ConnectorError(f"no line is a JSON object (line {unreadable[0].item}: {unreadable[0].reason})")
