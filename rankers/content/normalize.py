@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from rankers.validation import MAX_URL_LENGTH, is_http_url
 
@@ -62,9 +62,10 @@ def canonical_url(url: str, *, base: str = "") -> str:
     if not is_http_url(url):
         raise Skip("no public http(s) URL")
     parts = urlsplit(url)
-    pairs = parse_qsl(parts.query, keep_blank_values=True)
-    kept = [(key, value) for key, value in pairs if not TRACKING_PARAMS.match(key)]
-    query = parts.query if len(kept) == len(pairs) else urlencode(kept)  # rewrite only what changed
+    # Split by hand rather than parse and re-encode: the parameters kept stay byte for byte as written, so a
+    # link with tracking parameters and the same link without them give the same address.
+    kept = [pair for pair in parts.query.split("&") if pair and not TRACKING_PARAMS.match(pair.split("=", 1)[0])]
+    query = "&".join(kept)
     url = urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path or "/", query, ""))
     if len(url.encode()) > MAX_URL_LENGTH:
         raise Skip(f"URL longer than {MAX_URL_LENGTH} bytes")

@@ -46,6 +46,31 @@ def test_an_item_without_a_public_http_url_is_skipped(url: str) -> None:
         canonical_url(url)
 
 
+URL_PARTS = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-._~%", min_size=1, max_size=12)
+
+
+@given(
+    host=URL_PARTS,
+    path=st.lists(URL_PARTS, max_size=4),
+    params=st.lists(st.tuples(URL_PARTS, URL_PARTS), max_size=3),
+    tracking=st.lists(st.sampled_from(["utm_source", "utm_medium", "fbclid", "gclid"]), max_size=2),
+    fragment=st.text(max_size=8),
+)
+def test_canonical_url_is_stable_and_ignores_tracking_parameters_and_fragments(
+    host: str, path: list[str], params: list[tuple[str, str]], tracking: list[str], fragment: str
+) -> None:
+    params = [(key, value) for key, value in params if not key.lower().startswith("utm_")]
+    base = f"https://{host}.example/" + "/".join(path)
+    plain = base + ("?" + "&".join(f"{k}={v}" for k, v in params) if params else "")
+    pairs = [f"{k}={v}" for k, v in params]
+    for n, name in enumerate(tracking):  # tracking parameters anywhere among the others
+        pairs.insert(n * 2 % (len(pairs) + 1), f"{name}=x")
+    tracked = base + ("?" + "&".join(pairs) if pairs else "") + ("#" + fragment if fragment else "")
+    canonical = canonical_url(plain)
+    assert canonical_url(tracked) == canonical
+    assert canonical_url(canonical) == canonical
+
+
 def test_a_url_too_long_for_the_index_is_skipped() -> None:
     with pytest.raises(Skip):
         canonical_url("https://example.org/" + "é" * 1500)
