@@ -34,19 +34,6 @@ def _socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _warm_up_scorer() -> None:
-    """Load the attribute scorer's models now, not on the first participant's slate."""
-    import django
-
-    django.setup()
-    from rankers.scoring import warm_up
-
-    try:
-        warm_up()
-    except Exception:  # a remote scorer that is down must not keep the web server from starting
-        logging.getLogger(__name__).warning("attribute scorer warm-up failed", exc_info=True)
-
-
 def _refuse_a_bad_configuration() -> None:
     """Run Django's system checks (timing against the hold, the production scorer) before listening."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "prc_site.settings")
@@ -61,9 +48,22 @@ def _refuse_a_bad_configuration() -> None:
         sys.exit(str(error))
 
 
+def _prepare_scoring() -> None:
+    """Connect to the scoring queue's broker now, not on the first participant's slate."""
+    import django
+
+    django.setup()
+    from rankers.scoring.service import prepare
+
+    try:
+        prepare()
+    except Exception:  # a broker that is down costs scores (the slates fall back), not the web server
+        logging.getLogger(__name__).warning("could not reach the broker of the scoring queue", exc_info=True)
+
+
 def _serve(host: str, port: int, log_level: str) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "prc_site.settings")
-    _warm_up_scorer()
+    _prepare_scoring()
     config = uvicorn.Config("prc_site.asgi:application", log_level=log_level, access_log=False, lifespan="on")
     uvicorn.Server(config).run(sockets=[_socket(host, port)])
 

@@ -136,6 +136,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "surveys.run_survey_schedule": {"task": "surveys.tasks.run_survey_schedule", "schedule": 15 * 60},
     # Monthly update emails, at most one per participant and calendar month (manage.py send_monthly_updates).
     "surveys.send_monthly_updates": {"task": "surveys.tasks.send_monthly_updates", "schedule": 24 * 3600},
+    # Texts of slates served before their scores arrived (manage.py rescore_slates); on the scoring queue.
+    "rankers.rescore_missed_slates": {"task": "rankers.tasks.rescore_missed_slates", "schedule": 5 * 60},
     # Expired sessions out of the database (by hand: ``manage.py clearsessions``).
     "participants.clear_expired_sessions": {"task": "participants.tasks.clear_expired_sessions", "schedule": 3600},
     # Candidate posts for the inserting arms, one run per active source (by hand: ``manage.py fetch_content``).
@@ -273,9 +275,25 @@ PRC_SCORER_HTTP_PERSPECTIVE_NAMES = env.bool("PRC_SCORER_HTTP_PERSPECTIVE_NAMES"
 PRC_SCORER_TIMEOUT_S = env.float("PRC_SCORER_TIMEOUT_S", default=0.3)  # per request, llm and http
 PRC_SCORER_CONCURRENCY = env.int("PRC_SCORER_CONCURRENCY", default=50)  # parallel requests, llm and http
 PRC_SCORER_DEADLINE_S = env.float("PRC_SCORER_DEADLINE_S", default=0.35)  # whole slate; < the ranker budget
-PRC_SCORER_CACHE_SIZE = env.int("PRC_SCORER_CACHE_SIZE", default=100_000)  # in-process LRU entries
-PRC_SCORER_CACHE_ALIAS = env.str("PRC_SCORER_CACHE_ALIAS", default="")  # optional shared Django cache, e.g. redis
-PRC_SCORER_CACHE_TTL_S = env.int("PRC_SCORER_CACHE_TTL_S", default=7 * 24 * 3600)
+PRC_SCORER_CACHE_SIZE = env.int("PRC_SCORER_CACHE_SIZE", default=100_000)  # per-process LRU entries (web)
+PRC_SCORER_CACHE_TTL_S = env.int("PRC_SCORER_CACHE_TTL_S", default=7 * 24 * 3600)  # scores kept in Redis
+# The scorer workers (rankers/scoring/worker.py): Celery workers on their own queue; see docs/rankers.md.
+PRC_SCORER_QUEUE = env.str("PRC_SCORER_QUEUE", default="scoring")
+PRC_SCORER_WORKERS = env.int("PRC_SCORER_WORKERS", default=2)  # processes of the scorer worker run_platform starts
+PRC_SCORER_REDIS_URL = env.str("PRC_SCORER_REDIS_URL", default="")  # scores and jobs; default: the broker's Redis
+PRC_SCORER_KEY_PREFIX = env.str("PRC_SCORER_KEY_PREFIX", default="prc:scoring")
+PRC_SCORER_REDIS_TIMEOUT_S = env.float("PRC_SCORER_REDIS_TIMEOUT_S", default=0.2)  # each Redis call
+PRC_SCORER_MAX_QUEUED_JOBS = env.int("PRC_SCORER_MAX_QUEUED_JOBS", default=64)  # admission control: live jobs
+PRC_SCORER_BATCH_TEXTS = env.int("PRC_SCORER_BATCH_TEXTS", default=256)  # texts a worker takes at once
+PRC_SCORER_POLL_MS = env.int("PRC_SCORER_POLL_MS", default=10)  # how often /rank looks for its job's scores
+PRC_SCORER_TASK_TIME_LIMIT_S = env.int("PRC_SCORER_TASK_TIME_LIMIT_S", default=30)  # a hung batch's process is replaced
+PRC_RESCORE_WINDOW_S = env.int("PRC_RESCORE_WINDOW_S", default=3600)  # how far back rescoring looks at most
+PRC_RESCORE_MAX_TEXTS = env.int("PRC_RESCORE_MAX_TEXTS", default=5000)  # texts per rescoring run
+# Scoring runs only on the scorer workers (``celery worker -Q scoring``); other workers never load a model.
+CELERY_TASK_ROUTES = {
+    "rankers.tasks.score_pending": {"queue": PRC_SCORER_QUEUE},
+    "rankers.tasks.rescore_missed_slates": {"queue": PRC_SCORER_QUEUE},
+}
 PRC_EXTERNAL_RANKER_TIMEOUT_S = env.float("PRC_EXTERNAL_RANKER_TIMEOUT_S", default=0.4)  # default hard timeout
 
 # Ranking path (/rank); see docs/ranking-path.md.
@@ -293,7 +311,8 @@ JOIN_BURST = env.float("JOIN_BURST", default=20.0)
 RANK_DEFAULT_HOLD_MS = env.int("RANK_DEFAULT_HOLD_MS", default=500)  # when the participant is unknown (DB down)
 RANK_RANKER_BUDGET_MS = env.int("RANK_RANKER_BUDGET_MS", default=400)  # an arm's ranker_config.budget_ms overrides
 RANK_LOOKUP_MS = env.int("RANK_LOOKUP_MS", default=50)  # parsing + token lookup; budget + this < every hold
-RANK_RANKER_THREADS = env.int("RANK_RANKER_THREADS", default=8)  # sync rankers and scoring run here
+RANK_SCORING_MARGIN_MS = env.int("RANK_SCORING_MARGIN_MS", default=30)  # of the budget, kept for ranking after scores
+RANK_RANKER_THREADS = env.int("RANK_RANKER_THREADS", default=8)  # sync rankers run here (never scoring)
 RANK_WRITE_GRACE_S = env.float(
     "RANK_WRITE_GRACE_S", default=0.05
 )  # past the hold, an answer waits this long for its write

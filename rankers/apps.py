@@ -10,8 +10,10 @@ class RankersConfig(AppConfig):
 
         from participants import validators
         from rankers import launch_checks, signals, system_checks  # noqa: F401  (signals connects the receivers)
+        from rankers.scoring import worker as scoring_worker
 
         checks.register(system_checks.timing_settings)
         checks.register(system_checks.study_timing)
         checks.register(system_checks.production_scorer)
+        scoring_worker.connect_signals()
         validators.register_ranker_catalog(launch_checks.ranker_keys, launch_checks.arm_settings_problems)

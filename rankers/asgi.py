@@ -16,6 +16,7 @@ from django.conf import settings
 from prc_site.lib import asyncdb
 from prc_site.lib.clients import client_address
 from rankers import endpoints, slatelog
+from rankers.scoring import store as scoring_store
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -70,3 +71,4 @@ async def shutdown() -> None:
     """Flush this event loop's slate writer and close its connections (the ASGI lifespan's shutdown)."""
     await slatelog.close_writer()
     await asyncdb.close_loop_pool()
+    await scoring_store.close_async_client()

@@ -233,6 +233,29 @@ def latency_figure(rows: Sequence[DeliveryRow], *, arms: Sequence[tuple[str, str
     return fig
 
 
+def scoring_figure(minutes: Sequence[tuple[dt.datetime, float | None, int, int]]) -> go.Figure:
+    """Per minute: the share of wanted items scored at the answer, and the jobs refused or expired (shed work).
+
+    ``minutes`` are (minute, scored share or None, jobs refused, jobs expired)."""
+    times = [minute for minute, *_ in minutes]
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(x=times, y=[share for _, share, _, _ in minutes], name="items scored", mode="lines+markers")
+    )
+    fig.add_trace(go.Bar(x=times, y=[refused for *_, refused, _ in minutes], name="jobs refused", yaxis="y2"))
+    fig.add_trace(go.Bar(x=times, y=[expired for *_, expired in minutes], name="jobs expired", yaxis="y2"))
+    fig.update_layout(
+        title={"text": "Scoring service, last hour (UTC)"},
+        yaxis={"tickformat": ".0%", "range": [0, 1.05], "title": "share scored"},
+        yaxis2={"overlaying": "y", "side": "right", "title": "jobs", "rangemode": "tozero"},
+        barmode="stack",
+        height=320,
+        margin={"l": 60, "r": 60, "t": 50, "b": 40},
+        template="plotly_white",
+    )
+    return fig
+
+
 def figure_html(fig: go.Figure, *, div_id: str) -> str:
     """The figure as a ``<div>`` and its script; plotly.js itself is loaded once by the page."""
     html: str = fig.to_html(

@@ -7,6 +7,7 @@ read one slate at a time, by the inspector.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections import Counter
 from dataclasses import dataclass
 
@@ -19,6 +20,10 @@ from rankers.latency_audit import AuditInput, LatencyAudit, percentile
 from rankers.latency_audit import latency_audit as audit_from_rows
 from rankers.models import ContentItem, Slate
 from rankers.models_rollups import DailyArmRollup
+from rankers.scoring import stats as scoring_stats
+from rankers.scoring import store as scoring_store
+
+logger = logging.getLogger(__name__)
 
 
 def rollups(
@@ -207,3 +212,28 @@ def slate_view(slate: Slate) -> SlateView:
         return SlateEntry(entry.item_id, entry.before, entry.after, item.text, item.title)
 
     return SlateView(slate, [with_text(e) for e in original], [with_text(e) for e in returned])
+
+
+@dataclass(frozen=True)
+class ScoringService:
+    """The shared scoring service now: per-minute windows of the last hour and the jobs waiting."""
+
+    minutes: list[scoring_stats.Window]
+    queued_jobs: int
+
+    @property
+    def last_5(self) -> scoring_stats.Window | None:
+        return scoring_stats.merged(self.minutes[-5:])
+
+    @property
+    def last_60(self) -> scoring_stats.Window | None:
+        return scoring_stats.merged(self.minutes)
+
+
+def scoring_service(minutes: int = 60) -> ScoringService | None:
+    """What the scorer workers and web processes counted in Redis; None when Redis does not answer."""
+    try:
+        return ScoringService(scoring_stats.recent(minutes), scoring_store.queued_jobs())
+    except Exception:
+        logger.warning("scoring service counters unavailable", exc_info=True)
+        return None

@@ -115,6 +115,13 @@ def delivery_context(study: Study, **filters: Any) -> dict[str, Any]:
         for row in rows
     ]
     scorer, scorer_is_baseline = describe_backend(settings.PRC_SCORER_BACKEND)
+    service = dashboard.scoring_service()
+    if service is not None:
+        minutes = [
+            (m.start, m.scored_share, m.counts.get("jobs_refused", 0), m.counts.get("jobs_expired", 0))
+            for m in service.minutes
+        ]
+        figures.append(charts.figure_html(charts.scoring_figure(minutes), div_id="delivery-scoring"))
     audit = dashboard.latency_audit(study, **filters)
     return {
         "study": study,
@@ -135,6 +142,10 @@ def delivery_context(study: Study, **filters: Any) -> dict[str, Any]:
         "hold_ms": study.rank_hold_ms,
         "scorer": scorer,
         "scorer_is_baseline": scorer_is_baseline,
+        "scoring": service,
+        "scoring_windows": [("last 5 minutes", service.last_5), ("last 60 minutes", service.last_60)]
+        if service
+        else [],
     }
 
 

@@ -214,3 +214,30 @@ class RankerServiceKey(models.Model):
 
 from rankers.content.models import CandidatePost, ConnectorRun, ContentSource  # noqa: E402,F401
 from rankers.models_rollups import DailyArmRollup  # noqa: E402,F401
+
+
+class TextScoreQuerySet(models.QuerySet["TextScore"]):
+    def of_scorer(self, scorer: str) -> TextScoreQuerySet:
+        return self.filter(scorer=scorer)
+
+
+class TextScore(models.Model):
+    """Attribute scores of one text by one scorer: the durable copy of what the scorer workers put in Redis.
+
+    A text is scored once per scorer (``rankers.scoring.identity()``: the backend and its model); Redis holds the
+    recent ones for the web processes, and this table outlives Redis's expiry and restarts.
+    """
+
+    scorer = models.CharField(max_length=300, help_text="Backend and model that made the scores.")
+    text_hash = models.CharField(max_length=64, help_text="sha256 of the text the classifiers read.")
+    asked = ArrayField(models.CharField(max_length=50), default=list, help_text="Attributes the scorer was asked.")
+    scores = models.JSONField(default=dict, help_text="Attribute -> score in [0, 1].")
+    scored_at = models.DateTimeField(default=timezone.now)
+
+    objects = TextScoreQuerySet.as_manager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["scorer", "text_hash"], name="textscore_unique_text")]
+
+    def __str__(self) -> str:
+        return f"{self.scorer} {self.text_hash[:12]}"

@@ -8,6 +8,10 @@ any one process answers, adds them all up.
 ``/metrics`` is not public: Prometheus sends ``Authorization: Bearer
 <METRICS_TOKEN>`` (a setting; unset means no token works), and signed-in
 researchers can read it in the browser.
+
+The scoring service's counters (``prc_scoring_events_total``, ``prc_scoring_queued_jobs``,
+``prc_scoring_scored_share``) come from Redis, where every web process and scorer worker adds to them, so any
+process's ``/metrics`` shows the whole service.
 """
 
 from __future__ import annotations
@@ -17,11 +21,15 @@ import os
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
 
 from participants.roles import is_researcher
 from prc_site.lib.api_errors import error_response
+from rankers.scoring import stats as scoring_stats
+from rankers.scoring import store as scoring_store
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.55, 0.6, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0)
 
@@ -39,6 +47,31 @@ ITEMS = Histogram(
 SLATE_WRITE_FAILURES = Counter("prc_slate_write_failures_total", "Slates pushed to the Redis fallback list.")
 
 
+class ScoringCollector(Collector):
+    """The scoring service's shared counters, read from Redis at each scrape (nothing if Redis does not answer)."""
+
+    def collect(self) -> list[Metric]:
+        try:
+            totals = scoring_stats.totals()
+            queued = scoring_store.queued_jobs()
+            last = scoring_stats.merged(scoring_stats.recent(5))
+        except Exception:
+            return []
+        events = CounterMetricFamily(
+            "prc_scoring_events", "Scoring service events (see rankers/scoring/stats.py).", labels=["event"]
+        )
+        for name, value in totals.items():
+            events.add_metric([name], value)
+        share = GaugeMetricFamily(
+            "prc_scoring_scored_share", "Share of wanted items scored at the answer, last five minutes (NaN: none)."
+        )
+        share.add_metric([], last.scored_share if last and last.scored_share is not None else float("nan"))
+        return [events, GaugeMetricFamily("prc_scoring_queued_jobs", "Scoring jobs waiting.", value=queued), share]
+
+
+REGISTRY.register(ScoringCollector())
+
+
 def metrics_view(request: HttpRequest) -> HttpResponse:
     if not may_read_metrics(request):
         message = "Send Authorization: Bearer <METRICS_TOKEN>, or sign in as a researcher."
@@ -46,6 +79,7 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         MultiProcessCollector(registry)  # every web process's counts, from the shared folder
+        registry.register(ScoringCollector())
         return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
     return HttpResponse(generate_latest(), content_type=CONTENT_TYPE_LATEST)
 

@@ -38,12 +38,13 @@ from rankers import checks, prometheus, slatelog
 from rankers.checks import Caps
 from rankers.models import text_hash
 from rankers.plugins import NewItem, RankContext, Ranker, RankResult, SlateItem, get_ranker
+from rankers.scoring import service as scoring
 from rankers.slate_rules import SlatePlan, apply_ranking, plan_slate
 from rankers.validation import ParsedItem, ParsedRequest
 
 logger = logging.getLogger(__name__)
 
-# Sync rankers (and their scoring) run here, never on the event loop.
+# Sync rankers run here, never on the event loop. Scoring runs in neither: it is the scorer workers' job.
 _EXECUTOR = ThreadPoolExecutor(max_workers=settings.RANK_RANKER_THREADS, thread_name_prefix="ranker")
 
 
@@ -284,7 +285,8 @@ async def _ranked(arm: ArmInfo, items: Sequence[SlateItem], context: RankContext
     if not items:
         return Ranked(RankResult(ranked_ids=[]), 0 if _attributes(ranker) else None), None
     try:
-        ranked = await asyncio.wait_for(run_ranker(ranker, items, context), timeout=budget_seconds(arm))
+        ranking = run_ranker(ranker, items, context, scoring_s=scoring_seconds(arm))
+        ranked = await asyncio.wait_for(ranking, timeout=budget_seconds(arm))
     except TimeoutError:
         logger.warning("ranker %s timed out", arm.ranker_key)
         return None, checks.TIMEOUT
@@ -298,32 +300,31 @@ def _attributes(ranker: Ranker) -> tuple[str, ...]:
     return tuple(getattr(ranker, "attributes", ()) or ())
 
 
-async def run_ranker(ranker: Ranker, items: Sequence[SlateItem], context: RankContext) -> Ranked:
-    """Await an async ranker; otherwise score its attributes and rank in the thread pool."""
+async def run_ranker(
+    ranker: Ranker, items: Sequence[SlateItem], context: RankContext, *, scoring_s: float = 0.0
+) -> Ranked:
+    """Await an async ranker; otherwise fetch its attributes' scores (waiting at most ``scoring_s`` for the scorer
+    workers) and rank in the thread pool."""
     arank = getattr(ranker, "arank", None)
     if arank is not None:
         return Ranked(await arank(items, context))
-    if getattr(ranker, "inline", False) and not _attributes(ranker):
+    attributes = _attributes(ranker)
+    if getattr(ranker, "inline", False) and not attributes:
         return Ranked(ranker.rank(items, context))  # declared trivially cheap: a thread hop would cost more
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_EXECUTOR, _score_and_rank, ranker, items, context)
-
-
-def _score_and_rank(ranker: Ranker, items: Sequence[SlateItem], context: RankContext) -> Ranked:
-    attributes = _attributes(ranker)
     if not attributes:
-        return Ranked(ranker.rank(items, context))
-    scores = _score(items, attributes)
+        return Ranked(await loop.run_in_executor(_EXECUTOR, ranker.rank, items, context))
+    scores = await scoring.scores_for(items, attributes, wait_s=scoring_s)
     n_scored = sum(1 for item in items if all(a in scores.get(item.id, {}) for a in attributes))
-    return Ranked(ranker.rank(items, replace(context, scores=scores)), n_scored)
+    result = await loop.run_in_executor(_EXECUTOR, ranker.rank, items, replace(context, scores=scores))
+    return Ranked(result, n_scored)
 
 
-def _score(items: Sequence[SlateItem], attributes: Sequence[str]) -> dict[str, dict[str, float]]:
-    try:
-        from rankers.scoring import score_items
-    except ImportError:  # scoring not installed: rankers treat every item as unscored
-        return {}
-    return score_items(items, attributes)
+def scoring_seconds(arm: ArmInfo) -> float:
+    """How long a ranker waits for scores: the scorer's deadline, and never past the arm's budget less the
+    margin its ranking needs."""
+    budget = budget_seconds(arm)
+    return max(0.0, min(settings.PRC_SCORER_DEADLINE_S, budget - settings.RANK_SCORING_MARGIN_MS / 1000))
 
 
 def response_body(outcome: Outcome) -> dict[str, Any]:

@@ -51,6 +51,12 @@ def _full_rate_limit_buckets() -> None:
     ratelimit.forget_all()
 
 
+@pytest.fixture(autouse=True)
+def _private_scoring_keys(settings: object) -> None:
+    """Scores, scoring jobs and their counters live in the shared Redis: each test gets keys of its own."""
+    settings.PRC_SCORER_KEY_PREFIX = f"test-scoring:{uuid.uuid4().hex[:12]}"  # type: ignore[attr-defined]
+
+
 @pytest.fixture
 def client() -> Client:
     return Client()

@@ -1,27 +1,35 @@
-"""Attribute scoring for the bridging rankers: ``score_items(items, attributes)``.
+"""Attribute scoring for the bridging rankers.
 
-The backend is chosen by ``settings.PRC_SCORER_BACKEND`` ("baseline" by default; see ``backends``). Steps:
+Scores are computed only in scorer processes (Celery workers on ``PRC_SCORER_QUEUE``, ``rankers.scoring.worker``),
+never in a web process: ``/rank`` asks ``rankers.scoring.service.scores_for`` for what the shared store holds and
+queues the rest with the slate's deadline. This module is the scoring itself, as those processes run it:
 
-1. Drop items without text (unscored) and deduplicate texts within the slate.
-2. Look each text up in the cache (in-process LRU, then the optional shared Django cache).
-3. Send the misses to the backend in one call; cache every text that got at least one score.
-4. Return ``{item_id: {attribute: score}}`` for the items with at least one score, scores in [0, 1].
+1. ``get_backend()`` builds the configured backend once per process (``PRC_SCORER_BACKEND``: a backend name, or
+   the dotted path of a backend class, which is how tests and third-party backends plug in).
+2. ``score_texts`` sends texts to it in one call and keeps only what is valid: a list of the right length, and
+   per text a mapping of finite numbers in [0, 1]. Anything else is garbage and leaves that text unscored.
+3. ``score_items`` is the same for slate items with an in-process LRU in front (tests, benchmarks).
 
-``score_items`` never raises: a backend failure leaves the affected items unscored, and the rankers give
-unscored items a neutral position.
+Nothing here raises on a backend failure: the texts stay unscored, and rankers give unscored items a neutral
+position.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import logging
-import math
 import threading
-import time
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-from rankers.scoring.backends import ScorerBackend, Scores, build_backend
-from rankers.scoring.cache import Entry, ScoreCache, text_key
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+from rankers.scoring.backends import ScorerBackend, build_backend
+from rankers.scoring.backends.base import unit_interval
+from rankers.scoring.cache import LRU, Entry, text_digest
 
 if TYPE_CHECKING:
     from rankers.plugins.base import SlateItem
@@ -30,7 +38,37 @@ logger = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 _backend: ScorerBackend | None = None
-_cache: ScoreCache | None = None
+_cache: LRU | None = None
+
+
+def identity() -> str:
+    """Which scorer made a score: the backend and the model it runs. Part of every cache and database key."""
+    name = str(settings.PRC_SCORER_BACKEND)
+    model = {
+        "transformers": settings.PRC_SCORER_MODEL_DIR,
+        "llm": settings.PRC_LLM_MODEL,
+        "http": settings.PRC_SCORER_HTTP_URL,
+    }.get(name, "")
+    return f"{name}:{model}" if model else name
+
+
+def namespace() -> str:
+    """``identity()`` shortened for Redis keys."""
+    return _short_hash(identity())
+
+
+@functools.lru_cache(maxsize=16)
+def _short_hash(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()[:16]
+
+
+def make_backend() -> ScorerBackend:
+    """A new backend as configured; raises if it cannot be built."""
+    name = str(settings.PRC_SCORER_BACKEND)
+    if "." in name:
+        backend: ScorerBackend = import_string(name)()
+        return backend
+    return build_backend(name, settings)
 
 
 def get_backend() -> ScorerBackend:
@@ -38,69 +76,127 @@ def get_backend() -> ScorerBackend:
     global _backend
     with _lock:
         if _backend is None:
-            from django.conf import settings
-
-            _backend = build_backend(settings.PRC_SCORER_BACKEND, settings)
+            _backend = make_backend()
         return _backend
 
 
-def get_cache() -> ScoreCache:
+def get_cache() -> LRU:
     global _cache
     with _lock:
         if _cache is None:
-            _cache = _build_cache()
+            _cache = LRU(settings.PRC_SCORER_CACHE_SIZE)
         return _cache
 
 
-def _build_cache() -> ScoreCache:
-    from django.conf import settings
-
-    shared = None
-    if settings.PRC_SCORER_CACHE_ALIAS:
-        from django.core.cache import caches
-
-        shared = caches[settings.PRC_SCORER_CACHE_ALIAS]
-    return ScoreCache(maxsize=settings.PRC_SCORER_CACHE_SIZE, shared=shared, ttl_s=settings.PRC_SCORER_CACHE_TTL_S)
-
-
-def configure(backend: ScorerBackend | None = None, cache: ScoreCache | None = None) -> None:
+def configure(backend: ScorerBackend | None = None, cache: LRU | None = None) -> None:
     """Replace the process's backend and cache (tests, benchmarks); None means "rebuild from settings"."""
     global _backend, _cache
     with _lock:
         _backend, _cache = backend, cache
 
 
+def load_backend(backend: ScorerBackend) -> None:
+    """Load the backend's model now and score one text: raises, with the backend's own message, if it cannot."""
+    load = getattr(backend, "load", None)
+    if load is not None:
+        load()
+    [result] = backend.score(["warm up"], ["TOXICITY"])
+    if result is not None and not isinstance(result, dict):
+        raise TypeError(f"the backend answered {type(result).__name__} instead of a mapping of scores")
+
+
 def warm_up() -> None:
-    """Build the backend and score one text so that the first real slate does not pay for model loading."""
-    get_backend().score(["warm up"], ["TOXICITY"])
+    """Build the backend and score one text so that the first real batch does not pay for model loading."""
+    load_backend(get_backend())
+
+
+def scoring_attributes(requested: Iterable[str] = ()) -> tuple[str, ...]:
+    """What a text is scored on: every attribute a registered ranker reads (plus any ``requested``), so that a
+    post shown in two arms is scored once for both."""
+    from rankers.plugins import all_rankers
+
+    wanted = [a for ranker in all_rankers().values() for a in getattr(ranker, "attributes", ()) or ()]
+    return tuple(sorted({*wanted, *requested}))
+
+
+@dataclass
+class Scored:
+    """What one backend call gave: entries by text digest, and how many texts failed and why."""
+
+    entries: dict[str, Entry] = field(default_factory=dict)
+    failed: int = 0  # the backend raised: these texts stay unscored
+    garbage: int = 0  # the backend answered something that is not a score: these texts stay unscored
+
+
+def score_texts(backend: ScorerBackend, texts: Sequence[str], attributes: Sequence[str]) -> Scored:
+    """Score ``texts`` in one backend call; never raises."""
+    if not texts:
+        return Scored()
+    try:
+        raw: Any = backend.score(list(texts), list(attributes))
+    except Exception:
+        logger.warning("scorer backend %s failed on %d texts", identity(), len(texts), exc_info=True)
+        return Scored(failed=len(texts))
+    if not isinstance(raw, list) or len(raw) != len(texts):
+        logger.warning("scorer backend %s answered %r for %d texts", identity(), type(raw).__name__, len(texts))
+        return Scored(garbage=len(texts))
+    scored = Scored()
+    asked = frozenset(attributes)
+    for text, result in zip(texts, raw, strict=True):
+        scores = valid_scores(result, asked)
+        if scores is None:
+            scored.garbage += 1
+        elif scores:
+            scored.entries[text_digest(text)] = Entry(asked, scores)
+    return scored
+
+
+def valid_scores(result: object, asked: frozenset[str]) -> dict[str, float] | None:
+    """The asked-for scores in ``result``; {} when the backend could not score the text (None, or a model without
+    those labels); None when ``result`` is garbage (not a mapping, or a value that is not a number in [0, 1])."""
+    if result is None:
+        return {}
+    if not isinstance(result, dict):
+        return None
+    scores: dict[str, float] = {}
+    for name, value in result.items():
+        number = unit_interval(value)
+        if number is None:
+            return None
+        if name in asked:
+            scores[name] = number
+    return scores
 
 
 def score_items(items: Sequence[SlateItem], attributes: Sequence[str]) -> dict[str, dict[str, float]]:
-    """Scores in [0, 1] per item id for the requested attributes; unscorable items are left out. Never raises."""
+    """Scores in [0, 1] per item id, computed in this process (tests, benchmarks, the scorer worker's own tools).
+    Unscorable items are left out. Never raises."""
+    wanted = tuple(dict.fromkeys(attributes))
+    if not wanted:
+        return {}
     try:
-        return _score_items(items, tuple(dict.fromkeys(attributes)))
+        backend = get_backend()
     except Exception:
-        logger.exception("attribute scoring failed; the slate stays unscored")
+        logger.exception("the scorer backend could not be built; the slate stays unscored")
         return {}
-
-
-def _score_items(items: Sequence[SlateItem], attributes: tuple[str, ...]) -> dict[str, dict[str, float]]:
-    if not attributes:
-        return {}
-    backend = get_backend()
     cache = get_cache()
-    texts = {item.id: item.full_text for item in items}  # title first, then body
-    key_of_item = {item_id: text_key(backend.name, text) for item_id, text in texts.items() if text}
-    text_of_key = {text_key(backend.name, text): text for text in texts.values() if text}
+    digest_of = {item.id: text_digest(item.full_text) for item in items if item.full_text}
+    text_of = {text_digest(item.full_text): item.full_text for item in items if item.full_text}
+    known = cache.get_many(text_of, wanted)
+    missing = [digest for digest in text_of if digest not in known]
+    fresh = score_texts(backend, [text_of[d] for d in missing], wanted).entries
+    cache.put_many(fresh)
+    known.update(fresh)
+    return scores_by_item(digest_of, known, wanted)
 
-    known = cache.get_many(text_of_key, attributes)
-    missing = [key for key in text_of_key if key not in known]
-    if missing:
-        known.update(_score_missing(backend, cache, [text_of_key[k] for k in missing], missing, attributes))
 
+def scores_by_item(
+    digest_of: dict[str, str], entries: dict[str, Entry], attributes: Sequence[str]
+) -> dict[str, dict[str, float]]:
+    """``{item_id: {attribute: score}}`` for the items whose text has at least one of ``attributes`` scored."""
     result: dict[str, dict[str, float]] = {}
-    for item_id, key in key_of_item.items():
-        entry = known.get(key)
+    for item_id, digest in digest_of.items():
+        entry = entries.get(digest)
         if entry is not None:
             scores = {a: entry.scores[a] for a in attributes if a in entry.scores}
             if scores:
@@ -108,32 +204,16 @@ def _score_items(items: Sequence[SlateItem], attributes: tuple[str, ...]) -> dic
     return result
 
 
-def _score_missing(
-    backend: ScorerBackend, cache: ScoreCache, texts: list[str], keys: list[str], attributes: tuple[str, ...]
-) -> dict[str, Entry]:
-    started = time.perf_counter()
-    try:
-        raw = backend.score(texts, attributes)
-    except Exception:
-        logger.warning("scorer backend %s failed on %d texts", backend.name, len(texts), exc_info=True)
-        return {}
-    if len(raw) != len(texts):
-        logger.warning("scorer backend %s returned %d results for %d texts", backend.name, len(raw), len(texts))
-        return {}
-    fresh = {key: Entry(frozenset(attributes), _clean(scores)) for key, scores in zip(keys, raw, strict=True) if scores}
-    fresh = {key: entry for key, entry in fresh.items() if entry.scores}
-    cache.put_many(fresh)
-    logger.debug("scored %d/%d texts in %.1f ms", len(fresh), len(texts), 1000 * (time.perf_counter() - started))
-    return fresh
-
-
-def _clean(scores: Scores) -> dict[str, float]:
-    """Defensive: keep only finite numbers, clamped to [0, 1], whatever a backend returned."""
-    clean: dict[str, float] = {}
-    for name, value in scores.items():
-        if isinstance(value, int | float) and math.isfinite(value):
-            clean[name] = min(1.0, max(0.0, float(value)))
-    return clean
-
-
-__all__ = ["configure", "get_backend", "get_cache", "score_items", "warm_up"]
+__all__ = [
+    "Scored",
+    "configure",
+    "get_backend",
+    "get_cache",
+    "identity",
+    "load_backend",
+    "make_backend",
+    "score_items",
+    "score_texts",
+    "scoring_attributes",
+    "warm_up",
+]

@@ -1,20 +1,20 @@
-"""Per-text score cache: an in-process LRU in front of an optional shared Django cache (e.g. Redis).
+"""What a cached score is: an entry per (scorer, text), its wire form, and a small in-process LRU.
 
-An entry is keyed by sha256(backend name, text) and remembers which attributes were asked for, so a request for
-a subset of them is a hit. Shared-cache errors are logged and treated as misses: the cache never fails scoring.
+Texts are identified by ``text_digest`` (sha256 of the text); the scorer by ``identity`` (the backend and the
+model it runs), so scores of two models are never mixed. The shared store of entries is Redis, written by the
+scorer workers and read by every web process (``rankers.scoring.store``); the LRU only spares a web process the
+round trip for posts it has already seen.
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
-logger = logging.getLogger(__name__)
+import orjson
 
 
 @dataclass(frozen=True)
@@ -25,10 +25,23 @@ class Entry:
     def covers(self, attributes: Iterable[str]) -> bool:
         return self.asked.issuperset(attributes)
 
+    def encode(self) -> bytes:
+        return orjson.dumps({"asked": sorted(self.asked), "scores": dict(self.scores)})
 
-def text_key(backend_name: str, text: str) -> str:
-    digest = hashlib.sha256(f"{backend_name}\0{text}".encode()).hexdigest()
-    return f"prc:score:{digest}"
+    @classmethod
+    def decode(cls, raw: bytes | str | None) -> Entry | None:
+        """The entry stored as ``raw``; None for a missing or unreadable value (a miss, never an error)."""
+        if raw is None:
+            return None
+        try:
+            value = orjson.loads(raw)
+            return cls(frozenset(map(str, value["asked"])), {str(k): float(v) for k, v in value["scores"].items()})
+        except (orjson.JSONDecodeError, TypeError, ValueError, KeyError, AttributeError):
+            return None
+
+
+def text_digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 class LRU:
@@ -55,61 +68,18 @@ class LRU:
             while len(self._data) > self.maxsize:
                 self._data.popitem(last=False)
 
+    def get_many(self, keys: Iterable[str], attributes: Iterable[str]) -> dict[str, Entry]:
+        wanted = frozenset(attributes)
+        found = {key: self.get(key) for key in keys}
+        return {key: entry for key, entry in found.items() if entry is not None and entry.covers(wanted)}
+
+    def put_many(self, entries: Mapping[str, Entry]) -> None:
+        for key, entry in entries.items():
+            self.put(key, entry)
+
     def clear(self) -> None:
         with self._lock:
             self._data.clear()
 
     def __len__(self) -> int:
         return len(self._data)
-
-
-class ScoreCache:
-    def __init__(self, maxsize: int, shared: Any = None, ttl_s: int | None = None) -> None:
-        self.local = LRU(maxsize)
-        self.shared = shared  # a django.core.cache backend, or None
-        self.ttl_s = ttl_s
-
-    def get_many(self, keys: Iterable[str], attributes: Iterable[str]) -> dict[str, Entry]:
-        wanted = frozenset(attributes)
-        found: dict[str, Entry] = {}
-        missing: list[str] = []
-        for key in keys:
-            entry = self.local.get(key)
-            if entry is not None and entry.covers(wanted):
-                found[key] = entry
-            else:
-                missing.append(key)
-        if missing and self.shared is not None:
-            for key, entry in self._shared_get(missing).items():
-                if entry.covers(wanted):
-                    found[key] = entry
-                    self.local.put(key, entry)
-        return found
-
-    def put_many(self, entries: Mapping[str, Entry]) -> None:
-        for key, entry in entries.items():
-            self.local.put(key, entry)
-        if entries and self.shared is not None:
-            try:
-                payload = {k: (sorted(e.asked), dict(e.scores)) for k, e in entries.items()}
-                self.shared.set_many(payload, timeout=self.ttl_s)
-            except Exception:
-                logger.warning("shared score cache write failed", exc_info=True)
-
-    def _shared_get(self, keys: list[str]) -> dict[str, Entry]:
-        try:
-            raw = self.shared.get_many(keys)
-        except Exception:
-            logger.warning("shared score cache read failed", exc_info=True)
-            return {}
-        entries: dict[str, Entry] = {}
-        for key, value in raw.items():
-            try:
-                asked, scores = value
-                entries[key] = Entry(asked=frozenset(asked), scores={str(k): float(v) for k, v in scores.items()})
-            except (TypeError, ValueError, AttributeError):
-                continue
-        return entries
-
-    def clear(self) -> None:
-        self.local.clear()

@@ -6,7 +6,7 @@ import pytest
 
 from rankers.plugins.base import SlateItem
 from rankers.scoring import attributes as A
-from rankers.scoring import configure, get_cache, score_items
+from rankers.scoring import configure, score_items
 from rankers.scoring.backends.base import Scores
 
 BRIDGING_TEXT = (
@@ -94,20 +94,6 @@ def test_a_cache_entry_serves_a_subset_of_its_attributes_but_not_a_superset() ->
 
     score_items([SlateItem("a", "text")], A.ALL)
     assert backend.texts_seen == ["text", "text"]
-
-
-def test_the_shared_django_cache_is_used_when_configured(settings: object) -> None:
-    settings.PRC_SCORER_CACHE_ALIAS = "default"  # type: ignore[attr-defined]
-    first, second = CountingBackend(), CountingBackend()
-    configure(backend=first)
-    score_items([SlateItem("a", "shared text")], A.TOXIC)
-
-    configure(backend=second)  # a fresh process: empty LRU, same shared cache
-    get_cache().local.clear()
-    scores = score_items([SlateItem("a", "shared text")], A.TOXIC)
-
-    assert second.texts_seen == []
-    assert scores == {"a": dict.fromkeys(A.TOXIC, 0.5)}
 
 
 class BrokenBackend:

@@ -1,8 +1,9 @@
-"""Run the whole platform in the foreground: web (ASGI), Celery worker and beat.
+"""Run the whole platform in the foreground: web (ASGI), a Celery worker, a scorer worker and beat.
 
 This is what ``make demo`` calls. It starts the embedded PostgreSQL and Redis
 (unless DATABASE_URL / CELERY_BROKER_URL point elsewhere) and stops them when
-it ends (unless ``--keep-services``); the three child processes reuse them.
+it ends (unless ``--keep-services``); the child processes reuse them. The scorer worker consumes only the
+scoring queue and refuses to start if its backend does not load, which stops the platform with its message.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 class Command(BaseCommand):
-    help = "Migrate, optionally seed the demo study, then run web, worker and beat until Ctrl-C."
+    help = "Migrate, optionally seed the demo study, then run web, worker, scorer worker and beat until Ctrl-C."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
@@ -35,6 +36,12 @@ class Command(BaseCommand):
         parser.add_argument("--web-workers", type=int, default=int(os.environ.get("WEB_WORKERS", "1")))
         parser.add_argument(
             "--seed-demo", action="store_true", help="Create the demo study, its logins and a month of slates."
+        )
+        parser.add_argument(
+            "--scorer-workers",
+            type=int,
+            default=settings.PRC_SCORER_WORKERS,
+            help="Processes of the attribute scorer worker (PRC_SCORER_WORKERS).",
         )
         parser.add_argument("--keep-services", action="store_true", help="Leave PostgreSQL and Redis running.")
 
@@ -81,6 +88,7 @@ class Command(BaseCommand):
     def _start_children(self, options: dict[str, Any]) -> dict[str, subprocess.Popen[bytes]]:
         python = sys.executable
         beat_schedule = str(data_dir() / "celerybeat-schedule")
+        celery = [python, "-m", "celery", "-A", "prc_site"]
         commands = {
             "web": [
                 python,
@@ -95,8 +103,14 @@ class Command(BaseCommand):
                 "--log-level",
                 "info",
             ],
-            "worker": [python, "-m", "celery", "-A", "prc_site", "worker", "-l", "info", "--concurrency", "2"],
-            "beat": [python, "-m", "celery", "-A", "prc_site", "beat", "-l", "info", "-s", beat_schedule],
+            "worker": [*celery, "worker", "-l", "info", "-Q", "celery", "-n", "worker@%h", "--concurrency", "2"],
+            # Attribute scoring has workers of its own: a slow model never holds up the other tasks, and the
+            # ranking path never waits behind a rollup. A deployment runs more of them, on more machines.
+            "scorer": [
+                *[*celery, "worker", "-l", "info", "-Q", settings.PRC_SCORER_QUEUE, "-n", "scorer@%h"],
+                *["--concurrency", str(options["scorer_workers"])],
+            ],
+            "beat": [*celery, "beat", "-l", "info", "-s", beat_schedule],
         }
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": "prc_site.settings", "PYTHONUNBUFFERED": "1"}
         return {

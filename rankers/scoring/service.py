@@ -1,0 +1,146 @@
+"""The web process's side of scoring: ask the shared store, queue what is missing, rank with what has arrived.
+
+``scores_for(items, attributes, wait_s=...)`` runs on the event loop and never runs model code:
+
+1. Texts (title, then body) of items with text are hashed; the process's LRU answers the posts it has seen.
+2. One MGET asks Redis for the rest (scores any web process's slate caused, or background rescoring).
+3. What is still missing becomes one job with an absolute deadline (now + ``wait_s``), admitted only while
+   fewer than ``PRC_SCORER_MAX_QUEUED_JOBS`` live jobs wait (refused work is counted, and the slate goes on
+   with what the caches had). An admitted job wakes a scorer worker through the ``PRC_SCORER_QUEUE`` queue.
+4. Until the deadline, Redis is polled every ``PRC_SCORER_POLL_MS`` for the job's scores; the worker marks the
+   job done when it has written what it could, which ends the wait early.
+5. The answer is what has arrived. Any Redis error leaves the remaining items unscored: scoring can cost a slate
+   its treatment, never its time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+
+from rankers.scoring import get_cache, scores_by_item, scoring_attributes, stats, store
+from rankers.scoring.cache import Entry, text_digest
+
+if TYPE_CHECKING:
+    from rankers.plugins.base import SlateItem
+
+logger = logging.getLogger(__name__)
+
+# Publishing the wake-up message is a blocking Redis write in Celery's client: one thread keeps it off the loop.
+_PUBLISHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scoring-enqueue")
+
+
+async def scores_for(
+    items: Sequence[SlateItem], attributes: Sequence[str], *, wait_s: float
+) -> dict[str, dict[str, float]]:
+    """Scores in [0, 1] per item id, as many as arrive within ``wait_s`` seconds. Never raises."""
+    wanted = tuple(dict.fromkeys(attributes))
+    digest_of = {item.id: text_digest(item.full_text) for item in items if item.full_text}
+    if not wanted or not digest_of:
+        return {}
+    texts = {digest_of[item.id]: item.full_text for item in items if item.id in digest_of}
+    found: dict[str, Entry] = {}
+    events = {"texts_cached": 0}
+    try:
+        await _gather(texts, wanted, found, events, deadline=time.monotonic() + wait_s, wait_s=wait_s)
+    except Exception:
+        logger.warning("scores could not be read or queued; %d texts stay unscored", len(texts) - len(found))
+    result = scores_by_item(digest_of, found, wanted)
+    scored = sum(1 for scores in result.values() if len(scores) == len(wanted))
+    await stats.acount(items_wanted=len(digest_of), items_scored=scored, **events)
+    return result
+
+
+async def _gather(
+    texts: dict[str, str],
+    wanted: tuple[str, ...],
+    found: dict[str, Entry],
+    events: dict[str, int],
+    *,
+    deadline: float,
+    wait_s: float,
+) -> None:
+    """Fill ``found`` (by digest) from the caches, then from the job's results until ``deadline``."""
+    found.update(_remembered(texts, wanted))
+    missing = [digest for digest in texts if digest not in found]
+    if missing:
+        shared, _ = await store.aread(missing, wanted)
+        _remember(shared)
+        found.update(shared)
+        missing = [digest for digest in missing if digest not in shared]
+    events["texts_cached"] = len(found)
+    if not missing or wait_s <= 0:
+        return
+    job = store.Job(
+        texts=tuple(texts[d] for d in missing),
+        attributes=scoring_attributes(wanted),
+        deadline=time.time() + wait_s,
+    )
+    admitted, expired_jobs, expired_texts = await store.aenqueue(job)
+    events.update(jobs_expired=expired_jobs, texts_expired=expired_texts)
+    if not admitted:
+        events.update(jobs_refused=1, texts_refused=len(missing))
+        return
+    events["jobs_admitted"] = 1
+    _wake_a_scorer()
+    await _await_job(job.id, missing, wanted, found, deadline)
+
+
+async def _await_job(
+    job_id: str, missing: list[str], wanted: tuple[str, ...], found: dict[str, Entry], deadline: float
+) -> None:
+    poll_s = settings.PRC_SCORER_POLL_MS / 1000
+    while missing:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return
+        await asyncio.sleep(min(poll_s, remaining))
+        arrived, done = await store.aread(missing, wanted, job_id)
+        _remember(arrived)
+        found.update(arrived)
+        missing = [digest for digest in missing if digest not in arrived]
+        if done:
+            return
+
+
+def prepare() -> None:
+    """Load Celery's task registry and connect to the broker now (a web process's start), so that the first
+    slate's wake-up message does not spend its deadline importing every app's tasks under the interpreter lock."""
+    from rankers.tasks import score_pending  # rankers.tasks imports the rollups, which import the ranking path
+
+    app = score_pending.app
+    app.loader.import_default_modules()
+    app.finalize(auto=True)
+    with app.producer_or_acquire() as producer:
+        producer.connection.ensure_connection(max_retries=1)
+
+
+def _remembered(digests: Iterable[str], wanted: Sequence[str]) -> dict[str, Entry]:
+    """What this process's LRU holds for these texts, under this scorer (its key is Redis's)."""
+    keys = {store.score_key(digest): digest for digest in digests}
+    return {keys[key]: entry for key, entry in get_cache().get_many(keys, wanted).items()}
+
+
+def _remember(entries: dict[str, Entry]) -> None:
+    get_cache().put_many({store.score_key(digest): entry for digest, entry in entries.items()})
+
+
+def _wake_a_scorer() -> None:
+    """Send one ``score_pending`` message to the scoring queue; the job itself waits in Redis."""
+    from rankers.tasks import score_pending  # rankers.tasks imports the rollups, which import the ranking path
+
+    # No time limit in the message: the worker's own PRC_SCORER_TASK_TIME_LIMIT_S applies.
+    future = _PUBLISHER.submit(score_pending.apply_async, queue=settings.PRC_SCORER_QUEUE, time_limit=None)
+    future.add_done_callback(_log_publish_failure)
+
+
+def _log_publish_failure(future: object) -> None:
+    error = future.exception()  # type: ignore[attr-defined]
+    if error is not None:
+        logger.warning("could not wake a scorer worker: %s", error)

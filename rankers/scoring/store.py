@@ -1,0 +1,264 @@
+"""Where scores and scoring jobs live: Redis, shared by every web process and scorer worker, and PostgreSQL.
+
+Redis keys (under ``PRC_SCORER_KEY_PREFIX``, default ``prc:scoring``):
+
+- ``score:<scorer>:<text sha256>``: an ``Entry`` (expires after ``PRC_SCORER_CACHE_TTL_S``);
+- ``jobs``: the queue of scoring jobs, newest first; each is ``"<deadline>|<texts>|<json>"`` so that the Lua
+  scripts below can read a job's deadline and size without decoding it;
+- ``done:<job id>``: set by a worker when it has written what it could of a job, so that the waiting web
+  process stops polling.
+
+PostgreSQL's ``TextScore`` is the durable copy: workers look there before scoring and write there after.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import redis
+import redis.asyncio as aredis
+from django.conf import settings
+
+from prc_site.lib.asyncdb import per_loop
+from prc_site.lib.embedded import redis_py_url
+from rankers.models import TextScore
+from rankers.scoring import identity, namespace
+from rankers.scoring.cache import Entry
+
+
+def prefix() -> str:
+    return str(settings.PRC_SCORER_KEY_PREFIX)
+
+
+def score_key(digest: str) -> str:
+    return f"{prefix()}:score:{namespace()}:{digest}"
+
+
+def jobs_key() -> str:
+    return f"{prefix()}:jobs"
+
+
+def done_key(job_id: str) -> str:
+    return f"{prefix()}:done:{job_id}"
+
+
+def redis_url() -> str:
+    return redis_py_url(settings.PRC_SCORER_REDIS_URL or settings.CELERY_BROKER_URL)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One slate's texts that no cache had, to be scored before ``deadline`` (Unix time) or not at all."""
+
+    texts: tuple[str, ...]
+    attributes: tuple[str, ...]
+    deadline: float
+    scorer: str = field(default_factory=identity)
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def encode(self) -> bytes:
+        body = orjson.dumps({"id": self.id, "scorer": self.scorer, "attributes": self.attributes, "texts": self.texts})
+        return f"{self.deadline:.3f}|{len(self.texts)}|".encode() + body
+
+    @classmethod
+    def decode(cls, raw: bytes) -> Job:
+        deadline, _n, body = raw.split(b"|", 2)
+        value = orjson.loads(body)
+        return cls(
+            texts=tuple(value["texts"]),
+            attributes=tuple(value["attributes"]),
+            deadline=float(deadline),
+            scorer=value["scorer"],
+            id=value["id"],
+        )
+
+
+# Jobs whose deadline has passed are dropped from the old end of the queue; their count comes back.
+_DROP_EXPIRED = """
+local now = tonumber(ARGV[1])
+local jobs, texts = 0, 0
+while true do
+  local tail = redis.call('LINDEX', KEYS[1], -1)
+  if not tail then break end
+  local deadline, n = string.match(tail, '^([^|]+)|([^|]+)|')
+  if tonumber(deadline) >= now then break end
+  redis.call('RPOP', KEYS[1])
+  jobs = jobs + 1
+  texts = texts + tonumber(n)
+end
+"""
+
+# Admission control: queue the job only while fewer than ARGV[2] live jobs wait. Returns {admitted, expired
+# jobs, expired texts}.
+ENQUEUE = (
+    _DROP_EXPIRED
+    + """
+if redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[2]) then return {0, jobs, texts} end
+redis.call('LPUSH', KEYS[1], ARGV[3])
+return {1, jobs, texts}
+"""
+)
+
+# A worker's batch: the newest jobs (the ones with the most time left) up to ARGV[2] texts. Returns {expired jobs,
+# expired texts, job, job, ...}.
+TAKE = (
+    _DROP_EXPIRED
+    + """
+local out = {jobs, texts}
+local taken = 0
+while taken < tonumber(ARGV[2]) do
+  local job = redis.call('LPOP', KEYS[1])
+  if not job then break end
+  local deadline, n = string.match(job, '^([^|]+)|([^|]+)|')
+  if tonumber(deadline) < now then
+    out[1] = out[1] + 1
+    out[2] = out[2] + tonumber(n)
+  else
+    table.insert(out, job)
+    taken = taken + tonumber(n)
+  end
+end
+return out
+"""
+)
+
+
+# --- synchronous side: scorer workers, the rescoring task, the dashboard -------------------------------------
+
+_sync_clients: dict[int, redis.Redis] = {}
+_sync_lock = threading.Lock()
+
+
+def client() -> redis.Redis:
+    """This process's Redis client (a forked worker child makes its own)."""
+    with _sync_lock:
+        pid = os.getpid()
+        if pid not in _sync_clients:
+            timeout = settings.PRC_SCORER_REDIS_TIMEOUT_S
+            _sync_clients.clear()
+            _sync_clients[pid] = redis.Redis.from_url(
+                redis_url(), socket_timeout=timeout, socket_connect_timeout=timeout
+            )
+        return _sync_clients[pid]
+
+
+@dataclass
+class Taken:
+    jobs: list[Job]
+    expired_jobs: int
+    expired_texts: int
+
+
+def take_jobs(max_texts: int, now: float | None = None) -> Taken:
+    reply = client().eval(TAKE, 1, jobs_key(), now or time.time(), max_texts)
+    expired_jobs, expired_texts, *raw = reply
+    return Taken([Job.decode(r) for r in raw], int(expired_jobs), int(expired_texts))
+
+
+def read(digests: Sequence[str], attributes: Sequence[str]) -> dict[str, Entry]:
+    if not digests:
+        return {}
+    values = client().mget([score_key(d) for d in digests])
+    return _covering(digests, values, attributes)
+
+
+def write(entries: Mapping[str, Entry], done_jobs: Sequence[str] = ()) -> None:
+    """Put ``entries`` (by text digest) in Redis and mark ``done_jobs`` finished, in one round trip."""
+    pipe = client().pipeline(transaction=False)
+    for digest, entry in entries.items():
+        pipe.set(score_key(digest), entry.encode(), ex=settings.PRC_SCORER_CACHE_TTL_S)
+    for job_id in done_jobs:
+        pipe.set(done_key(job_id), b"1", ex=60)
+    pipe.execute()
+
+
+def queued_jobs() -> int:
+    return int(client().llen(jobs_key()))
+
+
+def load_durable(digests: Sequence[str], attributes: Sequence[str]) -> dict[str, Entry]:
+    """Entries PostgreSQL holds for these texts (by digest) that cover ``attributes``."""
+    rows = (
+        TextScore.objects.of_scorer(identity())
+        .filter(text_hash__in=list(digests))
+        .values_list("text_hash", "asked", "scores")
+    )
+    entries = {digest: Entry(frozenset(asked), scores) for digest, asked, scores in rows}
+    return {digest: entry for digest, entry in entries.items() if entry.covers(attributes)}
+
+
+def save_durable(entries: Mapping[str, Entry]) -> None:
+    """Upsert ``entries`` into PostgreSQL in one statement (a later scoring of a text replaces the earlier)."""
+    scorer = identity()
+    rows = [
+        TextScore(scorer=scorer, text_hash=digest, asked=sorted(entry.asked), scores=dict(entry.scores))
+        for digest, entry in entries.items()
+    ]
+    TextScore.objects.bulk_create(
+        rows,
+        update_conflicts=True,
+        unique_fields=["scorer", "text_hash"],
+        update_fields=["asked", "scores", "scored_at"],
+        batch_size=1000,
+    )
+
+
+# --- asynchronous side: the web processes ---------------------------------------------------------------------
+
+_async_clients: dict[asyncio.AbstractEventLoop, aredis.Redis] = {}
+
+
+def async_client() -> aredis.Redis:
+    """This event loop's client; a bounded pool, and every call limited to ``PRC_SCORER_REDIS_TIMEOUT_S``."""
+    timeout = settings.PRC_SCORER_REDIS_TIMEOUT_S
+    return per_loop(
+        _async_clients,
+        lambda: aredis.Redis(
+            connection_pool=aredis.BlockingConnectionPool.from_url(
+                redis_url(), max_connections=16, timeout=timeout, socket_timeout=timeout, socket_connect_timeout=timeout
+            )
+        ),
+    )
+
+
+async def close_async_client() -> None:
+    client = _async_clients.pop(asyncio.get_running_loop(), None)
+    if client is not None:
+        await client.aclose()
+
+
+async def aread(digests: Sequence[str], attributes: Sequence[str], job_id: str | None = None) -> tuple[dict, bool]:
+    """Entries Redis holds for ``digests`` (one MGET), and whether job ``job_id`` has been marked done."""
+    keys = [score_key(d) for d in digests]
+    if job_id is not None:
+        keys.append(done_key(job_id))
+    if not keys:
+        return {}, False
+    values = await async_client().mget(keys)
+    done = job_id is not None and values.pop() is not None
+    return _covering(digests, values, attributes), done
+
+
+async def aenqueue(job: Job) -> tuple[bool, int, int]:
+    """Queue ``job`` unless ``PRC_SCORER_MAX_QUEUED_JOBS`` live jobs wait: (admitted, expired jobs, expired texts)."""
+    admitted, jobs, texts = await async_client().eval(
+        ENQUEUE, 1, jobs_key(), time.time(), settings.PRC_SCORER_MAX_QUEUED_JOBS, job.encode()
+    )
+    return bool(admitted), int(jobs), int(texts)
+
+
+def _covering(digests: Sequence[str], values: Sequence[Any], attributes: Sequence[str]) -> dict[str, Entry]:
+    found: dict[str, Entry] = {}
+    for digest, raw in zip(digests, values, strict=True):
+        entry = Entry.decode(raw)
+        if entry is not None and entry.covers(attributes):
+            found[digest] = entry
+    return found
