@@ -107,18 +107,20 @@ return {1, jobs, texts}
 """
 )
 
-# A worker's batch: the newest jobs (the ones with the most time left) up to ARGV[2] texts. Returns {expired jobs,
-# expired texts, job, job, ...}.
+# A worker's batch: the newest jobs (the ones with the most time left) up to ARGV[2] texts. A job that the batch
+# would finish after its deadline, at ARGV[3] seconds a text, is dropped too: scoring it would be work for
+# nobody, and it would delay the jobs that can still make theirs. Returns {expired jobs, expired texts, job, ...}.
 TAKE = (
     _DROP_EXPIRED
     + """
 local out = {jobs, texts}
 local taken = 0
+local per_text = tonumber(ARGV[3])
 while taken < tonumber(ARGV[2]) do
   local job = redis.call('LPOP', KEYS[1])
   if not job then break end
   local deadline, n = string.match(job, '^([^|]+)|([^|]+)|')
-  if tonumber(deadline) < now then
+  if tonumber(deadline) < now + (taken + tonumber(n)) * per_text then
     out[1] = out[1] + 1
     out[2] = out[2] + tonumber(n)
   else
@@ -157,8 +159,10 @@ class Taken:
     expired_texts: int
 
 
-def take_jobs(max_texts: int, now: float | None = None) -> Taken:
-    reply = client().eval(TAKE, 1, jobs_key(), now or time.time(), max_texts)
+def take_jobs(max_texts: int, *, seconds_per_text: float = 0.0, now: float | None = None) -> Taken:
+    """The newest live jobs, up to ``max_texts`` texts, that can be scored before their deadlines at
+    ``seconds_per_text``; the others are dropped and counted."""
+    reply = client().eval(TAKE, 1, jobs_key(), now or time.time(), max_texts, seconds_per_text)
     expired_jobs, expired_texts, *raw = reply
     return Taken([Job.decode(r) for r in raw], int(expired_jobs), int(expired_texts))
 

@@ -5,7 +5,8 @@
 Each ``score_pending`` message makes a worker process take one batch (``score_batch``):
 
 1. Take the newest jobs from the Redis queue, up to ``PRC_SCORER_BATCH_TEXTS`` texts, across every web process's
-   requests; jobs whose deadline has passed are dropped before they start, and counted.
+   requests. Jobs whose deadline has passed, or would pass before this batch is scored at the process's recent
+   pace, are dropped before they start, and counted.
 2. Drop jobs for another scorer (a worker configured with a different backend or model): counted as failed.
 3. Deduplicate the texts; take those Redis or PostgreSQL already hold from there.
 4. Score the rest in one backend call; invalid answers are counted as garbage and leave those texts unscored.
@@ -33,9 +34,27 @@ from rankers.scoring.cache import Entry, text_digest
 logger = logging.getLogger(__name__)
 
 
+class Pace:
+    """This process's recent scoring time per text (an exponentially weighted mean), to tell which jobs can
+    still be scored before their deadline."""
+
+    def __init__(self, weight: float = 0.2) -> None:
+        self.weight = weight
+        self.seconds_per_text = 0.0
+
+    def observe(self, seconds: float, texts: int) -> None:
+        if texts:
+            sample = seconds / texts
+            seen = self.seconds_per_text
+            self.seconds_per_text = sample if seen == 0.0 else seen + self.weight * (sample - seen)
+
+
+pace = Pace()
+
+
 def score_batch(now: float | None = None) -> int:
     """Take and score one batch of queued jobs; returns how many jobs it took (0 when the queue was empty)."""
-    taken = store.take_jobs(settings.PRC_SCORER_BATCH_TEXTS, now=now)
+    taken = store.take_jobs(settings.PRC_SCORER_BATCH_TEXTS, seconds_per_text=pace.seconds_per_text, now=now)
     stats.count(jobs_expired=taken.expired_jobs, texts_expired=taken.expired_texts)
     mine = [job for job in taken.jobs if job.scorer == identity()]
     foreign = [job for job in taken.jobs if job.scorer != identity()]
@@ -58,7 +77,9 @@ def score_and_store(texts: dict[str, str], attributes: Sequence[str], *, done_jo
     missing = [digest for digest in texts if digest not in known]
     from_db = store.load_durable(missing, attributes) if missing else {}
     missing = [digest for digest in missing if digest not in from_db]
+    scoring_started = time.perf_counter()
     scored = score_texts(get_backend(), [texts[d] for d in missing], attributes)
+    pace.observe(time.perf_counter() - scoring_started, len(missing))
     store.write({**from_db, **scored.entries}, done_jobs=done_jobs)
     _save(scored.entries)
     stats.count(

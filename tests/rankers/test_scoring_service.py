@@ -213,6 +213,19 @@ def test_a_job_whose_deadline_passed_while_it_waited_is_dropped_unscored_and_cou
     assert scored == {text_digest(slow.texts[0])}  # the late job never reached the model
 
 
+def test_a_worker_drops_the_jobs_its_batch_would_finish_after_their_deadline() -> None:
+    """At 20 ms a text, a 50-text job with half a second left cannot make it; a 5-text one can."""
+    big = store.Job(texts=tuple(f"text {n}" for n in range(50)), attributes=("TOXICITY",), deadline=time.time() + 0.5)
+    small = store.Job(texts=tuple(f"text {n}" for n in range(5)), attributes=("TOXICITY",), deadline=time.time() + 0.5)
+    asyncio.run(_enqueue(big))
+    asyncio.run(_enqueue(small))
+
+    taken = store.take_jobs(256, seconds_per_text=0.02)
+
+    assert [job.id for job in taken.jobs] == [small.id]
+    assert (taken.expired_jobs, taken.expired_texts) == (1, 50)
+
+
 async def _enqueue(job: store.Job) -> None:
     admitted, _, _ = await store.aenqueue(job)
     assert admitted

@@ -1,0 +1,274 @@
+"""Load benchmark of the bridging arms with scoring off the request path, on ``make demo``'s configuration.
+
+    python benchmarks/scoring_bench.py                       # 10 and 25 req/s, then the repeated-post workload
+    python benchmarks/scoring_bench.py --rates 10 --duration 30 --skip-repeat
+
+It starts ``manage.py run_platform`` (what ``make demo`` runs: one web process, a Celery worker, a scorer worker
+with ``PRC_SCORER_WORKERS`` processes and beat) on its own embedded PostgreSQL and Redis (``PRC_DATA_DIR``,
+default /tmp/prc-scoring-bench-data), and a study with a 500 ms hold and the default 400 ms ranker budget. Then,
+for each rate, an open-loop load generator sends 50 never-seen twitter posts per request to the two bridging arms
+(half the rate each) while a control participant probes at 2 requests a second, and reports per arm the
+latency the client saw, the share of slates treated and the share of items scored (from the slate log), and the
+scoring service's counters (jobs refused and expired, texts scored). The repeated-post workload draws each
+slate's 50 posts from a pool of 300 and reports the share of items served from the shared cache. Last, the
+backend's throughput in texts per second on one core (one process scoring batches of 256).
+
+Writes JSON to benchmarks/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import platform
+import random
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+os.environ.setdefault("PRC_DATA_DIR", "/tmp/prc-scoring-bench-data")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "prc_site.settings")
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+os.environ.setdefault("DJANGO_DEBUG", "false")
+
+import django  # noqa: E402
+
+django.setup()
+
+from prc_site.lib.embedded import start_configured, stop_postgres, stop_redis  # noqa: E402
+
+start_configured()
+
+import orjson  # noqa: E402
+import uvloop  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db.models import Count, Q, Sum  # noqa: E402
+from loadgen import Result, build_request, run_open_loop  # noqa: E402
+from ranking_challenge.fake import fake_request  # noqa: E402
+
+from participants.models import Arm, Study  # noqa: E402
+from rankers.management.commands.enroll_test_participant import create_test_participant  # noqa: E402
+from rankers.models import Slate  # noqa: E402
+from rankers.scoring import make_backend, score_texts, scoring_attributes, stats  # noqa: E402
+
+HOLD_MS = 500
+BRIDGING_ARMS = ("uprank_bridging", "bridging_downrank_toxic")
+PARTICIPANTS_PER_ARM = 30  # the per-token rate limit (10/s) is never what limits the load
+CONTROL_RATE = 2.0
+STARTED = dt.date(2024, 1, 1)
+
+
+def prepare_study() -> dict[str, list[tuple[str, str]]]:
+    call_command("migrate", interactive=False, verbosity=0)
+    study, _ = Study.objects.get_or_create(
+        slug="scoring-bench",
+        defaults={"name": "Scoring benchmark", "status": Study.Status.RUNNING, "ramp_days": 0, "rank_hold_ms": HOLD_MS},
+    )
+    people: dict[str, list[tuple[str, str]]] = {}
+    for key in ("control", *BRIDGING_ARMS):
+        arm, _ = Arm.objects.get_or_create(
+            study=study,
+            slug=key.replace("_", "-"),
+            defaults={
+                "name": key,
+                "ranker_key": key,
+                "is_control": key == "control",
+                **{f"starts_{p}": STARTED for p in ("facebook", "reddit", "twitter")},
+            },
+        )
+        count = 1 if key == "control" else PARTICIPANTS_PER_ARM
+        people[key] = [_participant(arm) for _ in range(count)]
+    return people
+
+
+def _participant(arm: Arm) -> tuple[str, str]:
+    participant, token = create_test_participant(arm=arm, past_baseline=True)
+    return participant.public_id, token
+
+
+_TEMPLATE: dict[str, Any] = orjson.loads(fake_request(n_posts=50, platform="twitter").model_dump_json())
+_WORDS = [item.text for _ in range(20) for item in fake_request(n_posts=50, platform="twitter").items]
+_rng = random.Random(11)
+
+
+def slate_body(user_id: str, session_id: str, texts: list[str]) -> bytes:
+    """A 50-post twitter request from the PRC package's generator, with these texts."""
+    data = {**_TEMPLATE, "session": {**_TEMPLATE["session"], "user_id": user_id, "session_id": session_id}}
+    data["items"] = [{**post, "text": text} for post, text in zip(_TEMPLATE["items"], texts, strict=True)]
+    return orjson.dumps(data)
+
+
+def fresh_texts(n: int) -> list[str]:
+    """Posts nobody has seen: texts of the PRC package's generator, each made unique."""
+    return [f"{_rng.choice(_WORDS)} ({uuid.uuid4().hex[:12]})" for _ in range(n)]
+
+
+def requests_for(people: list[tuple[str, str]], run: str, count: int, port: int, texts: Any) -> list[bytes]:
+    out = []
+    for i in range(count):
+        user_id, token = people[i % len(people)]
+        body = slate_body(user_id, f"{run}-{i}", texts())
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+        out.append(build_request(f"127.0.0.1:{port}", "/rank", body, headers))
+    return out
+
+
+async def run_streams(port: int, streams: dict[str, tuple[list[bytes], float]], duration_s: float) -> dict[str, Result]:
+    """Run the streams at once, each an open loop at its own rate; their latencies are kept apart."""
+
+    def cycling(requests: list[bytes]) -> Callable[[int], bytes]:
+        return lambda i: requests[i % len(requests)]
+
+    names = list(streams)
+    loops = [
+        run_open_loop("127.0.0.1", port, cycling(streams[n][0]), rate=streams[n][1], duration_s=duration_s)
+        for n in names
+    ]
+    return dict(zip(names, await asyncio.gather(*loops), strict=True))
+
+
+def slate_outcomes(run: str) -> dict[str, Any]:
+    rows = Slate.objects.filter(session_id__startswith=run).aggregate(
+        slates=Count("id"),
+        treated=Count("id", filter=Q(intervention_on=True)),
+        scored=Sum("n_scored"),
+        items=Sum("n_items"),
+    )
+    return {
+        "slates_logged": rows["slates"],
+        "treated_share": round(rows["treated"] / rows["slates"], 4) if rows["slates"] else None,
+        "scored_share": round((rows["scored"] or 0) / rows["items"], 4) if rows["items"] else None,
+    }
+
+
+def counters_since(before: dict[str, int]) -> dict[str, int]:
+    return {name: value - before.get(name, 0) for name, value in stats.totals().items()}
+
+
+def run_rate(people: dict[str, list[tuple[str, str]]], port: int, rate: float, duration_s: float) -> dict[str, Any]:
+    tag = f"r{rate:g}-{uuid.uuid4().hex[:6]}"
+    count = int(rate / 2 * duration_s) + 1
+    streams = {
+        arm: (requests_for(people[arm], f"{tag}-{arm}", count, port, lambda: fresh_texts(50)), rate / 2)
+        for arm in BRIDGING_ARMS
+    }
+    control_count = int(CONTROL_RATE * duration_s) + 1
+    streams["control"] = (
+        requests_for(people["control"], f"{tag}-control", control_count, port, lambda: fresh_texts(50)),
+        CONTROL_RATE,
+    )
+    before = stats.totals()
+    results = uvloop.run(run_streams(port, streams, duration_s))
+    time.sleep(3)  # the last slates are written during their hold
+    arms = {arm: {**results[arm].summary(), **slate_outcomes(f"{tag}-{arm}")} for arm in streams}
+    return {"scenario": f"fresh posts at {rate:g} req/s", "rate": rate, "duration_s": duration_s, "arms": arms,
+            "scoring": counters_since(before)}  # fmt: skip
+
+
+def run_repeat(people: dict[str, list[tuple[str, str]]], port: int, rate: float, duration_s: float) -> dict[str, Any]:
+    tag = f"repeat-{uuid.uuid4().hex[:6]}"
+    pool = fresh_texts(300)
+    rng = random.Random(7)
+    count = int(rate / 2 * duration_s) + 1
+    streams = {
+        arm: (requests_for(people[arm], f"{tag}-{arm}", count, port, lambda: rng.sample(pool, 50)), rate / 2)
+        for arm in BRIDGING_ARMS
+    }
+    before = stats.totals()
+    results = uvloop.run(run_streams(port, streams, duration_s))
+    time.sleep(3)
+    counters = counters_since(before)
+    wanted = counters["items_wanted"]
+    return {
+        "scenario": f"repeated posts (pool of 300) at {rate:g} req/s",
+        "arms": {arm: {**results[arm].summary(), **slate_outcomes(f"{tag}-{arm}")} for arm in streams},
+        "scoring": counters,
+        "served_from_cache_share": round(counters["texts_cached"] / wanted, 4) if wanted else None,
+    }
+
+
+def backend_throughput(seconds: float = 10.0) -> dict[str, Any]:
+    backend = make_backend()
+    attributes = scoring_attributes()
+    score_texts(backend, ["warm up"], attributes)
+    done, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        texts = fresh_texts(256)
+        done += len(score_texts(backend, texts, attributes).entries)
+    elapsed = time.perf_counter() - started
+    return {
+        "backend": os.environ.get("PRC_SCORER_BACKEND", "baseline"),
+        "texts_per_second_one_core": round(done / elapsed),
+    }
+
+
+def start_platform(port: int) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "manage.py", "run_platform", "--port", str(port), "--keep-services"]
+    platform_process = subprocess.Popen(
+        command, cwd=ROOT, env={**os.environ}, start_new_session=True, stdout=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+                if response.status == 200:
+                    time.sleep(5)  # the scorer worker loads its backend
+                    return platform_process
+        except OSError:
+            time.sleep(0.5)
+    os.killpg(platform_process.pid, signal.SIGTERM)
+    raise RuntimeError("the platform did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rates", type=float, nargs="+", default=[10, 25])
+    parser.add_argument("--duration", type=float, default=60)
+    parser.add_argument("--repeat-rate", type=float, default=10)
+    parser.add_argument("--skip-repeat", action="store_true")
+    parser.add_argument("--port", type=int, default=8972)
+    args = parser.parse_args()
+    people = prepare_study()
+    running = start_platform(args.port)
+    results = []
+    try:
+        warm = {arm: (requests_for(people[arm], f"warm-{arm}", 10, args.port, lambda: fresh_texts(50)), 2.0)
+                for arm in ("control", *BRIDGING_ARMS)}  # fmt: skip
+        uvloop.run(run_streams(args.port, warm, 5))
+        for rate in args.rates:
+            outcome = run_rate(people, args.port, rate, args.duration)
+            print(json.dumps(outcome, indent=1), flush=True)
+            results.append(outcome)
+        if not args.skip_repeat:
+            outcome = run_repeat(people, args.port, args.repeat_rate, args.duration / 2)
+            print(json.dumps(outcome, indent=1), flush=True)
+            results.append(outcome)
+    finally:
+        os.killpg(running.pid, signal.SIGTERM)
+        running.wait(timeout=60)
+    throughput = backend_throughput()
+    print(json.dumps(throughput), flush=True)
+    stop_postgres()
+    stop_redis()
+    out = ROOT / "benchmarks" / "results" / f"scoring_{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}.json"
+    out.parent.mkdir(exist_ok=True)
+    machine = {"cpus": os.cpu_count(), "python": platform.python_version(),
+               "scorer_workers": os.environ.get("PRC_SCORER_WORKERS", "2")}  # fmt: skip
+    out.write_text(json.dumps({"machine": machine, "results": results, "throughput": throughput}, indent=1))
+    print(f"written {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
