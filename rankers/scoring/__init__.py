@@ -46,6 +46,7 @@ def identity() -> str:
     name = str(settings.PRC_SCORER_BACKEND)
     model = {
         "transformers": settings.PRC_SCORER_MODEL_DIR,
+        "embedding": settings.PRC_SCORER_MODEL_DIR,
         "llm": settings.PRC_LLM_MODEL,
         "http": settings.PRC_SCORER_HTTP_URL,
     }.get(name, "")
