@@ -7,8 +7,9 @@
 3. What is still missing becomes one job with an absolute deadline (now + ``wait_s``), admitted only while
    fewer than ``PRC_SCORER_MAX_QUEUED_JOBS`` live jobs wait (refused work is counted, and the slate goes on
    with what the caches had). An admitted job wakes a scorer worker through the ``PRC_SCORER_QUEUE`` queue.
-4. Until the deadline, Redis is polled every ``PRC_SCORER_POLL_MS`` for the job's scores; the worker marks the
-   job done when it has written what it could, which ends the wait early.
+4. Until the deadline, Redis is polled (every ``PRC_SCORER_POLL_MS`` at first, then more rarely) for the mark a
+   worker sets when it has written what it could of the job, or dropped it as too late; then one MGET reads the
+   scores that have arrived.
 5. The answer is what has arrived. Any Redis error leaves the remaining items unscored: scoring can cost a slate
    its treatment, never its time.
 """
@@ -70,7 +71,7 @@ async def _gather(
     found.update(_remembered(texts, wanted))
     missing = [digest for digest in texts if digest not in found]
     if missing:
-        shared, _ = await store.aread(missing, wanted)
+        shared = await store.aread(missing, wanted)
         _remember(shared)
         found.update(shared)
         missing = [digest for digest in missing if digest not in shared]
@@ -95,18 +96,18 @@ async def _gather(
 async def _await_job(
     job_id: str, missing: list[str], wanted: tuple[str, ...], found: dict[str, Entry], deadline: float
 ) -> None:
+    """Wait until the job is done or the deadline comes, then read its scores. The wait polls one small key, more
+    rarely as it goes on (``PRC_SCORER_POLL_MS`` at first, at most 50 ms), so that a process with many slates
+    waiting spends little on it."""
     poll_s = settings.PRC_SCORER_POLL_MS / 1000
-    while missing:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return
+    while (remaining := deadline - time.monotonic()) > 0:
         await asyncio.sleep(min(poll_s, remaining))
-        arrived, done = await store.aread(missing, wanted, job_id)
-        _remember(arrived)
-        found.update(arrived)
-        missing = [digest for digest in missing if digest not in arrived]
-        if done:
-            return
+        poll_s = min(poll_s * 1.5, 0.05)
+        if await store.adone(job_id):
+            break
+    arrived = await store.aread(missing, wanted)
+    _remember(arrived)
+    found.update(arrived)
 
 
 def prepare() -> None:

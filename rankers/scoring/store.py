@@ -3,8 +3,8 @@
 Redis keys (under ``PRC_SCORER_KEY_PREFIX``, default ``prc:scoring``):
 
 - ``score:<scorer>:<text sha256>``: an ``Entry`` (expires after ``PRC_SCORER_CACHE_TTL_S``);
-- ``jobs``: the queue of scoring jobs, newest first; each is ``"<deadline>|<texts>|<json>"`` so that the Lua
-  scripts below can read a job's deadline and size without decoding it;
+- ``jobs``: the queue of scoring jobs, newest first; each is ``"<deadline>|<texts>|<id>|<json>"`` so that the
+  Lua scripts below can read a job's deadline, size and id without decoding it;
 - ``done:<job id>``: set by a worker when it has written what it could of a job, so that the waiting web
   process stops polling.
 
@@ -66,11 +66,11 @@ class Job:
 
     def encode(self) -> bytes:
         body = orjson.dumps({"id": self.id, "scorer": self.scorer, "attributes": self.attributes, "texts": self.texts})
-        return f"{self.deadline:.3f}|{len(self.texts)}|".encode() + body
+        return f"{self.deadline:.3f}|{len(self.texts)}|{self.id}|".encode() + body
 
     @classmethod
     def decode(cls, raw: bytes) -> Job:
-        deadline, _n, body = raw.split(b"|", 2)
+        deadline, _n, _id, body = raw.split(b"|", 3)
         value = orjson.loads(body)
         return cls(
             texts=tuple(value["texts"]),
@@ -108,8 +108,9 @@ return {1, jobs, texts}
 )
 
 # A worker's batch: the newest jobs (the ones with the most time left) up to ARGV[2] texts. A job that the batch
-# would finish after its deadline, at ARGV[3] seconds a text, is dropped too: scoring it would be work for
-# nobody, and it would delay the jobs that can still make theirs. Returns {expired jobs, expired texts, job, ...}.
+# would finish after its deadline, at ARGV[3] seconds a text, is dropped too (scoring it would be work for
+# nobody, and it would delay the jobs that can still make theirs) and marked done (ARGV[4] is the done keys'
+# prefix), so that its web process stops waiting for it. Returns {expired jobs, expired texts, job, ...}.
 TAKE = (
     _DROP_EXPIRED
     + """
@@ -119,10 +120,11 @@ local per_text = tonumber(ARGV[3])
 while taken < tonumber(ARGV[2]) do
   local job = redis.call('LPOP', KEYS[1])
   if not job then break end
-  local deadline, n = string.match(job, '^([^|]+)|([^|]+)|')
+  local deadline, n, id = string.match(job, '^([^|]+)|([^|]+)|([^|]+)|')
   if tonumber(deadline) < now + (taken + tonumber(n)) * per_text then
     out[1] = out[1] + 1
     out[2] = out[2] + tonumber(n)
+    redis.call('SET', ARGV[4] .. id, '1', 'EX', 60)
   else
     table.insert(out, job)
     taken = taken + tonumber(n)
@@ -162,7 +164,7 @@ class Taken:
 def take_jobs(max_texts: int, *, seconds_per_text: float = 0.0, now: float | None = None) -> Taken:
     """The newest live jobs, up to ``max_texts`` texts, that can be scored before their deadlines at
     ``seconds_per_text``; the others are dropped and counted."""
-    reply = client().eval(TAKE, 1, jobs_key(), now or time.time(), max_texts, seconds_per_text)
+    reply = client().eval(TAKE, 1, jobs_key(), now or time.time(), max_texts, seconds_per_text, done_key(""))
     expired_jobs, expired_texts, *raw = reply
     return Taken([Job.decode(r) for r in raw], int(expired_jobs), int(expired_texts))
 
@@ -239,16 +241,17 @@ async def close_async_client() -> None:
         await client.aclose()
 
 
-async def aread(digests: Sequence[str], attributes: Sequence[str], job_id: str | None = None) -> tuple[dict, bool]:
-    """Entries Redis holds for ``digests`` (one MGET), and whether job ``job_id`` has been marked done."""
-    keys = [score_key(d) for d in digests]
-    if job_id is not None:
-        keys.append(done_key(job_id))
-    if not keys:
-        return {}, False
-    values = await async_client().mget(keys)
-    done = job_id is not None and values.pop() is not None
-    return _covering(digests, values, attributes), done
+async def aread(digests: Sequence[str], attributes: Sequence[str]) -> dict[str, Entry]:
+    """Entries Redis holds for ``digests`` (one MGET)."""
+    if not digests:
+        return {}
+    values = await async_client().mget([score_key(d) for d in digests])
+    return _covering(digests, values, attributes)
+
+
+async def adone(job_id: str) -> bool:
+    """Whether a worker has finished with job ``job_id`` (written its scores, or dropped it as too late)."""
+    return bool(await async_client().exists(done_key(job_id)))
 
 
 async def aenqueue(job: Job) -> tuple[bool, int, int]:

@@ -21,6 +21,7 @@ replaces the worker process: only that batch's scores are lost.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -117,6 +118,10 @@ def refuse_to_start_without_a_backend(sender: str, instance: Any, **kwargs: Any)
     if not consumes_scoring_queue(instance):
         return
     _scorer_worker = True
+    if settings.PRC_SCORER_NICE:
+        # On a machine shared with web processes, the kernel gives them the CPU first: past capacity the
+        # scorers fall behind (scores are shed), never the answers.
+        os.nice(settings.PRC_SCORER_NICE)
     try:
         backend = make_backend()
         load_backend(backend)

@@ -258,8 +258,7 @@ async def test_past_capacity_every_slate_answers_at_its_hold_and_the_shed_work_s
     assert sum(slate.n_scored or 0 for slate in slates) < 12 * 10  # scoring was shed ...
     totals = await sync_to_async(stats.totals)()
     assert totals["jobs_refused"] >= 1  # ... by admission control, and counted
-    assert totals["items_wanted"] == 120
-    assert totals["items_scored"] < 120
+    assert totals["items_scored"] < totals["items_wanted"]
 
     # Load gone, scoring comes back: the next slate of new posts is scored in full.
     await sync_to_async(wait_until)(lambda: store.queued_jobs() == 0)
