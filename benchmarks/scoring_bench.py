@@ -88,8 +88,7 @@ def prepare_study() -> dict[str, list[tuple[str, str]]]:
                 **{f"starts_{p}": STARTED for p in ("facebook", "reddit", "twitter")},
             },
         )
-        count = 1 if key == "control" else PARTICIPANTS_PER_ARM
-        people[key] = [_participant(arm) for _ in range(count)]
+        people[key] = [_participant(arm) for _ in range(PARTICIPANTS_PER_ARM)]
     return people
 
 
@@ -157,11 +156,19 @@ def counters_since(before: dict[str, int]) -> dict[str, int]:
     return {name: value - before.get(name, 0) for name, value in stats.totals().items()}
 
 
-def run_rate(people: dict[str, list[tuple[str, str]]], port: int, rate: float, duration_s: float) -> dict[str, Any]:
+def run_rate(
+    people: dict[str, list[tuple[str, str]]], port: int, rate: float, duration_s: float, *, no_scoring: bool = False
+) -> dict[str, Any]:
+    """``no_scoring``: the same load sent to control participants, for what the machine gives without scoring."""
     tag = f"r{rate:g}-{uuid.uuid4().hex[:6]}"
     count = int(rate / 2 * duration_s) + 1
     streams = {
-        arm: (requests_for(people[arm], f"{tag}-{arm}", count, port, lambda: fresh_texts(50)), rate / 2)
+        arm: (
+            requests_for(
+                people["control" if no_scoring else arm], f"{tag}-{arm}", count, port, lambda: fresh_texts(50)
+            ),
+            rate / 2,
+        )
         for arm in BRIDGING_ARMS
     }
     control_count = int(CONTROL_RATE * duration_s) + 1
@@ -173,7 +180,8 @@ def run_rate(people: dict[str, list[tuple[str, str]]], port: int, rate: float, d
     results = uvloop.run(run_streams(port, streams, duration_s))
     time.sleep(3)  # the last slates are written during their hold
     arms = {arm: {**results[arm].summary(), **slate_outcomes(f"{tag}-{arm}")} for arm in streams}
-    return {"scenario": f"fresh posts at {rate:g} req/s", "rate": rate, "duration_s": duration_s, "arms": arms,
+    scenario = f"fresh posts at {rate:g} req/s" + (", all to control participants" if no_scoring else "")
+    return {"scenario": scenario, "rate": rate, "duration_s": duration_s, "arms": arms,
             "scoring": counters_since(before)}  # fmt: skip
 
 
@@ -238,6 +246,9 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=60)
     parser.add_argument("--repeat-rate", type=float, default=10)
     parser.add_argument("--skip-repeat", action="store_true")
+    parser.add_argument(
+        "--no-scoring", action="store_true", help="Send the bridging streams to control participants (a reference)."
+    )
     parser.add_argument("--port", type=int, default=8972)
     args = parser.parse_args()
     people = prepare_study()
@@ -248,7 +259,7 @@ def main() -> None:
                 for arm in ("control", *BRIDGING_ARMS)}  # fmt: skip
         uvloop.run(run_streams(args.port, warm, 5))
         for rate in args.rates:
-            outcome = run_rate(people, args.port, rate, args.duration)
+            outcome = run_rate(people, args.port, rate, args.duration, no_scoring=args.no_scoring)
             print(json.dumps(outcome, indent=1), flush=True)
             results.append(outcome)
         if not args.skip_repeat:
