@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('rankers', '0005_slate_uid'),
+        ("rankers", "0006_content_inventory"),
     ]
 
     operations = [
