@@ -1,8 +1,9 @@
 """The ASGI application (uvicorn serves it).
 
 ``/rank`` and ``/rankers/<name>/rank`` go to the bare ranking app, which skips
-Django's middleware chain (see ``rankers.endpoints``); everything else goes to
-Django. Static files are served by Django's ASGI static handler (WhiteNoise is
+Django's middleware chain (see ``rankers.endpoints``), and the extension's
+``GET /api/v1/extension/in-feed/next`` to ``surveys.in_feed_asgi``; everything
+else goes to Django. Static files are served by Django's ASGI static handler (WhiteNoise is
 WSGI-only); in a larger deployment the proxy or a CDN serves ``STATIC_ROOT``.
 """
 
@@ -18,6 +19,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "prc_site.settings")
 django_application = ASGIStaticFilesHandler(get_asgi_application())
 
 from rankers import asgi as ranking  # noqa: E402  (needs the app registry ready)
+from surveys import in_feed_asgi as in_feed  # noqa: E402
 
 # Everything loaded so far lives as long as the process: keep the cyclic garbage collector from
 # rescanning it, and collect young objects less often (each held request keeps its parsed slate alive).
@@ -32,6 +34,8 @@ async def application(
 ) -> None:
     if ranking.handles(scope):
         await ranking.app(scope, receive, send)
+    elif in_feed.handles(scope):
+        await in_feed.app(scope, receive, send)
     elif scope["type"] == "lifespan":
         await lifespan(receive, send)
     else:

@@ -7,6 +7,8 @@ dismissals are idempotent by the client's key. Errors use the project's one form
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
+from typing import Any
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
@@ -61,13 +63,36 @@ class InFeedClosedOutput(serializers.Serializer[dict[str, object]]):
     at = serializers.DateTimeField()
 
 
-def _prompt_body(prompt: InFeedPrompt | None) -> dict[str, object]:
-    if prompt is None:
+@dataclass(frozen=True)
+class ShownPrompt:
+    """A prompt as the extension sees it (from a row, or from the ASGI path's query)."""
+
+    prompt_id: int
+    question_key: str
+    text: str
+    options: list[dict[str, Any]]
+    first_shown_on: dt.date
+    last_shown_on: dt.date
+
+    @classmethod
+    def of(cls, prompt: InFeedPrompt) -> ShownPrompt:
+        question = prompt.question
+        return cls(prompt.pk, question.key, prompt.text, question.options, prompt.first_shown_on, prompt.last_shown_on)
+
+
+def next_body(shown: ShownPrompt | None) -> dict[str, Any]:
+    """The body of ``GET next`` (``NextInFeedOutput``), for the DRF view and the ASGI path alike."""
+    if shown is None:
         return {"prompt": None}
-    question = {"key": prompt.question.key, "text": prompt.text, "options": prompt.question.options}
-    offered_until = prompt.first_shown_on + dt.timedelta(days=in_feed_schedule.OFFER_DAYS - 1)
-    day = (prompt.last_shown_on - prompt.first_shown_on).days + 1
-    return {"prompt": {"pk": prompt.pk, "question": question, "day": day, "offered_until": offered_until}}
+    offered_until = shown.first_shown_on + dt.timedelta(days=in_feed_schedule.OFFER_DAYS - 1)
+    return {
+        "prompt": {
+            "prompt_id": shown.prompt_id,
+            "question": {"key": shown.question_key, "text": shown.text, "options": shown.options},
+            "day": (shown.last_shown_on - shown.first_shown_on).days + 1,
+            "offered_until": offered_until.isoformat(),
+        }
+    }
 
 
 def _closed_body(prompt: InFeedPrompt) -> dict[str, object]:
@@ -81,7 +106,10 @@ def _in_feed_error(exc: services.InFeedError) -> ApiError:
 
 
 class NextInFeedQuestionView(ExtensionView):
-    """The question to show in the feed on this platform now, or ``{"prompt": null}``. Asking records the exposure."""
+    """The question to show in the feed on this platform now, or ``{"prompt": null}``. Asking records the exposure.
+
+    Under uvicorn, ``surveys.in_feed_asgi`` answers this path on the event loop with the same contract.
+    """
 
     @extend_schema(parameters=[NextInFeedInput], responses={200: NextInFeedOutput})
     def get(self, request: Request) -> Response:
@@ -89,7 +117,7 @@ class NextInFeedQuestionView(ExtensionView):
         data.is_valid(raise_exception=True)
         participant, _ = self.caller(request)
         prompt = services.next_in_feed_prompt(participant=participant, platform=str(data.validated_data["platform"]))
-        return Response(NextInFeedOutput(_prompt_body(prompt)).data)
+        return Response(next_body(None if prompt is None else ShownPrompt.of(prompt)))
 
 
 class InFeedAnswerView(ExtensionView):
