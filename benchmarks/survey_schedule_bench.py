@@ -2,8 +2,9 @@
 
     python benchmarks/survey_schedule_bench.py [--participants 100000]
 
-Uses its own database (``prc_bench_surveys`` on the configured server, created and migrated here, emptied
-first) and Django's in-memory email backend. Reports, for each step, the wall time and the number of SQL
+Uses its own embedded PostgreSQL (``PRC_DATA_DIR``, default /tmp/prc-bench-surveys, stopped at the end) and
+database (``prc_bench_surveys``, created and migrated here, emptied first) and Django's in-memory email
+backend. Reports, for each step, the wall time and the number of SQL
 queries, "evaluate" (the scheduler's decisions: invite, expire, claim) apart from "send" (rendering and
 handing each email to the backend). A per-participant query loop would show as queries growing with the
 participant count:
@@ -25,12 +26,17 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "prc_site.settings")
 os.environ["DATABASE_NAME"] = "prc_bench_surveys"
+os.environ.setdefault("PRC_DATA_DIR", "/tmp/prc-bench-surveys")
 os.environ["EMAIL_BACKEND"] = "django.core.mail.backends.locmem.EmailBackend"
 
 import django
 import psycopg
 
 django.setup()
+
+from prc_site.lib.embedded import start_configured, stop_postgres, stop_redis  # noqa: E402
+
+start_configured()
 
 from django.core import mail  # noqa: E402
 from django.core.management import call_command  # noqa: E402
@@ -87,16 +93,18 @@ def step(label: str, n: int, at: dt.datetime) -> None:
     with CaptureQueriesContext(connection) as queries:
         started = time.perf_counter()
         created = messaging.create_invitations(at=at)
+        invited = time.perf_counter()
         expired = messaging.expire_invitations(at=at)
         claimed = messaging.claim_due(at=at)
         evaluated = time.perf_counter()
+        evaluate_queries = len(queries)
         messaging.send_claimed(claimed, at=at)
         sent = time.perf_counter()
     print(
-        f"{label:<7} evaluate {evaluated - started:6.1f} s   send {sent - evaluated:6.1f} s   "
-        f"{len(queries):3d} queries "
-        f"({len(queries) / n:.5f} per participant)   created {created}, expired {expired}, claimed {len(claimed)}, "
-        f"emails {len(mail.outbox)}"
+        f"{label:<7} evaluate {evaluated - started:6.1f} s (invite {invited - started:.1f} s, expire and claim "
+        f"{evaluated - invited:.1f} s), {evaluate_queries} queries ({evaluate_queries / n:.6f} per participant)   "
+        f"send {sent - evaluated:6.1f} s, {len(queries) - evaluate_queries} queries   "
+        f"created {created}, expired {expired}, claimed {len(claimed)}, emails {len(mail.outbox)}"
     )
 
 
@@ -112,6 +120,9 @@ def main() -> None:
     step("invite", n, now)
     step("idle", n, now + dt.timedelta(minutes=15))
     step("remind", n, now + dt.timedelta(days=3, minutes=1))
+    connection.close()
+    stop_postgres()
+    stop_redis()
 
 
 if __name__ == "__main__":

@@ -4,12 +4,12 @@
 it by hand):
 
 1. ``create_invitations``: for every active wave, the participants in its target population whose
-   window is open get an invitation row (one query per wave to find them, one bulk insert).
+   window is open get an invitation row (per wave: one query for the signup days, one ``INSERT … SELECT``).
 2. ``expire_invitations``: invitations whose window has closed stop waiting (one update).
-3. ``send_due``: invitations never sent, and reminders whose time has come, are claimed under row
-   locks (``SKIP LOCKED``, so a completion being recorded is never reminded and two runs never send
-   the same message), advanced in bulk, and only then emailed; every attempt is written to
-   ``MessageLog`` under a unique key, so a rerun never sends a message twice.
+3. ``claim_due`` and ``send_claimed``: invitations never sent, and reminders whose time has come, are
+   claimed under row locks (``SKIP LOCKED``, so a completion being recorded is never reminded and two
+   runs never send the same message) and advanced in one ``UPDATE … RETURNING``, and only then emailed;
+   every attempt is written to ``MessageLog`` under a unique key, so a rerun never sends a message twice.
 
 Withdrawn participants are excluded by every query, and their pending invitations are cancelled when
 ``participant_withdrawn`` arrives (``cancel_for_withdrawal``). Nothing here loops over participants
@@ -21,16 +21,18 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
+import zoneinfo
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
-from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Q, Sum
+from django.db import connection, transaction
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate
 from django.template.loader import get_template
 from django.urls import reverse
 
@@ -58,7 +60,14 @@ def _target_filter(wave: Wave) -> Q:
 
 
 def create_invitations(*, at: dt.datetime) -> int:
-    """Invite everyone in each active wave's target whose window is open at ``at``; returns rows created."""
+    """Invite everyone in each active wave's target whose window is open at ``at``; returns rows created.
+
+    Two statements per wave, whatever the number of people: the study-local signup days of those not yet
+    invited, then one ``INSERT … SELECT`` of everyone in the target who signed up on a day whose window
+    (``Wave.window_on``, the one rule, computed here once per day) is open. The insert leaves "not yet
+    invited" to the unique constraint (``ON CONFLICT DO NOTHING``): an anti-join reading the table it
+    inserts into could rescan the rows it adds, once per participant.
+    """
     created = 0
     for wave in Wave.objects.filter(active=True).select_related("study"):
         if (wave.opens_at is not None and wave.opens_at > at) or (wave.closes_at is not None and wave.closes_at <= at):
@@ -66,16 +75,42 @@ def create_invitations(*, at: dt.datetime) -> int:
         people = (
             Participant.objects.filter(study_id=wave.study_id, consented_at__isnull=False, withdrawn_at__isnull=True)
             .filter(_target_filter(wave))
-            .exclude(survey_invitations__wave=wave)
-            .values_list("pk", "consented_at")
+            .annotate(signup_day=TruncDate("consented_at", tzinfo=zoneinfo.ZoneInfo(wave.study.timezone)))
         )
-        rows = []
-        for pk, consented_at in people.iterator(chunk_size=BATCH):
-            opens, closes = wave.window_for(consented_at or at)
-            if opens <= at and (closes is None or at < closes):
-                rows.append(Invitation(participant_id=pk, wave=wave, opens_at=opens, closes_at=closes, created_at=at))
-        created += len(Invitation.objects.bulk_create(rows, batch_size=BATCH, ignore_conflicts=True))
+        waiting = people.exclude(survey_invitations__wave=wave).values_list("signup_day", flat=True)
+        windows = {day: wave.window_on(day) for day in waiting.distinct().order_by()}
+        open_days = {
+            day: (opens, closes)
+            for day, (opens, closes) in windows.items()
+            if (opens is None or opens <= at) and (closes is None or at < closes)
+        }
+        if open_days:
+            created += _insert_invitations(wave, people.values("pk", "consented_at", "signup_day"), open_days, at)
     return created
+
+
+def _insert_invitations(
+    wave: Wave,
+    people: QuerySet[Any],
+    windows: dict[dt.date, tuple[dt.datetime | None, dt.datetime | None]],
+    at: dt.datetime,
+) -> int:
+    days = sorted(windows)
+    select, params = people.query.sql_with_params()
+    sql = f"""
+        INSERT INTO surveys_invitation
+            (participant_id, wave_id, opens_at, closes_at, created_at,
+             reminders_sent, reminders_cancelled, cancel_reason)
+        SELECT p.id, %s, COALESCE(w.opens, p.consented_at), w.closes, %s, 0, 0, ''
+        FROM ({select}) AS p (id, consented_at, signup_day)
+        JOIN unnest(%s::date[], %s::timestamptz[], %s::timestamptz[]) AS w (day, opens, closes) ON w.day = p.signup_day
+        WHERE COALESCE(w.opens, p.consented_at) <= %s
+        ON CONFLICT DO NOTHING
+    """  # noqa: S608 (the inner SELECT is Django's, its values are parameters)
+    opens, closes = [windows[day][0] for day in days], [windows[day][1] for day in days]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [wave.pk, at, *params, days, opens, closes, at])
+        return cursor.rowcount
 
 
 def expire_invitations(*, at: dt.datetime) -> int:
@@ -101,53 +136,43 @@ def _due(at: dt.datetime) -> Q:
 
 
 def claim_due(*, at: dt.datetime) -> list[Claimed]:
-    """Advance every due invitation and reminder under row locks; what this call claimed, to send."""
+    """Advance every due invitation and reminder; what this call claimed, to send.
+
+    One statement: the due rows are locked (``SKIP LOCKED``: rows a completion or another run holds are
+    left alone) and advanced in the same ``UPDATE … RETURNING``. The next reminder is due
+    ``reminder_interval_days`` (whole 24-hour days, as ``timedelta``) after this send, unless the wave's
+    ``max_reminders`` have now gone out.
+    """
     with transaction.atomic():
-        rows = list(
+        due = (
             Invitation.objects.awaiting()
             .filter(_due(at))
             .select_for_update(skip_locked=True, of=("self",))
-            .values_list("pk", "participant_id", "wave_id", "invited_at", "reminders_sent")
+            .values("pk", "invited_at", "reminders_sent")
         )
-        claimed = [
-            Claimed(
-                pk,
-                participant,
-                wave,
-                Kind.INVITATION if invited is None else Kind.REMINDER,
-                0 if invited is None else sent + 1,
-            )
-            for pk, participant, wave, invited, sent in rows
-        ]
-        by_wave: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
-        for claim in claimed:
-            by_wave[claim.wave_id][claim.kind].append(claim.invitation_id)
-        for wave in Wave.objects.filter(pk__in=by_wave):
-            _advance(wave, by_wave[wave.pk], at)
-    return claimed
-
-
-def _advance(wave: Wave, ids: Mapping[str, list[int]], at: dt.datetime) -> None:
-    """Bulk-advance one wave's claimed rows: the next reminder is due ``reminder_interval_days`` later."""
-    later = at + dt.timedelta(days=wave.reminder_interval_days)
-    for chunk in _chunks(ids.get(Kind.INVITATION, [])):
-        Invitation.objects.filter(pk__in=chunk).update(
-            invited_at=at, last_sent_at=at, next_reminder_at=later if wave.max_reminders else None
-        )
-    for chunk in _chunks(ids.get(Kind.REMINDER, [])):
-        rows = Invitation.objects.filter(pk__in=chunk)
-        # The last reminder first: once advanced, those rows no longer match the second filter.
-        rows.filter(reminders_sent__gte=wave.max_reminders - 1).update(
-            reminders_sent=F("reminders_sent") + 1, last_sent_at=at, next_reminder_at=None
-        )
-        rows.filter(reminders_sent__lt=wave.max_reminders - 1).update(
-            reminders_sent=F("reminders_sent") + 1, last_sent_at=at, next_reminder_at=later
-        )
-
-
-def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
-    for start in range(0, len(ids), BATCH):
-        yield ids[start : start + BATCH]
+        select, params = due.query.sql_with_params()
+        sql = f"""
+            UPDATE surveys_invitation AS i SET
+                invited_at = COALESCE(i.invited_at, %s),
+                last_sent_at = %s,
+                reminders_sent = d.sent_after,
+                next_reminder_at = CASE WHEN d.sent_after >= w.max_reminders THEN NULL
+                    ELSE %s + make_interval(hours => 24 * w.reminder_interval_days) END
+            FROM (
+                SELECT id, invited_at IS NULL AS first,
+                       CASE WHEN invited_at IS NULL THEN reminders_sent ELSE reminders_sent + 1 END AS sent_after
+                FROM ({select}) AS locked (id, invited_at, reminders_sent)
+            ) AS d, surveys_wave AS w
+            WHERE i.id = d.id AND w.id = i.wave_id
+            RETURNING i.id, i.participant_id, i.wave_id, d.first, d.sent_after
+        """  # noqa: S608 (the inner SELECT is Django's, its values are parameters)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [at, at, at, *params])
+            rows = cursor.fetchall()
+    return [
+        Claimed(pk, participant, wave, Kind.INVITATION if first else Kind.REMINDER, 0 if first else sent)
+        for pk, participant, wave, first, sent in sorted(rows)
+    ]
 
 
 @functools.cache

@@ -142,18 +142,23 @@ class Wave(models.Model):
         A rolling window counts whole days in the study's timezone: "7 days after signup" opens at
         midnight local time seven days after the signup day, so everyone gets a full first day.
         """
+        if self.opens_at is not None:  # fixed dates: no need for the study's timezone
+            return self.opens_at, self.closes_at
+        opens, closes = self.window_on(signup_at.astimezone(zoneinfo.ZoneInfo(self.study.timezone)).date())
+        return (signup_at if opens is None else opens), closes
+
+    def window_on(self, signup_day: dt.date) -> tuple[dt.datetime | None, dt.datetime | None]:
+        """``window_for`` for everyone who signed up on ``signup_day`` (study-local), which is all it depends on
+        but for one case: ``opens`` None means "at signup itself" (``opens_after_days`` 0). The scheduler
+        computes it once per signup day and lets PostgreSQL join it onto the participants."""
         if self.opens_at is not None:
             return self.opens_at, self.closes_at
         tz = zoneinfo.ZoneInfo(self.study.timezone)
         days = self.opens_after_days or 0
-        if days == 0:
-            opens = signup_at
-        else:
-            local_day = signup_at.astimezone(tz).date() + dt.timedelta(days=days)
-            opens = dt.datetime.combine(local_day, dt.time.min, tzinfo=tz)
+        start_day = signup_day + dt.timedelta(days=days)
+        opens = None if days == 0 else dt.datetime.combine(start_day, dt.time.min, tzinfo=tz)
         if self.open_days is None:
             return opens, None
-        start_day = opens.astimezone(tz).date()
         closes = dt.datetime.combine(start_day + dt.timedelta(days=self.open_days + 1), dt.time.min, tzinfo=tz)
         return opens, closes
 

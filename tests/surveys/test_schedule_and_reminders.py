@@ -11,12 +11,13 @@ import pytest
 from django.core import mail
 from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from participants.models import AuditEvent, ConsentDocument, Participant, RecruitmentSource, Study
-from surveys import services
+from surveys import messaging, services
 from surveys.models import Invitation, MessageLog, Wave
-from tests.factories import ConsentDocumentFactory
+from tests.factories import ConsentDocumentFactory, ParticipantFactory, StudyFactory
 from tests.surveys.conftest import answer_all, enrol, link_in, make_wave, run_schedule
 
 pytestmark = pytest.mark.django_db
@@ -150,6 +151,60 @@ def test_a_rolling_window_counts_whole_days_in_the_study_timezone(study: Study) 
     assert not wave.is_open_for(signup, opens - dt.timedelta(microseconds=1))
     assert wave.is_open_for(signup, opens)
     assert not wave.is_open_for(signup, closes)
+
+
+def test_the_schedule_opens_and_closes_rolling_windows_at_local_midnight_across_a_clock_change(study: Study) -> None:
+    """Two people who signed up an hour apart on either side of midnight in Los Angeles (the same UTC day)
+    get windows a day apart, and the window closes at local midnight after summer time ended (3 November)."""
+    study.timezone = "America/Los_Angeles"
+    study.save()
+    make_wave(study, "midline", opens_after_days=1, open_days=1)
+    tz = zoneinfo.ZoneInfo("America/Los_Angeles")
+    signups = {"late": dt.datetime(2024, 11, 1, 23, 30, tzinfo=tz), "early": dt.datetime(2024, 11, 2, 0, 30, tzinfo=tz)}
+    people = {
+        name: ParticipantFactory(study=study, stage="enrolled", consented_at=at, enrolled_at=at, email="")
+        for name, at in signups.items()
+    }
+    late_opens, early_opens = dt.datetime(2024, 11, 2, tzinfo=tz), dt.datetime(2024, 11, 3, tzinfo=tz)
+    late_closes = dt.datetime(2024, 11, 4, tzinfo=tz)
+    assert late_closes.astimezone(dt.UTC) - late_opens.astimezone(dt.UTC) == dt.timedelta(hours=49)  # clocks went back
+
+    assert "invitations_created=0" in run_schedule(late_opens - dt.timedelta(seconds=1))
+    assert "invitations_created=1" in run_schedule(late_opens)
+    assert "invitations_created=0" in run_schedule(early_opens - dt.timedelta(seconds=1))
+    assert "invitations_created=1" in run_schedule(early_opens)
+    late, early = (Invitation.objects.get(participant=people[name]) for name in ("late", "early"))
+    assert (late.opens_at, late.closes_at) == (late_opens, late_closes)
+    assert (early.opens_at, early.closes_at) == (early_opens, dt.datetime(2024, 11, 5, tzinfo=tz))
+    assert "expired=0" in run_schedule(late_closes - dt.timedelta(seconds=1))
+    assert "expired=1" in run_schedule(late_closes)
+    late.refresh_from_db()
+    early.refresh_from_db()
+    assert (late.status, early.status) == ("expired", "invited")
+
+
+def _evaluation_queries(n: int, at: dt.datetime) -> tuple[int, int]:
+    """A fresh study of ``n`` enrolled people with one open wave: SQL statements to invite and claim them all."""
+    Wave.objects.update(active=False)
+    study = StudyFactory()
+    make_wave(study, "baseline", max_reminders=1, reminder_interval_days=1)
+    signup = at - dt.timedelta(hours=1)
+    ParticipantFactory.create_batch(n, study=study, stage="enrolled", consented_at=signup, enrolled_at=signup)
+    with CaptureQueriesContext(connection) as queries:
+        created = messaging.create_invitations(at=at)
+        messaging.expire_invitations(at=at)
+        claimed = messaging.claim_due(at=at)
+    with CaptureQueriesContext(connection) as reminding:
+        reminded = messaging.claim_due(at=at + dt.timedelta(days=1, minutes=1))
+    assert created == len(claimed) == len(reminded) == n
+    assert {c.kind for c in claimed} == {"invitation"}
+    assert {(c.kind, c.number) for c in reminded} == {("reminder", 1)}
+    return len(queries), len(reminding)
+
+
+def test_the_schedule_decides_for_many_participants_in_a_fixed_number_of_statements(study: Study) -> None:
+    at = timezone.now()
+    assert _evaluation_queries(3, at) == _evaluation_queries(40, at)
 
 
 def test_target_population_included_waits_for_inclusion(
