@@ -1,12 +1,14 @@
 """Load benchmark of the extension's ``GET /api/v1/extension/in-feed/next`` against a real server on this machine.
 
-    python benchmarks/in_feed_bench.py              # 200 requests/s for 30 s (issue 10's target: p99 <= 20 ms)
+    python benchmarks/in_feed_bench.py              # 200 requests/s for 30 s (issue 10's target: p99 <= 20 ms),
+                                                    # one web worker as `make demo` runs it
     python benchmarks/in_feed_bench.py --rate 100 --duration 10
 
 400 enrolled participants (past baseline, the paper's seven in-feed questions loaded) ask for their
 question on twitter, round robin, through the open-loop generator of benchmarks/loadgen.py. The first
-request of each participant starts their prompt (an insert); later ones find it on offer (a read and a
-conditional update that matches nothing the same day): the steady state of a day in the field.
+request of each participant starts their prompt (through the service, on Django's sync thread); later ones
+find it already shown today, which ``surveys/in_feed_asgi.py`` answers from its one read on the event loop:
+the steady state of a day in the field.
 Runs on its own embedded PostgreSQL and Redis (``PRC_DATA_DIR``, default /tmp/prc-bench-in-feed) and
 writes JSON to benchmarks/results/.
 """
@@ -54,7 +56,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rate", type=float, default=200)
     parser.add_argument("--duration", type=float, default=30)
-    parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument("--web-workers", type=int, default=1)  # run_platform's default (WEB_WORKERS)
     parser.add_argument("--port", type=int, default=8972)
     args = parser.parse_args()
     study, people = prepare_study()

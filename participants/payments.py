@@ -21,7 +21,7 @@ from decimal import Decimal, InvalidOperation
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.contrib.auth.models import User as DjangoUser
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.utils import timezone
 
 from participants.audit import record_audit
@@ -218,14 +218,24 @@ def move_payments(
 GIFT_CARD_HEADER = ("recipient_id", "email", "amount", "currency", "references")
 
 
+def unaddressable(method: str) -> Q:
+    """Entries a payout file cannot address: an erased participant's (the erasure blanked the vendor id and the
+    email; only the vendor id's keyed hash is left, which Prolific cannot read), or, for a Prolific bonus, a
+    participant without a Prolific id. They stay approved, out of every batch, to be paid by hand from the
+    provider's own records and marked paid through the admin (audited like any other move)."""
+    missing = Q(participant__erased_at__isnull=False)
+    return missing | Q(participant__vendor_pid="") if method == PayoutMethod.PROLIFIC else missing
+
+
 def export_payout_batch(*, study: Study, method: str, by: User, at: dt.datetime | None = None) -> PayoutBatch | None:
-    """Put every approved, not yet exported entry of ``method`` into a new batch (None if there is none)."""
+    """Put every approved, not yet exported entry of ``method`` into a new batch (None if there is none).
+
+    Entries that cannot be addressed (``unaddressable``) are left out and counted in the audit event."""
     with transaction.atomic():
-        ready = (
-            Payment.objects.select_for_update(skip_locked=True)
-            .filter(participant__study=study, method=method, status=Status.APPROVED, batch__isnull=True)
-            .exclude(participant__is_test=True)
-        )  # a researcher's test participant is never paid out
+        waiting = Payment.objects.filter(
+            participant__study=study, method=method, status=Status.APPROVED, batch__isnull=True
+        ).exclude(participant__is_test=True)  # a researcher's test participant is never paid out
+        ready = waiting.select_for_update(skip_locked=True, of=("self",)).exclude(unaddressable(method))
         ids = list(ready.values_list("pk", flat=True))
         if not ids:
             return None
@@ -234,11 +244,18 @@ def export_payout_batch(*, study: Study, method: str, by: User, at: dt.datetime 
         )
         Payment.objects.filter(pk__in=ids).update(batch=batch)
         total = Payment.objects.filter(batch=batch).aggregate(total=Sum("amount"))["total"]
+        left_out = waiting.filter(unaddressable(method)).count()
         record_audit(
             action="payments.exported",
             obj=batch,
             actor=by,
-            detail={"method": method, "payments": len(ids), "total": str(total), "study": study.slug},
+            detail={
+                "method": method,
+                "payments": len(ids),
+                "total": str(total),
+                "study": study.slug,
+                "left_out_unaddressable": left_out,
+            },
         )
     return batch
 
