@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from django.core import mail
 from django.test import Client
 
-from participants.models import AuditEvent, ConsentDocument, RecruitmentSource, Study
+from participants.models import AuditEvent, ConsentDocument, Payment, RecruitmentSource, Study
 from participants.vendors import sign_query
 from surveys.models import Invitation, Response, Wave
 from tests.surveys.conftest import enrol, link_in, make_wave, run_schedule
+from tests.threads import run_at_once
 
 pytestmark = pytest.mark.django_db
 SECRET = "callback-secret"
@@ -60,6 +63,31 @@ def test_a_signed_callback_completes_the_wave_once(
     invitation = Invitation.objects.get(participant=participant)
     assert invitation.completed_at is not None
     assert Response.objects.get(participant=participant).source == "external"
+    assert AuditEvent.objects.filter(action="survey.completed", object_id=participant.public_id).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_callbacks_arriving_at_once_complete_the_wave_and_owe_its_payment_once(
+    source: RecruitmentSource, consent_doc: ConsentDocument, study: Study
+) -> None:
+    wave = make_wave(
+        study,
+        "midline",
+        mode=Wave.Mode.EXTERNAL,
+        external_url="https://survey.example/s?pid={pid}",
+        callback_secret=SECRET,
+        payment_amount="5.00",
+    )
+    participant, _, _ = enrol(Client(), source, consent_doc, "p1")
+    run_schedule()
+    query = signed(f"study={study.slug}&wave={wave.slug}&pid={participant.public_id}")
+
+    replies = run_at_once(4, lambda _: Client().post(f"/api/v1/surveys/callback?{query}"))
+
+    assert [(r.status_code, r.json()) for r in replies] == [(200, {"completed": True})] * 4  # type: ignore[attr-defined]
+    assert Response.objects.filter(participant=participant, completed_at__isnull=False).count() == 1
+    payment = Payment.objects.get(participant=participant)
+    assert (payment.kind, payment.amount, payment.status) == ("survey", Decimal("5.00"), "owed")
     assert AuditEvent.objects.filter(action="survey.completed", object_id=participant.public_id).count() == 1
 
 

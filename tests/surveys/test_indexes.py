@@ -80,3 +80,27 @@ def test_standardized_control_indexes_have_mean_zero_and_sd_one(values: list[tup
     sd = math.sqrt(sum((s - mean) ** 2 for s in scores) / (len(scores) - 1))
     assert abs(mean) < 1e-9
     assert sd == pytest.approx(1.0)
+
+
+def test_trust_and_meta_perception_indexes_match_values_computed_by_hand() -> None:
+    # Control: "can't be too careful" 30/50/70 -> trust 70/50/30 (mean 50, sd 20); outparty friends 2/6/4
+    # (mean 4, sd 2); meta-perception items 10/20/30 (mean 20, sd 10) and 0/20/40 (mean 20, sd 20).
+    # Control item z: trust (1, 0, -1), friends (-1, 1, 0): trust_index sums (0, 1, -1), mean 0 and sd 1 already.
+    # Meta z (-1, 0, 1) twice: sums (-2, 0, 2), sd 2, so the index is (-1, 0, 1).
+    # Treated: trust 90 -> z 2, friends 6 -> z 1: trust_index 3; meta_spv_1 40 -> z 2 with meta_spv_2 missing,
+    # replaced by the mean of the present items: sum 4, standardized 4 / 2 = 2. Raw meta: 40 * 2 = 80.
+    answers = [
+        {"gss_trust": 30, "sd_out": 2, "meta_spv_1": 10, "meta_spv_2": 0},
+        {"gss_trust": 50, "sd_out": 6, "meta_spv_1": 20, "meta_spv_2": 20},
+        {"gss_trust": 70, "sd_out": 4, "meta_spv_1": 30, "meta_spv_2": 40},
+        {"gss_trust": 10, "sd_out": 6, "meta_spv_1": 40},
+    ]
+    rows = [item_scores(a) for a in answers]
+
+    result = standardize(rows, [True, True, True, False])
+
+    assert [round(r["trust_index"], 9) for r in result] == [0.0, 1.0, -1.0, 3.0]
+    assert [round(r["trust"], 9) for r in result] == [1.0, 0.0, -1.0, 2.0]
+    assert [round(r["meta_perceptions"], 9) for r in result] == [-1.0, 0.0, 1.0, 2.0]
+    assert raw_indexes(rows[3])["meta_perceptions"] == 80
+    assert raw_indexes(rows[3])["trust_index"] == 96
