@@ -31,7 +31,7 @@ class InFeedQuestionOutput(serializers.Serializer[dict[str, object]]):
 
 
 class InFeedPromptOutput(serializers.Serializer[dict[str, object]]):
-    prompt_id = serializers.IntegerField(source="pk")
+    prompt_id = serializers.IntegerField()
     question = InFeedQuestionOutput()
     day = serializers.IntegerField(help_text="1, 2 or 3: the day of its three-day offer.")
     offered_until = serializers.DateField(help_text="Last study-local day it is offered if not answered.")
@@ -105,11 +105,10 @@ def _in_feed_error(exc: services.InFeedError) -> ApiError:
     return ApiError(exc.code, exc.message, status_code=exc.status, field=exc.field)
 
 
+# Under uvicorn, surveys.in_feed_asgi answers GET on this path on the event loop, with the same contract; this
+# view serves Django's own handler (the test client, another server) and describes the endpoint in OpenAPI.
 class NextInFeedQuestionView(ExtensionView):
-    """The question to show in the feed on this platform now, or ``{"prompt": null}``. Asking records the exposure.
-
-    Under uvicorn, ``surveys.in_feed_asgi`` answers this path on the event loop with the same contract.
-    """
+    """The question to show in the feed on this platform now, or ``{"prompt": null}``. Asking records the exposure."""
 
     @extend_schema(parameters=[NextInFeedInput], responses={200: NextInFeedOutput})
     def get(self, request: Request) -> Response:
