@@ -263,13 +263,18 @@ if PRODUCTION:
 
 # Attribute scoring
 # Scores for the bridging rankers (rankers/scoring). See docs/rankers.md for the backends.
-PRC_SCORER_BACKEND = env.str("PRC_SCORER_BACKEND", default="baseline")  # baseline | transformers | llm | http
+PRC_SCORER_BACKEND = env.str(
+    "PRC_SCORER_BACKEND", default="baseline"
+)  # baseline | transformers | embedding | llm | http
 PRC_SCORER_MODEL_DIR = env.str("PRC_SCORER_MODEL_DIR", default="")  # transformers: a local model directory
 PRC_SCORER_BATCH_SIZE = env.int("PRC_SCORER_BATCH_SIZE", default=32)
 PRC_SCORER_MAX_LENGTH = env.int("PRC_SCORER_MAX_LENGTH", default=256)  # tokens; longer texts are truncated
+PRC_SCORER_QUANTIZE = env.bool("PRC_SCORER_QUANTIZE", default=False)  # transformers: dynamic int8 linear layers
 OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="")  # llm: any OpenAI-compatible server
 OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
 PRC_LLM_MODEL = env.str("PRC_LLM_MODEL", default="gpt-4o-mini")
+PRC_LLM_PRICE_PROMPT_PER_1K = env.float("PRC_LLM_PRICE_PROMPT_PER_1K", default=0.0)  # cost accounting, per 1k tokens
+PRC_LLM_PRICE_COMPLETION_PER_1K = env.float("PRC_LLM_PRICE_COMPLETION_PER_1K", default=0.0)
 PRC_SCORER_HTTP_URL = env.str("PRC_SCORER_HTTP_URL", default="")  # http: a Perspective-compatible analyze URL
 PRC_SCORER_HTTP_PERSPECTIVE_NAMES = env.bool("PRC_SCORER_HTTP_PERSPECTIVE_NAMES", default=True)  # *_EXPERIMENTAL
 PRC_SCORER_TIMEOUT_S = env.float("PRC_SCORER_TIMEOUT_S", default=0.3)  # per request, llm and http

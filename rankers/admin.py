@@ -1,4 +1,4 @@
-"""Admin for ranker service keys: issue one (shown once), revoke, never delete.
+"""Admin for ranker service keys (issue one, shown once; revoke; never delete) and the paid scorer's usage.
 
 The slate log and content are read in the researcher pages (rankers/dashboard_views.py), not here.
 """
@@ -12,7 +12,7 @@ from django.db.models import Model, QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest
 
-from rankers.models import RankerServiceKey
+from rankers.models import RankerServiceKey, ScorerUsage
 
 
 @admin.register(RankerServiceKey)
@@ -38,6 +38,24 @@ class RankerServiceKeyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False  # revoked keys stay, so the audit trail keeps its subject
+
+
+@admin.register(ScorerUsage)
+class ScorerUsageAdmin(admin.ModelAdmin):
+    """What the paid scorer cost, per day: read-only (the llm backend writes it)."""
+
+    list_display = ("day", "backend", "calls", "failed_calls", "prompt_tokens", "completion_tokens", "cost")
+    list_filter = ("backend",)
+    date_hierarchy = "day"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
 
 
 # The content inventory's admin lives beside its models; importing it registers it.

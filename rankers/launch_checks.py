@@ -16,7 +16,11 @@ from rankers.scoring.backends import BACKEND_NAMES
 from rankers.validation import is_http_url
 
 # The settings each scorer backend cannot run without.
-BACKEND_NEEDS = {"transformers": "PRC_SCORER_MODEL_DIR", "http": "PRC_SCORER_HTTP_URL"}
+BACKEND_NEEDS = {
+    "transformers": "PRC_SCORER_MODEL_DIR",
+    "embedding": "PRC_SCORER_MODEL_DIR",
+    "http": "PRC_SCORER_HTTP_URL",
+}
 
 
 def ranker_keys() -> list[str]:

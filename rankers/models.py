@@ -241,3 +241,25 @@ class TextScore(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scorer} {self.text_hash[:12]}"
+
+
+class ScorerUsage(models.Model):
+    """What a paid scorer (the ``llm`` backend) used, per day and model: calls, tokens and their cost.
+
+    Each scored batch adds to its day's row (``rankers.scoring.usage.record_usage``), so the cost of a study's
+    scoring can be read without keeping a row per call.
+    """
+
+    day = models.DateField()
+    backend = models.CharField(max_length=200, help_text="The backend's name, e.g. llm:gpt-4o-mini.")
+    calls = models.PositiveBigIntegerField(default=0)
+    failed_calls = models.PositiveBigIntegerField(default=0, help_text="Errors, timeouts and invalid replies.")
+    prompt_tokens = models.PositiveBigIntegerField(default=0)
+    completion_tokens = models.PositiveBigIntegerField(default=0)
+    cost = models.DecimalField(max_digits=14, decimal_places=6, default=0, help_text="At the configured prices.")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["day", "backend"], name="scorer_usage_one_row_per_day")]
+
+    def __str__(self) -> str:
+        return f"{self.backend} on {self.day}: {self.calls} calls, {self.cost}"

@@ -110,7 +110,7 @@ def production_scorer(app_configs: Sequence[Any] | None = None, **kwargs: Any) -
             f"Arm {arm} of the {arm.study.status} study {arm.study.slug!r} ranks on attributes "
             f"(ranker {arm.ranker_key!r}), but PRC_SCORER_BACKEND is 'baseline': word lists, not the classifiers "
             "the paper's arms used.",
-            hint="Set PRC_SCORER_BACKEND to transformers, llm or http (see docs/rankers.md).",
+            hint="Set PRC_SCORER_BACKEND to transformers, embedding, llm or http (see docs/rankers.md).",
             obj=arm,
             id="rankers.E004",
         )

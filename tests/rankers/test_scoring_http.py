@@ -11,6 +11,7 @@ import pytest
 from rankers.plugins.base import SlateItem
 from rankers.scoring import attributes as A
 from rankers.scoring import configure, score_items
+from rankers.scoring.backends import ScorerUnavailable, build_backend
 from rankers.scoring.backends.perspective_http import PerspectiveHTTPBackend
 from tests.fake_http import serving
 
@@ -67,6 +68,7 @@ def test_http_backend_scores_through_a_perspective_compatible_server(settings: o
     assert {tuple(sorted(r["requestedAttributes"])) for r in REQUESTS} == {  # type: ignore[arg-type]
         ("REASONING_EXPERIMENTAL", "TOXICITY")
     }
+    assert all(r["languages"] == ["en"] for r in REQUESTS)  # as the PRC's ranker sent
 
 
 def test_http_backend_can_request_plain_attribute_names(perspective_url: str) -> None:
@@ -100,3 +102,10 @@ def test_http_backend_with_nothing_listening_leaves_items_unscored() -> None:
     backend = PerspectiveHTTPBackend("http://127.0.0.1:9/analyze", timeout_s=0.2)
 
     assert backend.score(["a", "b"], [A.TOXICITY]) == [None, None]
+
+
+def test_an_http_backend_without_a_url_is_not_built(settings: object) -> None:
+    settings.PRC_SCORER_HTTP_URL = ""  # type: ignore[attr-defined]
+
+    with pytest.raises(ScorerUnavailable, match="needs PRC_SCORER_HTTP_URL"):
+        build_backend("http", settings)

@@ -1,17 +1,23 @@
-"""The LLM backend through the real openai client, with the server faked by an httpx2 MockTransport."""
+"""The LLM backend through the real openai client, against an httpx2 MockTransport or a loopback chat server."""
 
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 
 import httpx2
 import pytest
 
+from rankers.models import ScorerUsage
 from rankers.plugins.base import SlateItem
 from rankers.scoring import attributes as A
 from rankers.scoring import configure, score_items
+from rankers.scoring.backends import build_backend
 from rankers.scoring.backends.llm import LLMBackend, parse_reply
+from rankers.scoring.usage import Prices, Usage, call_cost
+from tests.fake_http import serving
 
 ATTRIBUTES = [A.REASONING, A.TOXICITY]
 
@@ -126,3 +132,116 @@ def test_the_llm_backend_is_built_from_settings(settings: object) -> None:
     assert str(built.client.base_url).startswith("http://127.0.0.1:9/v1")
     # Nothing listens there: the items stay unscored, and nothing raises.
     assert score_items([SlateItem("a", "text")], ATTRIBUTES) == {}
+
+
+class LoopbackLLM:
+    """An OpenAI-compatible chat server on loopback: answers like ``fake_llm``, with token usage, and counts
+    the requests in flight (each is held until ``release`` is set, or answered at once when it is already set)."""
+
+    PROMPT_TOKENS, COMPLETION_TOKENS = 120, 15
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.in_flight = self.most_in_flight = 0
+        self.release = threading.Event()
+        self.release.set()
+
+    def handle(self, path: str, body: bytes) -> tuple[int, bytes]:
+        assert path == "/v1/chat/completions"
+        with self.lock:
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            self.release.wait(timeout=10)
+            request = json.loads(body)
+            text = request["messages"][-1]["content"].split("<<<\n", 1)[1].split("\n>>>", 1)[0]
+            content = "not json" if text == "bad json" else json.dumps({"REASONING": 0.6, "TOXICITY": 0.05})
+            reply = completion(content) | {
+                "usage": {
+                    "prompt_tokens": self.PROMPT_TOKENS,
+                    "completion_tokens": self.COMPLETION_TOKENS,
+                    "total_tokens": self.PROMPT_TOKENS + self.COMPLETION_TOKENS,
+                }
+            }
+            return 200, json.dumps(reply).encode()
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+
+
+@pytest.fixture
+def loopback_llm() -> Iterator[tuple[LoopbackLLM, str]]:
+    server = LoopbackLLM()
+    with serving(server.handle) as url:
+        yield server, f"{url}/v1"
+    server.release.set()
+
+
+def test_llm_backend_counts_the_tokens_and_cost_of_every_call_including_invalid_replies(
+    loopback_llm: tuple[LoopbackLLM, str],
+) -> None:
+    _, url = loopback_llm
+    batches: list[tuple[str, Usage]] = []
+    prices = Prices(prompt_per_1k=0.5, completion_per_1k=2.0)
+    llm = LLMBackend(
+        model="m", base_url=url, timeout_s=10, deadline_s=10, prices=prices, on_usage=lambda *b: batches.append(b)
+    )
+
+    scores = llm.score(["a post", "bad json", "another post"], ATTRIBUTES)
+
+    assert scores == [{A.REASONING: 0.6, A.TOXICITY: 0.05}, None, {A.REASONING: 0.6, A.TOXICITY: 0.05}]
+    # Each call: 120 prompt tokens at 0.5 per 1k plus 15 completion tokens at 2.0 per 1k = 0.06 + 0.03.
+    assert llm.usage.calls == 3
+    assert llm.usage.failed_calls == 1
+    assert (llm.usage.prompt_tokens, llm.usage.completion_tokens) == (360, 45)
+    assert llm.usage.cost == pytest.approx(3 * 0.09)
+    assert [(name, usage.calls, round(usage.cost, 6)) for name, usage in batches] == [("llm:m", 3, 0.27)]
+
+
+def test_llm_backend_never_has_more_requests_in_flight_than_its_concurrency(
+    loopback_llm: tuple[LoopbackLLM, str],
+) -> None:
+    server, url = loopback_llm
+    server.release.clear()
+    llm = LLMBackend(model="m", base_url=url, timeout_s=10, deadline_s=10, concurrency=3)
+    threading.Timer(0.3, server.release.set).start()  # let the pool fill up first
+
+    scores = llm.score([f"post {i}" for i in range(9)], ATTRIBUTES)
+
+    assert all(s is not None for s in scores)
+    assert server.most_in_flight == 3
+
+
+@pytest.mark.django_db
+def test_llm_usage_built_from_settings_adds_up_per_day_in_the_database(
+    settings: object, loopback_llm: tuple[LoopbackLLM, str]
+) -> None:
+    _, url = loopback_llm
+    settings.OPENAI_BASE_URL = url  # type: ignore[attr-defined]
+    settings.PRC_LLM_MODEL = "local-model"  # type: ignore[attr-defined]
+    settings.PRC_SCORER_TIMEOUT_S = settings.PRC_SCORER_DEADLINE_S = 10.0  # type: ignore[attr-defined]
+    settings.PRC_LLM_PRICE_PROMPT_PER_1K = 1.0  # type: ignore[attr-defined]
+    settings.PRC_LLM_PRICE_COMPLETION_PER_1K = 4.0  # type: ignore[attr-defined]
+    llm = build_backend("llm", settings)
+
+    llm.score(["one", "two"], ATTRIBUTES)
+    llm.score(["bad json"], ATTRIBUTES)
+
+    row = ScorerUsage.objects.get(backend="llm:local-model")
+    assert (row.calls, row.failed_calls, row.prompt_tokens, row.completion_tokens) == (3, 1, 360, 45)
+    assert row.cost == Decimal("0.540000")  # 3 x (120 x 1.0 + 15 x 4.0) / 1000
+
+
+@pytest.mark.parametrize(
+    ("prompt", "completion_tokens", "prices", "expected"),
+    [
+        (1000, 0, Prices(0.15, 0.6), 0.15),
+        (0, 1000, Prices(0.15, 0.6), 0.6),
+        (2500, 500, Prices(0.15, 0.6), 0.375 + 0.3),
+        (2500, 500, Prices(), 0.0),
+    ],
+)
+def test_a_call_costs_its_tokens_at_the_price_per_thousand(
+    prompt: int, completion_tokens: int, prices: Prices, expected: float
+) -> None:
+    assert call_cost(prompt, completion_tokens, prices) == pytest.approx(expected)

@@ -10,6 +10,7 @@ import pytest
 from rankers.plugins.base import SlateItem
 from rankers.scoring import attributes as A
 from rankers.scoring import configure, score_items
+from rankers.scoring.backends import ScorerUnavailable, build_backend
 from rankers.scoring.backends.local_model import TransformersBackend
 
 LABELS = ["REASONING_EXPERIMENTAL", "TOXICITY", "INSULT", "Stereotyping"]
@@ -75,15 +76,42 @@ def test_transformers_backend_gives_the_same_scores_batched_or_alone(tiny_model_
         assert b[A.TOXICITY] == pytest.approx(a[A.TOXICITY], abs=1e-5)
 
 
-@pytest.mark.parametrize("model_dir", ["", "/nonexistent/scorer-model"])
-def test_a_missing_model_directory_leaves_items_unscored(settings: object, model_dir: str) -> None:
-    settings.PRC_SCORER_BACKEND = "transformers"  # type: ignore[attr-defined]
+@pytest.mark.parametrize(
+    ("model_dir", "message"),
+    [("", "needs PRC_SCORER_MODEL_DIR"), ("/nonexistent/scorer-model", "has no config.json: not a model directory")],
+)
+def test_a_missing_model_directory_stops_the_backend_from_being_built(
+    settings: object, model_dir: str, message: str
+) -> None:
     settings.PRC_SCORER_MODEL_DIR = model_dir  # type: ignore[attr-defined]
+
+    with pytest.raises(ScorerUnavailable, match=message):
+        build_backend("transformers", settings)
+
+
+def test_a_directory_whose_model_does_not_load_stops_the_backend_from_being_built(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text("{not json")
+
+    with pytest.raises(ScorerUnavailable, match=f"cannot load the scorer model in '{tmp_path}'"):
+        TransformersBackend(str(tmp_path))
+
+
+def test_a_scorer_without_its_model_leaves_the_slate_unscored_instead_of_failing_it(settings: object) -> None:
+    settings.PRC_SCORER_BACKEND = "transformers"  # type: ignore[attr-defined]
+    settings.PRC_SCORER_MODEL_DIR = "/nonexistent/scorer-model"  # type: ignore[attr-defined]
 
     assert score_items([SlateItem("a", "text")], [A.TOXICITY]) == {}
 
 
-def test_a_directory_without_a_model_leaves_items_unscored(tmp_path: Path) -> None:
-    (tmp_path / "config.json").write_text("{not json")
+def test_the_int8_quantized_model_scores_close_to_the_full_one_under_its_own_name(tiny_model_dir: Path) -> None:
+    texts = ["you are a stupid idiot", "i thank you because"]
+    full = TransformersBackend(str(tiny_model_dir))
+    int8 = TransformersBackend(str(tiny_model_dir), quantize=True)
 
-    assert TransformersBackend(str(tmp_path)).score(["a", "b"], [A.TOXICITY]) == [None, None]
+    quantized_layers = [m for m in int8._loaded.model.modules() if "quantized" in type(m).__module__]
+    assert quantized_layers, "no linear layer was swapped for an int8 one"
+    assert int8.name == full.name + ":int8"  # never served from the other's cache entries
+    for f, q in zip(full.score(texts, [A.TOXICITY]), int8.score(texts, [A.TOXICITY]), strict=True):
+        assert f is not None
+        assert q is not None
+        assert q[A.TOXICITY] == pytest.approx(f[A.TOXICITY], abs=0.02)

@@ -11,6 +11,14 @@ from typing import Protocol
 Scores = dict[str, float]
 
 
+class ScorerUnavailable(RuntimeError):
+    """A backend cannot be built from its settings (a missing model directory, a model that does not load).
+
+    Raised by ``build_backend`` so that a scorer process refuses to start with this message instead of
+    running and leaving every text unscored.
+    """
+
+
 class ScorerBackend(Protocol):
     # Part of the cache key: two backends never share cached scores.
     name: str

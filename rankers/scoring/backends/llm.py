@@ -4,17 +4,22 @@ One chat completion per text (in parallel, bounded), asking for a JSON object wi
 requested attribute, defined as in the paper's Table S12. A reply is used only if it is a JSON object holding a
 valid score for every requested attribute; anything else (bad JSON, a missing or out-of-range score, an HTTP error,
 a timeout) leaves that one text unscored. Too slow for the 500 ms hot path with a remote model: meant for a local
-server or for pre-scoring, with the cache in front.
+server, for the scorer processes with the cache in front, or for labelling a training set (``train_scorer``).
+
+At most ``concurrency`` requests are in flight per process. Every call's tokens (from the reply's ``usage``) and
+cost (``usage.call_cost`` at the configured prices) add up in ``self.usage``; after each ``score`` the batch's
+usage goes to ``on_usage`` (by default ``usage.record_usage``: the day's ``ScorerUsage`` row).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from rankers.scoring import usage as accounting
 from rankers.scoring.attributes import DEFINITIONS, PAPER_NAMES, canonical_name
 from rankers.scoring.backends.base import Scores, map_within, unit_interval
 
@@ -65,6 +70,8 @@ class LLMBackend:
         concurrency: int = 8,
         deadline_s: float | None = None,
         http_client: Any = None,
+        prices: accounting.Prices | None = None,
+        on_usage: Callable[[str, accounting.Usage], None] | None = None,
     ) -> None:
         from openai import OpenAI
 
@@ -72,6 +79,10 @@ class LLMBackend:
         self.name = f"llm:{model}"
         self.concurrency = max(1, concurrency)
         self.deadline_s = deadline_s if deadline_s is not None else 2 * timeout_s
+        self.prices = prices or accounting.Prices()
+        self.usage = accounting.Usage()  # since this backend was built
+        self._batch_usage = accounting.Usage()  # since the last on_usage
+        self.on_usage = on_usage
         self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="llm-scorer")
         self.client = OpenAI(
             base_url=base_url, api_key=api_key, timeout=timeout_s, max_retries=0, http_client=http_client
@@ -91,11 +102,25 @@ class LLMBackend:
             content = completion.choices[0].message.content
         except Exception as exc:
             logger.warning("LLM scoring request failed: %s", type(exc).__name__)
+            self._count(None, ok=False)
             return None
         scores = parse_reply(content, attributes)
         if scores is None:
             logger.warning("LLM reply was not a valid score object; text left unscored")
+        self._count(completion.usage, ok=scores is not None)  # an invalid reply still costs its tokens
         return scores
 
+    def _count(self, reply_usage: Any, ok: bool) -> None:
+        prompt = int(getattr(reply_usage, "prompt_tokens", 0) or 0)
+        completion = int(getattr(reply_usage, "completion_tokens", 0) or 0)
+        cost = accounting.call_cost(prompt, completion, self.prices)
+        logger.debug("LLM call: %d prompt + %d completion tokens, cost %.6f", prompt, completion, cost)
+        for total in (self.usage, self._batch_usage):
+            total.add(prompt_tokens=prompt, completion_tokens=completion, cost=cost, ok=ok)
+
     def score(self, texts: Sequence[str], attributes: Sequence[str]) -> list[Scores | None]:
-        return map_within(self._pool, lambda text: self._score_one(text, attributes), texts, self.deadline_s)
+        results = map_within(self._pool, lambda text: self._score_one(text, attributes), texts, self.deadline_s)
+        if self.on_usage is not None:
+            # Calls still running past the deadline are counted with the next batch.
+            self.on_usage(self.name, self._batch_usage.take())
+        return results

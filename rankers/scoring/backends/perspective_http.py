@@ -1,6 +1,6 @@
 """Any HTTP service speaking Perspective API's ``comments:analyze`` format, as a scorer.
 
-Request: ``POST {"comment": {"text": ...}, "requestedAttributes": {NAME: {}, ...}}``; response:
+Request: ``POST {"comment": {"text": ...}, "languages": ["en"], "requestedAttributes": {NAME: {}, ...}}``; response:
 ``{"attributeScores": {NAME: {"summaryScore": {"value": 0.42}}}}``. With ``perspective_names`` the experimental
 attributes are requested as Perspective names them (``REASONING_EXPERIMENTAL``); without it, by our plain names.
 Either spelling is accepted in the response. One request per text, in parallel over one keep-alive client; a
@@ -18,14 +18,16 @@ from typing import Any
 import httpx2
 
 from rankers.scoring.attributes import canonical_name, perspective_name
-from rankers.scoring.backends.base import Scores, map_within, unit_interval
+from rankers.scoring.backends.base import ScorerUnavailable, Scores, map_within, unit_interval
 
 logger = logging.getLogger(__name__)
 
 
 def build_request(text: str, attributes: Sequence[str], perspective_names: bool) -> dict[str, Any]:
     names = [perspective_name(a) if perspective_names else a for a in attributes]
-    return {"comment": {"text": text}, "requestedAttributes": {name: {} for name in names}}
+    # Perspective guesses the language when none is given and refuses the experimental attributes for some
+    # guesses; the PRC's ranker always said English.
+    return {"comment": {"text": text}, "languages": ["en"], "requestedAttributes": {name: {} for name in names}}
 
 
 def parse_response(body: Any, attributes: Sequence[str]) -> Scores | None:
@@ -55,6 +57,8 @@ class PerspectiveHTTPBackend:
         deadline_s: float | None = None,
         client: httpx2.Client | None = None,
     ) -> None:
+        if not url:
+            raise ScorerUnavailable("the http scorer needs PRC_SCORER_HTTP_URL, a comments:analyze URL")
         self.url = url
         self.name = f"http:{url.split('?', 1)[0]}"  # no query string: it may hold an API key, and names get logged
         self.perspective_names = perspective_names
@@ -68,8 +72,6 @@ class PerspectiveHTTPBackend:
         )
 
     def _score_one(self, text: str, attributes: Sequence[str]) -> Scores | None:
-        if not self.url:
-            return None
         try:
             response = self.client.post(self.url, json=build_request(text, attributes, self.perspective_names))
             response.raise_for_status()
