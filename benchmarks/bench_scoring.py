@@ -3,6 +3,7 @@
     python benchmarks/bench_scoring.py [--slates 200] [--backend baseline]
     python benchmarks/bench_scoring.py --throughput [--texts 400] [--threads 1]
     python benchmarks/bench_scoring.py --runtimes            # needs: pip install onnx onnxruntime
+    python benchmarks/bench_scoring.py --build-minilm DIR    # the classifier alone, for scoring_bench.py
 
 "cold" slates have 50 texts never seen before (every text goes to the backend); "warm" slates repeat a scored
 slate (every text is a cache hit). Backends other than baseline read their settings from the environment.
@@ -261,8 +262,12 @@ def main() -> None:
     parser.add_argument("--runtimes", action="store_true", help="torch fp32 vs int8 vs ONNX Runtime")
     parser.add_argument("--texts", type=int, default=400, help="texts per backend (--throughput, --runtimes)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (--throughput)")
+    parser.add_argument("--build-minilm", type=Path, help="only save the MiniLM-sized classifier to this directory")
     parser.add_argument("--serve-fake", choices=["llm", "http"], help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.build_minilm:
+        minilm_classifier(args.build_minilm, list(BRIDGING_DOWNRANK_TOXIC_WEIGHTS))
+        return
     if args.serve_fake:
         serve_fake(args.serve_fake)
         return
