@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Max, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 
 from rankers.content.freshness import hours_between, stale_reason
@@ -62,19 +62,24 @@ def pool_rows(*, now: dt.datetime, limit: dt.timedelta) -> list[PoolRow]:
 
 
 def source_rows(*, now: dt.datetime, limit: dt.timedelta) -> list[SourceRow]:
-    """Every source with its newest post, its last run and whether it is stale; stale ones first."""
-    sources = ContentSource.objects.annotate(
-        n_posts=Count("posts"), newest=Max(Coalesce("posts__created_at", "posts__first_seen_at"))
-    ).order_by("platform", "name")
-    last_runs = {run.source_id: run for run in ConnectorRun.objects.latest_per_source()}
-    last_success = dict(
-        ConnectorRun.objects.filter(status=ConnectorRun.Status.SUCCEEDED)
-        .values("source_id")
-        .annotate(at=Max("finished_at"))
-        .values_list("source_id", "at")
+    """Every source with its newest post, its last run and whether it is stale; stale ones first.
+
+    The last run and last success are looked up per source through the (source, -started_at) index, so the
+    page costs the same however many runs have piled up.
+    """
+    runs = ConnectorRun.objects.filter(source=OuterRef("pk")).order_by("-started_at")
+    sources = list(
+        ContentSource.objects.annotate(
+            n_posts=Count("posts"),
+            newest=Max(Coalesce("posts__created_at", "posts__first_seen_at")),
+            last_run_id=Subquery(runs.values("pk")[:1]),
+            last_success_at=Subquery(runs.filter(status=ConnectorRun.Status.SUCCEEDED).values("finished_at")[:1]),
+        ).order_by("platform", "name")
     )
+    last_runs = ConnectorRun.objects.in_bulk([s.last_run_id for s in sources if s.last_run_id])  # type: ignore[attr-defined]
     rows = [
-        _source_row(source, last_runs.get(source.pk), last_success.get(source.pk), now, limit) for source in sources
+        _source_row(source, last_runs.get(source.last_run_id), source.last_success_at, now, limit)  # type: ignore[attr-defined]
+        for source in sources
     ]
     return sorted(rows, key=lambda row: (row.stale is None, not row.active))
 

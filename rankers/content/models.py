@@ -135,11 +135,6 @@ class CandidatePost(models.Model):
         return f"{self.platform}:{self.post_id}"
 
 
-class ConnectorRunQuerySet(models.QuerySet["ConnectorRun"]):
-    def latest_per_source(self) -> ConnectorRunQuerySet:
-        return self.order_by("source_id", "-started_at").distinct("source_id")
-
-
 class ConnectorRun(models.Model):
     """One fetch of one source: what came in, what was new, and why it failed if it did."""
 
@@ -164,8 +159,6 @@ class ConnectorRun(models.Model):
     item_errors = models.JSONField(
         default=list, blank=True, help_text='Why items were skipped, the first ones: [{"item": n, "reason": ...}].'
     )
-
-    objects = ConnectorRunQuerySet.as_manager()
 
     class Meta:
         constraints = [

@@ -120,3 +120,18 @@ def test_the_content_page_is_for_researchers_only() -> None:
     empty = login("content-superuser", superuser=True).get(PAGE)
     assert empty.status_code == 200
     assert "No content sources yet" in empty.content.decode()
+
+
+@pytest.mark.django_db
+def test_the_last_run_is_the_newest_and_the_last_success_survives_a_later_failure() -> None:
+    source = make_source(name="Flaky")
+    now = dt.datetime.now(dt.UTC)
+    for hours, status in ((5, "succeeded"), (3, "succeeded"), (1, "failed")):
+        at = now - dt.timedelta(hours=hours)
+        ConnectorRun.objects.create(
+            source=source, connector="rss", status=status, started_at=at, finished_at=at, error=f"{status} {hours}"
+        )
+    (row,) = source_rows(now=now, limit=DAY)
+    assert (row.last_run_status, row.last_run_error) == ("failed", "failed 1")
+    assert row.last_success_at == now - dt.timedelta(hours=3)
+    assert row.stale == "no posts yet"
