@@ -280,6 +280,12 @@ class StudyAdmin(admin.ModelAdmin):
                     audit_changes(request, arm_form, arm_form.instance, action="arm.changed")
         super().save_formset(request, form, formset, change)
 
+    def changeform_view(
+        self, request: HttpRequest, object_id: str | None = None, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        with roles.acting_as(request.user):  # names the PI in the pre-registration's deviation log
+            return super().changeform_view(request, object_id, form_url, extra_context)
+
     def get_urls(self) -> list[URLPattern]:
         view = self.admin_site.admin_view(self.checklist_view)
         return [path("<int:study_id>/checklist/", view, name="participants_study_checklist"), *super().get_urls()]

@@ -9,3 +9,6 @@ class ParticipantsConfig(AppConfig):
         from participants.roles import connect_account_audit  # models are ready only now
 
         connect_account_audit()
+        from participants.prereg import connect_deviation_log
+
+        connect_deviation_log()

@@ -8,6 +8,7 @@ from itertools import accumulate
 
 import plotly.graph_objects as go
 
+from participants.balance import RetentionPoint
 from participants.dashboard import DailyRow
 
 
@@ -42,3 +43,19 @@ def figure_html(figure: go.Figure, div_id: str) -> str:
     """The figure as a <div> and its script; the page loads plotly.js itself, once."""
     html: str = figure.to_html(full_html=False, include_plotlyjs=False, div_id=div_id, config={"responsive": True})
     return html
+
+
+def retention_figure(points: list[RetentionPoint]) -> go.Figure:
+    """Figure S11: per arm, the share of everyone ever included who is still in the study, by day."""
+    figure = go.Figure()
+    for arm in sorted({p.arm for p in points}):
+        rows = [p for p in points if p.arm == arm]
+        figure.add_scatter(x=[p.day for p in rows], y=[100 * p.share for p in rows], name=arm, mode="lines")
+    figure.update_layout(
+        title="Share of each arm still in the study (% of everyone ever included)",
+        yaxis={"title": "% of ever included", "rangemode": "tozero"},
+        legend={"orientation": "h", "y": -0.2},
+        margin={"l": 50, "r": 20, "t": 50, "b": 40},
+        height=420,
+    )
+    return figure

@@ -714,3 +714,48 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor_label} {self.action} {self.object_type}:{self.object_id}"
+
+
+class AnalysisPlan(models.Model):
+    """A study's pre-registration, frozen once by a PI: what the analysis will be, fixed before the data.
+
+    ``frozen`` is the document as frozen (analysis plan text, primary outcomes, arms and weights, the
+    randomization seed's hash) and ``frozen_hash`` its SHA-256; ``current`` is the same document as it
+    stands after every recorded deviation (``participants.prereg`` writes both, and the deviation log).
+    """
+
+    study = models.OneToOneField(Study, on_delete=models.PROTECT, related_name="analysis_plan")
+    frozen = models.JSONField(help_text="The document as frozen.")
+    frozen_hash = models.CharField(max_length=64, help_text="SHA-256 of the frozen document (canonical JSON).")
+    current = models.JSONField(help_text="The document with every later deviation applied.")
+    study_status_at_freeze = models.CharField(max_length=20, choices=Study.Status.choices)
+    frozen_at = models.DateTimeField(default=timezone.now)
+    frozen_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+
+    def __str__(self) -> str:
+        return f"{self.study.slug} plan {self.frozen_hash[:12]}"
+
+
+class PlanDeviation(models.Model):
+    """One change, after the freeze, to a setting the pre-registration fixed (append-only)."""
+
+    plan = models.ForeignKey(AnalysisPlan, on_delete=models.PROTECT, related_name="deviations")
+    at = models.DateTimeField(default=timezone.now)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    actor_label = models.CharField(max_length=200)
+    setting = models.CharField(max_length=200, help_text='What changed, e.g. "arms.uprank.weight".')
+    before = models.JSONField(null=True)
+    after = models.JSONField(null=True)
+    reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+
+class Unblinding(models.Model):
+    """A PI revealed per-arm effect estimates of a study (until then only the pooled estimate shows)."""
+
+    study = models.OneToOneField(Study, on_delete=models.PROTECT, related_name="unblinding")
+    at = models.DateTimeField(default=timezone.now)
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    reason = models.TextField()

@@ -192,6 +192,11 @@ def acting_as(user: AbstractBaseUser | AnonymousUser) -> Iterator[None]:
         _acting_user.reset(token)
 
 
+def acting_user() -> AbstractBaseUser | None:
+    """Who the admin says is acting (``acting_as``), for signal handlers that know no request."""
+    return _acting_user.get()
+
+
 def _audit_role_change(action: str, user: AbstractBaseUser, group_names: list[str]) -> None:
     record_audit(
         action=action,

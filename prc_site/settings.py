@@ -13,6 +13,7 @@ import warnings
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -138,6 +139,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "surveys.send_monthly_updates": {"task": "surveys.tasks.send_monthly_updates", "schedule": 24 * 3600},
     # Texts of slates served before their scores arrived (manage.py rescore_slates); on the scoring queue.
     "rankers.rescore_missed_slates": {"task": "rankers.tasks.rescore_missed_slates", "schedule": 5 * 60},
+    # Effect estimates (S1, S3) of every live or closed study, nightly (manage.py compute_effects).
+    "surveys.compute_effects": {"task": "surveys.tasks.compute_effects", "schedule": crontab(hour=3, minute=0)},
     # Expired sessions out of the database (by hand: ``manage.py clearsessions``).
     "participants.clear_expired_sessions": {"task": "participants.tasks.clear_expired_sessions", "schedule": 3600},
     # Candidate posts for the inserting arms, one run per active source (by hand: ``manage.py fetch_content``).

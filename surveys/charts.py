@@ -8,6 +8,7 @@ from itertools import accumulate
 import plotly.graph_objects as go
 
 from surveys.dashboard import DailyCompletion, WaveArmRow
+from surveys.estimators import Estimate
 
 
 def completion_figure(daily: list[DailyCompletion], totals: list[WaveArmRow]) -> go.Figure:
@@ -27,5 +28,34 @@ def completion_figure(daily: list[DailyCompletion], totals: list[WaveArmRow]) ->
         legend={"orientation": "h", "y": -0.2},
         margin={"l": 50, "r": 20, "t": 50, "b": 40},
         height=420,
+    )
+    return figure
+
+
+def effects_figure(estimates: list[Estimate], *, title: str) -> go.Figure:
+    """Each estimate with its 95% confidence interval, one row per outcome and sample (a forest plot)."""
+    figure = go.Figure()
+    for spec in sorted({e.spec for e in estimates}):
+        rows = [e for e in estimates if e.spec == spec]
+        figure.add_scatter(
+            x=[e.estimate for e in rows],
+            y=[f"{e.outcome} · {e.sample}" for e in rows],
+            error_x={
+                "type": "data",
+                "symmetric": False,
+                "array": [e.ci_high - e.estimate for e in rows],
+                "arrayminus": [e.estimate - e.ci_low for e in rows],
+            },
+            mode="markers",
+            name=spec,
+        )
+    figure.add_vline(x=0, line_dash="dot", line_color="#616e7c")
+    figure.update_layout(
+        title=title,
+        xaxis={"title": "Effect (95% CI)"},
+        yaxis={"autorange": "reversed"},
+        legend={"orientation": "h", "y": -0.2},
+        margin={"l": 220, "r": 20, "t": 50, "b": 40},
+        height=max(300, 28 * len(estimates) + 120),
     )
     return figure

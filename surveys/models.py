@@ -344,3 +344,38 @@ class InFeedPrompt(models.Model):
     @property
     def closed(self) -> bool:
         return self.answered_at is not None or self.dismissed_at is not None
+
+
+class EffectRun(models.Model):
+    """One computation of a study's effect estimates (nightly, or by hand), with its progress and results.
+
+    ``estimates`` holds every estimate, per arm included; what a page shows depends on blinding
+    (``surveys.effects.visible``), never on what was stored.
+    """
+
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="effect_runs")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.RUNNING)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    total = models.PositiveIntegerField(default=0, help_text="Estimates to compute.")
+    done = models.PositiveIntegerField(default=0, help_text="Estimates computed so far.")
+    estimates = models.JSONField(default=list, blank=True)
+    notes = models.JSONField(default=list, blank=True, help_text="What could not be estimated, and why.")
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["study"], condition=Q(status="running"), name="effect_run_one_running_per_study"
+            )
+        ]
+
+    @property
+    def percent_done(self) -> int:
+        return round(100 * self.done / self.total) if self.total else 0

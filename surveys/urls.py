@@ -1,6 +1,6 @@
 from django.urls import path
 
-from surveys import api, dashboard_views, in_feed_api, views
+from surveys import analysis_views, api, dashboard_views, in_feed_api, views
 
 app_name = "surveys"
 
@@ -14,4 +14,8 @@ urlpatterns = [
     path("research/surveys/", dashboard_views.surveys_dashboard, name="dashboard"),
     path("research/surveys/in-feed/", dashboard_views.in_feed, name="in-feed"),
     path("research/surveys/responses.csv", dashboard_views.responses_csv, name="responses-csv"),
+    path("research/balance/", analysis_views.balance_page, name="balance"),
+    path("research/effects/", analysis_views.effects_page, name="effects"),
+    path("research/effects/recompute/", analysis_views.recompute_effects, name="effects-recompute"),
+    path("research/effects/unblind/", analysis_views.unblind_effects, name="effects-unblind"),
 ]

@@ -1,0 +1,210 @@
+"""A study's effect estimates and balance checks, from the database to plain rows.
+
+- ``survey_panel``: completed responses as S3's panel, indexes standardized against the control group's
+  baseline (``dashboard.response_rows``, the same numbers as the responses export).
+- ``run_effects``: every estimate (S3 per outcome index, S1 per daily outcome; pooled and per arm) into
+  an ``EffectRun``, with progress as it goes; one run per study at a time.
+- ``visible``: the blinding rule. Until a PI unblinds (``participants.prereg.unblind``), only pooled
+  estimates are shown and no arm is named.
+- ``balance_subjects``: included participants with Table S18's baseline covariates, coded from the
+  baseline survey (``covariates``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from participants import prereg
+from participants.balance import Subject
+from participants.models import Arm, Participant, Study
+from surveys import dashboard, estimators, indexes
+from surveys.estimators import POOLED, Estimate
+from surveys.models import EffectRun, Response, Wave
+
+logger = logging.getLogger(__name__)
+
+SURVEY_OUTCOMES = tuple(indexes.INDEXES)
+Job = tuple[str, str, str]  # (spec, outcome, sample)
+STALE_AFTER = dt.timedelta(hours=6)  # a run still "running" this long after it started died with its worker
+
+# Table S18's baseline covariates, coded from baseline answers (None: not answered or "prefer not to say").
+# Income is the bracket's midpoint in thousands of dollars, as the paper's IncomeK (10 ... 175).
+INCOME_K = {1: 10.0, 2: 27.5, 3: 42.5, 4: 62.5, 5: 87.5, 6: 125.0, 7: 175.0}
+COVARIATES = ("Male", "White", "Young", "Bachelors", "Democrat", "IncomeK", "SocialMediaMoreThan90Min")
+
+
+def _flag(condition: bool | None) -> float | None:
+    return None if condition is None else float(condition)
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def covariates(answers: Mapping[str, Any]) -> dict[str, float | None]:
+    """Table S18's covariates from one baseline response (the answer codes of ``surveys.library``)."""
+    gender, ethnicity = answers.get("gender"), answers.get("ethnicity")
+    age, education = _int(answers.get("age")), _int(answers.get("education"))
+    income, use = _int(answers.get("income")), _int(answers.get("socmed_use"))
+    party = answers.get("party_id")
+    return {
+        "Male": _flag(gender == "male") if gender in ("male", "female", "nonbinary") else None,
+        "White": _flag(ethnicity == "white_or_caucasian") if ethnicity else None,
+        "Young": _flag(age <= 2) if age else None,  # 18-34
+        "Bachelors": _flag(education >= 5) if education else None,  # a bachelor's or graduate degree
+        # Democrats and Democratic leaners, as the paper counts them ("Democrats and lean-Democrat").
+        "Democrat": _flag(party == "democrat" or answers.get("party_leaner") == "democrat") if party else None,
+        "IncomeK": INCOME_K.get(income) if income else None,
+        "SocialMediaMoreThan90Min": _flag(use >= 4) if use else None,  # 90 minutes a day or more
+    }
+
+
+def balance_subjects(study: Study) -> list[Subject]:
+    """Included real participants with an arm, each with the covariates of their completed baseline."""
+    answers = dict(
+        Response.objects.filter(
+            wave__study=study, wave__kind=Wave.Kind.BASELINE, completed_at__isnull=False
+        ).values_list("participant_id", "answers")
+    )
+    people = (
+        Participant.objects.real()
+        .included()
+        .filter(study=study, assignment__isnull=False)
+        .values_list("pk", "assignment__arm__name", "assignment__arm__is_control")
+    )
+    return [Subject(arm, control, covariates(answers.get(pk, {}))) for pk, arm, control in people]
+
+
+def wave_periods(study: Study) -> dict[str, int]:
+    """Each wave's period for S3: the baseline first (0), then follow-ups in the order they were set up."""
+    waves = sorted(Wave.objects.filter(study=study), key=lambda w: (w.kind != Wave.Kind.BASELINE, w.pk))
+    return {wave.slug: i for i, wave in enumerate(waves)}
+
+
+def survey_panel(study: Study) -> pd.DataFrame:
+    """S3's panel: one row per completed response, with its standardized indexes as outcome columns."""
+    control = dict(Arm.objects.filter(study=study).values_list("slug", "is_control"))
+    periods = wave_periods(study)
+    rows = [
+        {
+            "participant": row["participant"],
+            "period": periods[row["wave"]],
+            "arm": row["arm"],
+            "is_control": control[row["arm"]],
+            "post": periods[row["wave"]] > 0,
+            **{name: row.get(f"z.{name}") for name in SURVEY_OUTCOMES},
+        }
+        for row in dashboard.response_rows(study)
+        if row["completed_at"] and row["arm"]
+    ]
+    columns = ["participant", "period", "arm", "is_control", "post", *SURVEY_OUTCOMES]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def daily_panel(study: Study) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """S1's daily panel and its outcome columns. The behaviour rollup that feeds it is not built yet
+    (issue 12, item 1): until it is, there is no daily panel and S1 is not estimated for real studies."""
+    return pd.DataFrame(), ()
+
+
+def jobs(survey: pd.DataFrame, daily: pd.DataFrame, daily_outcomes: Iterable[str], arms: list[str]) -> list[Job]:
+    """Every estimate to compute as (spec, outcome, sample), pooled first; a sample is ``POOLED`` or an arm."""
+    survey_outcomes = SURVEY_OUTCOMES if not survey.empty else ()
+    daily_outcomes = tuple(daily_outcomes) if not daily.empty else ()
+    specs = [("S3", survey_outcomes), ("S1", daily_outcomes)]
+    return [(spec, outcome, sample) for spec, outcomes in specs for sample in (POOLED, *arms) for outcome in outcomes]
+
+
+def estimate(job: Job, *, survey: pd.DataFrame, daily: pd.DataFrame, baseline_days: int) -> Estimate | None:
+    spec, outcome, sample = job
+    arm = None if sample == POOLED else sample
+    if spec == "S3":
+        return estimators.estimate_survey(survey, outcome, arm=arm)
+    return estimators.estimate_daily(daily, outcome, arm=arm, baseline_days=baseline_days)
+
+
+class AlreadyRunning(Exception):
+    pass
+
+
+def start_run(study: Study, total: int = 0) -> EffectRun:
+    """Claim the study's one running slot (a partial unique index), after failing any run that died."""
+    stale = timezone.now() - STALE_AFTER
+    EffectRun.objects.filter(study=study, status=EffectRun.Status.RUNNING, started_at__lt=stale).update(
+        status=EffectRun.Status.FAILED, error="Stopped without finishing (worker lost).", finished_at=timezone.now()
+    )
+    try:
+        with transaction.atomic():
+            return EffectRun.objects.create(study=study, total=total)
+    except IntegrityError:
+        raise AlreadyRunning(f"Effects of {study.slug} are being computed already.") from None
+
+
+def run_effects(
+    *,
+    study: Study,
+    daily: tuple[pd.DataFrame, tuple[str, ...]] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> EffectRun:
+    """Compute every estimate of ``study`` into a new ``EffectRun``; raises ``AlreadyRunning`` if one is going."""
+    run = start_run(study)
+    try:
+        panel, outcomes = daily if daily is not None else daily_panel(study)
+        arms = list(Arm.objects.filter(study=study, is_control=False).order_by("id").values_list("slug", flat=True))
+        survey = survey_panel(study)
+        todo = jobs(survey, panel, outcomes, arms)
+        EffectRun.objects.filter(pk=run.pk).update(total=len(todo))
+        results: list[dict[str, Any]] = []
+        notes: list[dict[str, str]] = []
+        for done, job in enumerate(todo, start=1):
+            result = estimate(job, survey=survey, daily=panel, baseline_days=study.baseline_days)
+            if result is None:
+                notes.append(dict(zip(("spec", "outcome", "sample"), job, strict=True)))
+            else:
+                results.append(result.as_dict())
+            EffectRun.objects.filter(pk=run.pk).update(done=done)
+            if progress:
+                progress(done, len(todo))
+        finished = {"status": EffectRun.Status.DONE, "estimates": results, "notes": notes}
+    except Exception as error:
+        logger.exception("effect estimates of %s failed", study.slug)
+        finished = {"status": EffectRun.Status.FAILED, "error": f"{type(error).__name__}: {error}"}
+    EffectRun.objects.filter(pk=run.pk).update(finished_at=timezone.now(), **finished)
+    run.refresh_from_db()
+    return run
+
+
+def latest_run(study: Study) -> tuple[EffectRun | None, EffectRun | None]:
+    """The run in progress (if any) and the latest finished one."""
+    running = EffectRun.objects.filter(study=study, status=EffectRun.Status.RUNNING).first()
+    finished = EffectRun.objects.filter(study=study, status=EffectRun.Status.DONE).first()
+    return running, finished
+
+
+def visible(estimates: Iterable[Estimate], *, unblinded: bool) -> list[Estimate]:
+    """The blinding rule: blinded, only pooled estimates (which name no arm); unblinded, all of them."""
+    return [e for e in estimates if unblinded or e.sample == POOLED]
+
+
+@dataclass(frozen=True)
+class Shown:
+    """What the effects page may show of a run: estimates, and those that could not be estimated."""
+
+    estimates: list[Estimate]
+    not_identified: list[dict[str, str]]
+    unblinded: bool
+
+
+def shown(study: Study, run: EffectRun | None) -> Shown:
+    unblinded = prereg.is_unblinded(study)
+    stored = [Estimate.from_dict(row) for row in (run.estimates if run else [])]
+    notes = [n for n in (run.notes if run else []) if unblinded or n["sample"] == POOLED]
+    return Shown(visible(stored, unblinded=unblinded), notes, unblinded)
