@@ -172,8 +172,9 @@ def synthetic_daily_panel(
 ) -> pd.DataFrame:
     """A daily panel with a planted effect per arm (for tests and the benchmark).
 
-    Participants enrol in one of ``cohorts`` weekly cohorts; treated ones start ``baseline_days`` after
-    enrolment. The outcome is a person level, a common daily shock, noise, and ``effect`` once treated.
+    Participants enrol in one of ``cohorts`` weekly cohorts and are observed for ``days`` days from their
+    enrolment (``participants * days`` rows); treated ones start ``baseline_days`` after enrolment. The
+    outcome is a person level, a common shock per calendar day, noise, and ``effect`` once treated.
     """
     rng = np.random.default_rng(seed)
     effects = effect if isinstance(effect, dict) else dict.fromkeys(arms, effect)
@@ -182,9 +183,9 @@ def synthetic_daily_panel(
     cohort_of = rng.integers(0, cohorts, participants)
     first = pd.Timestamp(first_day)
     cohort_dates = first + pd.to_timedelta(cohort_of * 7, unit="D")
-    day_index = np.arange(days)
     person = np.repeat(np.arange(participants), days)
-    day = first + pd.to_timedelta(np.tile(day_index, participants), unit="D")
+    calendar_day = np.tile(np.arange(days), participants) + cohort_of[person] * 7
+    day = first + pd.to_timedelta(calendar_day, unit="D")
     arm = np.asarray(labels)[arm_of][person]
     is_control = arm == "control"
     cohort = cohort_dates[person]
@@ -192,10 +193,10 @@ def synthetic_daily_panel(
     start[is_control] = np.datetime64("NaT")
     treated = (~is_control) & (day.to_numpy() >= start)
     planted = np.array([effects.get(a, 0.0) for a in labels])[arm_of][person]
-    shock = rng.normal(0, 1, days)[np.tile(day_index, participants)]
+    shock = rng.normal(0, 1, days + 7 * cohorts)[calendar_day]
     level = rng.normal(30, 10, participants)[person]
     outcome = level + shock + rng.normal(0, 5, len(person)) + planted * treated
-    frame = pd.DataFrame(
+    return pd.DataFrame(
         {
             "participant": person,
             "day": day,
@@ -206,4 +207,3 @@ def synthetic_daily_panel(
             "active_minutes": outcome,
         }
     )
-    return frame[frame["day"] >= frame["cohort"]].reset_index(drop=True)  # observed from enrolment on

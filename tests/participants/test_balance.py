@@ -28,6 +28,7 @@ SUBJECTS = [
     subject("bridging", male=1, income=None),
     subject("news", male=0, income=60),
     subject("news", male=1, income=50),
+    subject("news", male=0, income=70),
 ]
 
 
@@ -39,18 +40,20 @@ def test_balance_compares_control_with_pooled_treatment_by_hand() -> None:
     rows = balance.balance_rows(SUBJECTS, ["income"])
     income = row(rows, "income", balance.TREATMENT)
     # control 10, 30, 20: mean 20, variance ((-10)^2 + 10^2 + 0) / 2 = 100, sd 10
-    # treated 40, 60, 50 (one missing): mean 50, variance (100 + 100 + 0) / 2 = 100, sd 10
-    assert (income.control_n, income.group_n) == (3, 3)
+    # treated 40, 60, 50, 70 (one missing): mean 55, variance (225 + 25 + 25 + 225) / 3 = 500 / 3
+    assert (income.control_n, income.group_n) == (3, 4)
     assert income.control_mean == pytest.approx(20)
     assert income.control_sd == pytest.approx(10)
-    assert income.group_mean == pytest.approx(50)
-    assert income.group_sd == pytest.approx(10)
-    assert income.difference == pytest.approx(30)
-    assert income.std_difference == pytest.approx(30 / 10)
-    # Welch: t = 30 / sqrt(100/3 + 100/3) = 3.674; equal variances and sizes give df = 4
-    t = 30 / math.sqrt(200 / 3)
-    assert income.p_value == pytest.approx(2 * stats.t.sf(t, 4))
-    assert income.p_value == pytest.approx(0.0213, abs=1e-4)
+    assert income.group_mean == pytest.approx(55)
+    assert income.group_sd == pytest.approx(math.sqrt(500 / 3))
+    assert income.difference == pytest.approx(35)
+    assert income.std_difference == pytest.approx(35 / math.sqrt((100 + 500 / 3) / 2))
+    # Welch: standard error sqrt(100/3 + (500/3)/4) = sqrt(75); Welch-Satterthwaite df = 75^2 / (a^2/2 + b^2/3)
+    a, b = 100 / 3, 500 / 12
+    t, df = 35 / math.sqrt(75), 75**2 / (a**2 / 2 + b**2 / 3)
+    assert df == pytest.approx(4.959, abs=1e-3)
+    assert income.p_value == pytest.approx(2 * stats.t.sf(t, df))
+    assert income.p_value == pytest.approx(0.01008, abs=1e-5)
 
 
 def test_balance_has_a_row_per_arm_against_control_and_handles_a_single_value() -> None:
