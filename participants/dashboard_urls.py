@@ -3,7 +3,7 @@
 import plotly
 from django.urls import path
 
-from participants import dashboard_views, prereg_views, views
+from participants import dashboard_views, views
 
 app_name = "dashboards"
 
@@ -11,7 +11,6 @@ urlpatterns = [
     path("", dashboard_views.index, name="index"),
     path("funnel/", dashboard_views.funnel, name="funnel"),
     path("payments/", dashboard_views.payments_page, name="payments"),
-    path("prereg/", prereg_views.prereg_page, name="prereg"),
     path("payments/export/", dashboard_views.payout_export, name="payout-export"),
     path("payments/batches/<int:batch_id>/file/", dashboard_views.payout_file, name="payout-file"),
     path("payments/batches/<int:batch_id>/results/", dashboard_views.payout_results, name="payout-results"),

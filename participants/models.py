@@ -698,24 +698,6 @@ class PageCopy(models.Model):
         verbose_name_plural = "page copy"
 
 
-class AuditEvent(models.Model):
-    """Who did what, when. Append-only: a database trigger refuses updates and deletes."""
-
-    at = models.DateTimeField(default=timezone.now, db_index=True)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
-    actor_label = models.CharField(max_length=200, help_text="'participant p_…', 'system', or a username.")
-    action = models.CharField(max_length=100, db_index=True)
-    object_type = models.CharField(max_length=100)
-    object_id = models.CharField(max_length=100)
-    detail = models.JSONField(default=dict)
-
-    class Meta:
-        ordering = ["-at"]
-
-    def __str__(self) -> str:
-        return f"{self.at:%Y-%m-%d %H:%M} {self.actor_label} {self.action} {self.object_type}:{self.object_id}"
-
-
 class AnalysisPlan(models.Model):
     """A study's pre-registration, frozen once by a PI: what the analysis will be, fixed before the data.
 
@@ -759,3 +741,21 @@ class Unblinding(models.Model):
     at = models.DateTimeField(default=timezone.now)
     by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
     reason = models.TextField()
+
+
+class AuditEvent(models.Model):
+    """Who did what, when. Append-only: a database trigger refuses updates and deletes."""
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    actor_label = models.CharField(max_length=200, help_text="'participant p_…', 'system', or a username.")
+    action = models.CharField(max_length=100, db_index=True)
+    object_type = models.CharField(max_length=100)
+    object_id = models.CharField(max_length=100)
+    detail = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor_label} {self.action} {self.object_type}:{self.object_id}"

@@ -82,4 +82,4 @@ def prereg_page(request: HttpRequest) -> HttpResponse:
         field = error.field if error.field in plan_form.fields else None
         plan_form.add_error(field, error.message)
         return _render(request, form, study, plan_form, status=403 if "Only a PI" in error.message else 400)
-    return redirect(f"{reverse('dashboards:prereg')}?study={study.slug}")
+    return redirect(f"{reverse('surveys:prereg')}?study={study.slug}")

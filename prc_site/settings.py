@@ -133,14 +133,14 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "rankers.drain_slate_fallback": {"task": "rankers.tasks.drain_slate_fallback", "schedule": 60},
     # The slate log's monthly partitions, three months ahead.
     "rankers.ensure_slate_partitions": {"task": "rankers.tasks.ensure_slate_partitions", "schedule": 24 * 3600},
+    # Effect estimates (S1, S3) of every live or closed study, nightly (manage.py compute_effects).
+    "surveys.compute_effects": {"task": "surveys.tasks.compute_effects", "schedule": crontab(hour=3, minute=0)},
     # Survey invitations, expiries and reminders (manage.py run_survey_schedule).
     "surveys.run_survey_schedule": {"task": "surveys.tasks.run_survey_schedule", "schedule": 15 * 60},
     # Monthly update emails, at most one per participant and calendar month (manage.py send_monthly_updates).
     "surveys.send_monthly_updates": {"task": "surveys.tasks.send_monthly_updates", "schedule": 24 * 3600},
     # Texts of slates served before their scores arrived (manage.py rescore_slates); on the scoring queue.
     "rankers.rescore_missed_slates": {"task": "rankers.tasks.rescore_missed_slates", "schedule": 5 * 60},
-    # Effect estimates (S1, S3) of every live or closed study, nightly (manage.py compute_effects).
-    "surveys.compute_effects": {"task": "surveys.tasks.compute_effects", "schedule": crontab(hour=3, minute=0)},
     # Expired sessions out of the database (by hand: ``manage.py clearsessions``).
     "participants.clear_expired_sessions": {"task": "participants.tasks.clear_expired_sessions", "schedule": 3600},
     # Candidate posts for the inserting arms, one run per active source (by hand: ``manage.py fetch_content``).

@@ -1,5 +1,6 @@
 from django.urls import path
 
+from participants import prereg_views
 from surveys import analysis_views, api, dashboard_views, in_feed_api, views
 
 app_name = "surveys"
@@ -18,4 +19,5 @@ urlpatterns = [
     path("research/effects/", analysis_views.effects_page, name="effects"),
     path("research/effects/recompute/", analysis_views.recompute_effects, name="effects-recompute"),
     path("research/effects/unblind/", analysis_views.unblind_effects, name="effects-unblind"),
+    path("research/prereg/", prereg_views.prereg_page, name="prereg"),
 ]
