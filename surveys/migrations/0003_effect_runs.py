@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('participants', '0011_prereg_lock_and_unblinding'),
+        ('participants', '0010_study_setup_validation'),
         ('surveys', '0002_in_feed_questions'),
     ]
 
