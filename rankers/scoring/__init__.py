@@ -29,7 +29,7 @@ from django.utils.module_loading import import_string
 
 from rankers.scoring.backends import ScorerBackend, build_backend
 from rankers.scoring.backends.base import unit_interval
-from rankers.scoring.cache import LRU, Entry, text_digest
+from rankers.scoring.cache import LRU, Entry, covering, text_digest
 
 if TYPE_CHECKING:
     from rankers.plugins.base import SlateItem
@@ -38,7 +38,7 @@ logger = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 _backend: ScorerBackend | None = None
-_cache: LRU | None = None
+_cache: LRU[bytes] | None = None
 
 
 def identity() -> str:
@@ -81,7 +81,8 @@ def get_backend() -> ScorerBackend:
         return _backend
 
 
-def get_cache() -> LRU:
+def get_cache() -> LRU[bytes]:
+    """This process's LRU of encoded entries, keyed like Redis."""
     global _cache
     with _lock:
         if _cache is None:
@@ -89,7 +90,7 @@ def get_cache() -> LRU:
         return _cache
 
 
-def configure(backend: ScorerBackend | None = None, cache: LRU | None = None) -> None:
+def configure(backend: ScorerBackend | None = None, cache: LRU[bytes] | None = None) -> None:
     """Replace the process's backend and cache (tests, benchmarks); None means "rebuild from settings"."""
     global _backend, _cache
     with _lock:
@@ -183,10 +184,11 @@ def score_items(items: Sequence[SlateItem], attributes: Sequence[str]) -> dict[s
     cache = get_cache()
     digest_of = {item.id: text_digest(item.full_text) for item in items if item.full_text}
     text_of = {text_digest(item.full_text): item.full_text for item in items if item.full_text}
-    known = cache.get_many(text_of, wanted)
+    known = covering({digest: Entry.decode(cache.get(digest)) for digest in text_of}, wanted)
     missing = [digest for digest in text_of if digest not in known]
     fresh = score_texts(backend, [text_of[d] for d in missing], wanted).entries
-    cache.put_many(fresh)
+    for digest, entry in fresh.items():
+        cache.put(digest, entry.encode())
     known.update(fresh)
     return scores_by_item(digest_of, known, wanted)
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 
 from rankers.scoring import get_cache, scores_by_item, scoring_attributes, stats, store
-from rankers.scoring.cache import Entry, text_digest
+from rankers.scoring.cache import Entry, covering, text_digest
 
 if TYPE_CHECKING:
     from rankers.plugins.base import SlateItem
@@ -71,8 +71,7 @@ async def _gather(
     found.update(_remembered(texts, wanted))
     missing = [digest for digest in texts if digest not in found]
     if missing:
-        shared = await store.aread(missing, wanted)
-        _remember(shared)
+        shared = _remember(await store.aread(missing), wanted)
         found.update(shared)
         missing = [digest for digest in missing if digest not in shared]
     events["texts_cached"] = len(found)
@@ -105,9 +104,7 @@ async def _await_job(
         poll_s = min(poll_s * 1.5, 0.05)
         if await store.adone(job_id):
             break
-    arrived = await store.aread(missing, wanted)
-    _remember(arrived)
-    found.update(arrived)
+    found.update(_remember(await store.aread(missing), wanted))
 
 
 def prepare() -> None:
@@ -124,12 +121,16 @@ def prepare() -> None:
 
 def _remembered(digests: Iterable[str], wanted: Sequence[str]) -> dict[str, Entry]:
     """What this process's LRU holds for these texts, under this scorer (its key is Redis's)."""
-    keys = {store.score_key(digest): digest for digest in digests}
-    return {keys[key]: entry for key, entry in get_cache().get_many(keys, wanted).items()}
+    lru = get_cache()
+    return covering({digest: Entry.decode(lru.get(store.score_key(digest))) for digest in digests}, wanted)
 
 
-def _remember(entries: dict[str, Entry]) -> None:
-    get_cache().put_many({store.score_key(digest): entry for digest, entry in entries.items()})
+def _remember(raw: dict[str, bytes], wanted: Sequence[str]) -> dict[str, Entry]:
+    """Keep what Redis gave (encoded) in the LRU; return the entries that have every wanted attribute."""
+    lru = get_cache()
+    for digest, value in raw.items():
+        lru.put(store.score_key(digest), value)
+    return covering({digest: Entry.decode(value) for digest, value in raw.items()}, wanted)
 
 
 def _wake_a_scorer() -> None:

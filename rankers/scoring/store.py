@@ -31,7 +31,7 @@ from prc_site.lib.asyncdb import per_loop
 from prc_site.lib.embedded import redis_py_url
 from rankers.models import TextScore
 from rankers.scoring import identity, namespace
-from rankers.scoring.cache import Entry
+from rankers.scoring.cache import Entry, covering
 
 
 def prefix() -> str:
@@ -241,12 +241,12 @@ async def close_async_client() -> None:
         await client.aclose()
 
 
-async def aread(digests: Sequence[str], attributes: Sequence[str]) -> dict[str, Entry]:
-    """Entries Redis holds for ``digests`` (one MGET)."""
+async def aread(digests: Sequence[str]) -> dict[str, bytes]:
+    """Encoded entries Redis holds for ``digests`` (one MGET)."""
     if not digests:
         return {}
     values = await async_client().mget([score_key(d) for d in digests])
-    return _covering(digests, values, attributes)
+    return {digest: raw for digest, raw in zip(digests, values, strict=True) if isinstance(raw, bytes)}
 
 
 async def adone(job_id: str) -> bool:
@@ -263,9 +263,4 @@ async def aenqueue(job: Job) -> tuple[bool, int, int]:
 
 
 def _covering(digests: Sequence[str], values: Sequence[Any], attributes: Sequence[str]) -> dict[str, Entry]:
-    found: dict[str, Entry] = {}
-    for digest, raw in zip(digests, values, strict=True):
-        entry = Entry.decode(raw)
-        if entry is not None and entry.covers(attributes):
-            found[digest] = entry
-    return found
+    return covering({digest: Entry.decode(raw) for digest, raw in zip(digests, values, strict=True)}, attributes)
