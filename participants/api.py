@@ -16,10 +16,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from participants import services
+from participants import events, services
 from participants.models import ExtensionInstall, Participant
 from participants.paper import extension_slate_sizes
 from participants.serializers import (
+    EventBatchInput,
+    EventBatchOutput,
+    EventBatchSchema,
     HeartbeatInput,
     HeartbeatOutput,
     RegisterInput,
@@ -146,3 +149,23 @@ class UninstallView(ExtensionView):
     def post(self, request: Request) -> Response:
         install = services.uninstall_extension(install=self.caller(request)[1])
         return Response(UninstallOutput({"uninstalled_at": install.uninstalled_at}).data)
+
+
+class EventsView(ExtensionView):
+    """A batch of behaviour events: views, engagements and per-minute activity pings.
+
+    Each event is checked on its own: the valid ones are stored and the others listed with a reason
+    (200 either way). A repeated ``batch_key`` stores nothing and gets the first answer again. A
+    withdrawn participant's events are refused (403 ``withdrawn``): the extension stops collecting.
+    """
+
+    @extend_schema(request=EventBatchSchema, responses={200: EventBatchOutput})
+    def post(self, request: Request) -> Response:
+        data = EventBatchInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        participant, install = self.caller(request)
+        try:
+            result = events.ingest_events(participant=participant, install=install, **data.validated_data)
+        except events.Withdrawn as exc:
+            raise ApiError("withdrawn", "You have left the study: no data is collected.", status_code=403) from exc
+        return Response(EventBatchOutput(result).data)

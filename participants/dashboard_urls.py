@@ -3,13 +3,14 @@
 import plotly
 from django.urls import path
 
-from participants import dashboard_views, views
+from participants import dashboard_views, data_views, views
 
 app_name = "dashboards"
 
 urlpatterns = [
     path("", dashboard_views.index, name="index"),
     path("funnel/", dashboard_views.funnel, name="funnel"),
+    path("behaviour/", data_views.behaviour, name="behaviour"),
     path("payments/", dashboard_views.payments_page, name="payments"),
     path("payments/export/", dashboard_views.payout_export, name="payout-export"),
     path("payments/batches/<int:batch_id>/file/", dashboard_views.payout_file, name="payout-file"),

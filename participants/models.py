@@ -759,3 +759,90 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor_label} {self.action} {self.object_type}:{self.object_id}"
+
+
+class EventBatch(models.Model):
+    """One batch of behaviour events as the extension sent it. Its key makes a repeat harmless: the
+    unique constraint lets the first one in, and a repeat is answered with what the first one stored."""
+
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="event_batches")
+    batch_key = models.CharField(max_length=100, help_text="Stable id the extension sends with the batch.")
+    received_at = models.DateTimeField(default=timezone.now)
+    extension_version = models.CharField(max_length=50, blank=True)
+    n_events = models.PositiveIntegerField(default=0)
+    n_accepted = models.PositiveIntegerField(default=0)
+    rejected = models.JSONField(
+        default=list, blank=True, help_text="[{index, code, message, field}] per event refused."
+    )
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["participant", "batch_key"], name="eventbatch_unique_key")]
+
+
+class BehaviourEvent(models.Model):
+    """One item view, engagement or per-minute activity ping from the extension (append-only).
+
+    PostgreSQL holds a table range-partitioned by month on ``occurred_at`` (like the slate log), with
+    primary key (id, occurred_at) and a trigger that refuses updates; rows leave only by erasure.
+    ``participant_id`` is ``Participant.pk`` without a foreign key: the log is written in bulk and
+    erased through ``participant_erasing``.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    occurred_at = models.DateTimeField(help_text="When it happened on the participant's device (UTC).")
+    received_at = models.DateTimeField(default=timezone.now)
+    participant_id = models.BigIntegerField()
+    study_id = models.IntegerField()
+    batch_id = models.BigIntegerField(help_text="EventBatch.pk")
+    platform = models.CharField(max_length=20)
+    kind = models.CharField(max_length=20, help_text="view, engagement or activity.")
+    action = models.CharField(max_length=30, blank=True, help_text="An engagement's type: like, share, comment...")
+    item_id = models.CharField(max_length=255, blank=True)
+    active_page = models.BooleanField(null=True, help_text="Activity pings: the platform was the active page.")
+    user_active = models.BooleanField(null=True, help_text="Activity pings: the participant used mouse or keyboard.")
+    extension_version = models.CharField(max_length=50, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["study_id", "occurred_at"], name="event_study_occurred_at"),
+            models.Index(fields=["participant_id", "occurred_at"], name="event_participant_occurred_at"),
+        ]
+
+
+class DailyBehaviour(models.Model):
+    """Daily active minutes and counts per participant and platform (``behaviour.daily_behaviour``'s rule),
+    recomputed by the rollup; a study day is a calendar day in the study's time zone."""
+
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="daily_behaviour")
+    study_id = models.IntegerField()
+    day = models.DateField()
+    platform = models.CharField(max_length=20)
+    active_minutes = models.PositiveIntegerField(default=0)
+    views = models.PositiveIntegerField(default=0)
+    engagements = models.PositiveIntegerField(default=0)
+    computed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["participant", "day", "platform"], name="dailybehaviour_unique_day")
+        ]
+        indexes = [models.Index(fields=["study_id", "day"], name="dailybehaviour_study_day")]
+
+
+class DailyEventCount(models.Model):
+    """Events per study, day, platform, kind and extension version: what the gap page reads."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="daily_event_counts")
+    day = models.DateField()
+    platform = models.CharField(max_length=20)
+    kind = models.CharField(max_length=20)
+    extension_version = models.CharField(max_length=50, blank=True)
+    events = models.PositiveIntegerField(default=0)
+    participants = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["study", "day", "platform", "kind", "extension_version"], name="dailyeventcount_unique"
+            )
+        ]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from participants.behaviour import ENGAGEMENT_ACTIONS, EVENT_KINDS
+from participants.events import MAX_BATCH
 from participants.paper import PLATFORMS
 
 
@@ -50,3 +52,43 @@ class HeartbeatOutput(serializers.Serializer):
 
 class UninstallOutput(serializers.Serializer):
     uninstalled_at = serializers.DateTimeField()
+
+
+class EventInput(serializers.Serializer):
+    """One behaviour event (documentation of the shape; ``participants.behaviour.check_event`` checks it)."""
+
+    kind = serializers.ChoiceField(choices=EVENT_KINDS)
+    platform = serializers.ChoiceField(choices=PLATFORMS)
+    at = serializers.DateTimeField(help_text="ISO 8601 with a time zone; not in the future, not before joining.")
+    item_id = serializers.CharField(required=False, max_length=255, help_text="view and engagement: the item.")
+    action = serializers.ChoiceField(choices=ENGAGEMENT_ACTIONS, required=False, help_text="engagement only.")
+    active_page = serializers.BooleanField(required=False, help_text="activity: the platform is the active page.")
+    user_active = serializers.BooleanField(required=False, help_text="activity: mouse or keyboard in this minute.")
+    user_id = serializers.CharField(required=False, help_text="Optional; if sent, must be the token's user_id.")
+
+
+class EventBatchInput(serializers.Serializer):
+    batch_key = serializers.CharField(
+        min_length=8, max_length=100, help_text="A random id per batch; a repeat is stored once."
+    )
+    extension_version = serializers.CharField(max_length=50, required=False, default="", allow_blank=True)
+    # Each event is checked on its own (a bad one is refused, not the batch), so the list is taken as it is.
+    events = serializers.ListField(min_length=1, max_length=MAX_BATCH)
+
+
+class EventBatchSchema(EventBatchInput):
+    events = serializers.ListField(child=EventInput(), min_length=1, max_length=MAX_BATCH)
+
+
+class EventRejection(serializers.Serializer):
+    index = serializers.IntegerField(help_text="Position of the event in the batch.")
+    code = serializers.CharField(help_text="unknown_type, unknown_participant, impossible_timestamp, invalid...")
+    message = serializers.CharField()
+    field = serializers.CharField(allow_null=True)
+
+
+class EventBatchOutput(serializers.Serializer):
+    batch_key = serializers.CharField()
+    accepted = serializers.IntegerField(help_text="Events stored.")
+    rejected = EventRejection(many=True)
+    repeat = serializers.BooleanField(help_text="This batch key was sent before: nothing new was stored.")

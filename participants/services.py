@@ -20,7 +20,7 @@ from django.db.models import CharField, F, Q, Value
 from django.db.models.functions import Cast, Coalesce, Concat
 from django.utils import timezone
 
-from participants import randomization, tokens
+from participants import events, randomization, tokens
 from participants.audit import record_audit
 from participants.link_builder import TEST_PARAM, is_test_entry
 from participants.models import (
@@ -661,6 +661,7 @@ def erase_participant_data(*, participant: Participant, at: dt.datetime | None =
         erased["consent_browser_details"] = ConsentRecord.objects.filter(participant=participant).update(
             ip_hash="", user_agent=""
         )
+        erased.update(events.erase_events(participant))
         for _receiver, counts in participant_erasing.send(sender=Participant, participant=participant, at=at):
             if isinstance(counts, dict):
                 erased.update(counts)

@@ -6,6 +6,8 @@ from celery import shared_task
 from django.core.management import call_command
 from django.db import OperationalError
 
+from participants import events
+
 
 @shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
 def clear_expired_sessions() -> None:
@@ -14,3 +16,18 @@ def clear_expired_sessions() -> None:
     By hand: ``manage.py clearsessions``.
     """
     call_command("clearsessions")
+
+
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+def rollup_behaviour_recent_days() -> int:
+    """Daily active minutes and event counts for yesterday and today; beat runs it every 15 minutes.
+
+    By hand: ``manage.py rollup_behaviour --start YYYY-MM-DD --end YYYY-MM-DD [--study SLUG]``.
+    """
+    return events.rollup_behaviour_recent_days()
+
+
+@shared_task
+def ensure_event_partitions(months_ahead: int = 3) -> int:
+    """The behaviour event log's monthly partitions, ahead of time; beat runs it daily. Safe to run twice."""
+    return events.ensure_partitions(months_ahead)

@@ -1,7 +1,7 @@
 from django.urls import path
 
 from participants import views
-from participants.api import HeartbeatView, RegisterView, UninstallView
+from participants.api import EventsView, HeartbeatView, RegisterView, UninstallView
 
 app_name = "participants"
 
@@ -19,5 +19,6 @@ urlpatterns = [
     path("p/<str:key>/code/", views.new_code, name="new-code"),
     path("api/v1/extension/register", RegisterView.as_view(), name="extension-register"),
     path("api/v1/extension/heartbeat", HeartbeatView.as_view(), name="extension-heartbeat"),
+    path("api/v1/extension/events", EventsView.as_view(), name="extension-events"),
     path("api/v1/extension/uninstall", UninstallView.as_view(), name="extension-uninstall"),
 ]

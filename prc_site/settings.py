@@ -141,6 +141,16 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "surveys.send_monthly_updates": {"task": "surveys.tasks.send_monthly_updates", "schedule": 24 * 3600},
     # Texts of slates served before their scores arrived (manage.py rescore_slates); on the scoring queue.
     "rankers.rescore_missed_slates": {"task": "rankers.tasks.rescore_missed_slates", "schedule": 5 * 60},
+    # Daily active minutes and event counts of behaviour events (manage.py rollup_behaviour).
+    "participants.rollup_behaviour_recent_days": {
+        "task": "participants.tasks.rollup_behaviour_recent_days",
+        "schedule": 15 * 60,
+    },
+    # The behaviour event log's monthly partitions, three months ahead.
+    "participants.ensure_event_partitions": {
+        "task": "participants.tasks.ensure_event_partitions",
+        "schedule": 24 * 3600,
+    },
     # Expired sessions out of the database (by hand: ``manage.py clearsessions``).
     "participants.clear_expired_sessions": {"task": "participants.tasks.clear_expired_sessions", "schedule": 3600},
     # Candidate posts for the inserting arms, one run per active source (by hand: ``manage.py fetch_content``).

@@ -13,6 +13,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from participants.models import Study
+from prc_site.lib.commands import add_day_range
 from rankers.charts import days_between
 from rankers.remeasure import remeasure_slates
 from rankers.rollups import day_bounds, rollup_day
@@ -20,20 +21,11 @@ from rankers.rollups import day_bounds, rollup_day
 MAX_DAYS = 3660
 
 
-def iso_date(value: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError as exc:
-        raise CommandError(f"{value!r} is not a date (YYYY-MM-DD)") from exc
-
-
 class Command(BaseCommand):
     help = "Recompute the daily per-arm rollups for every day from --start to --end (inclusive). Safe to rerun."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--start", required=True, type=iso_date, help="First day, YYYY-MM-DD.")
-        parser.add_argument("--end", required=True, type=iso_date, help="Last day, YYYY-MM-DD (included).")
-        parser.add_argument("--study", help="Slug of one study; default every study.")
+        add_day_range(parser)
         parser.add_argument(
             "--remeasure",
             action="store_true",

@@ -1,0 +1,23 @@
+"""The shared management-command helpers."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.core.management.base import CommandError, CommandParser
+
+from prc_site.lib.commands import add_day_range, iso_date
+
+
+def test_iso_date_reads_a_day_and_refuses_anything_else_as_a_command_error() -> None:
+    assert iso_date("2026-02-28") == dt.date(2026, 2, 28)
+    with pytest.raises(CommandError, match="'2026-02-30' is not a date"):
+        iso_date("2026-02-30")
+
+
+def test_the_day_range_arguments_are_parsed_as_dates_with_an_optional_study() -> None:
+    parser = CommandParser()
+    add_day_range(parser)
+    options = parser.parse_args(["--start", "2026-01-01", "--end", "2026-01-31"])
+    assert (options.start, options.end, options.study) == (dt.date(2026, 1, 1), dt.date(2026, 1, 31), None)
