@@ -846,3 +846,42 @@ class DailyEventCount(models.Model):
                 fields=["study", "day", "platform", "kind", "extension_version"], name="dailyeventcount_unique"
             )
         ]
+
+
+class Export(models.Model):
+    """One export a researcher asked for: which datasets, in which format, and how far it has got.
+
+    Built by the Celery task ``participants.tasks.build_export``; the file is a zip under ``PRC_EXPORT_DIR``.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    class Format(models.TextChoices):
+        CSV = "csv", "CSV"
+        PARQUET = "parquet", "Parquet"
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="exports")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    datasets = models.JSONField(default=list, help_text="Names of the datasets, in order.")
+    format = models.CharField(max_length=10, choices=Format.choices, default=Format.PARQUET)
+    identifiable = models.BooleanField(default=False, help_text="Includes the vendor ids and screener answers.")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    dataset = models.CharField(max_length=50, blank=True, help_text="The dataset being written now.")
+    datasets_done = models.PositiveIntegerField(default=0)
+    rows_done = models.BigIntegerField(default=0)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    file_name = models.CharField(max_length=200, blank=True)
+    size_bytes = models.BigIntegerField(default=0)
+    error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"export {self.pk} of {self.study} ({self.status})"

@@ -23,7 +23,8 @@ from django.contrib.contenttypes.management import create_contenttypes
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
 from django.db.models.signals import m2m_changed, post_migrate, post_save, pre_save
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 
 from participants.audit import record_audit
 from participants.models import Participant
@@ -38,9 +39,11 @@ RESEARCH_APPS = ("participants", "rankers", "surveys")
 
 # Permissions that no model declares: created here, checked by the admin and (later) exports.
 VIEW_CONTACT_DATA = "view_contact_data"
+EXPORT_DATA = "export_data"
 EXPORT_IDENTIFIABLE = "export_identifiable_data"
 EXPORT_PAYOUTS = "export_payouts"
 CUSTOM_PERMISSIONS = {
+    EXPORT_DATA: "Can export study data (de-identified)",
     VIEW_CONTACT_DATA: "Can see participants' contact data",
     EXPORT_IDENTIFIABLE: "Can export identifiable participant data",
     EXPORT_PAYOUTS: "Can export payout files and import payout results",
@@ -145,14 +148,14 @@ def is_researcher(user: AbstractBaseUser | AnonymousUser) -> bool:
     return Group.objects.filter(user__pk=user.pk, name__in=ROLE_NAMES).exists()
 
 
-ViewFunc = Callable[..., HttpResponse]
+ViewFunc = Callable[..., HttpResponseBase]
 
 
 def researcher_required(view: ViewFunc) -> ViewFunc:
     """Anonymous visitors go to the login page; signed-in users without a role get 403."""
 
     @functools.wraps(view)
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not request.user.is_authenticated or not second_factor_ok(request.user):
             return redirect_to_login(request.get_full_path())
         if not is_researcher(request.user):
@@ -167,7 +170,7 @@ def researcher_with_permission(codename: str) -> Callable[[ViewFunc], ViewFunc]:
 
     def decorate(view: ViewFunc) -> ViewFunc:
         @functools.wraps(view)
-        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             if request.user.is_authenticated and not request.user.has_perm(f"participants.{codename}"):
                 raise PermissionDenied("Your role does not allow this.")
             return view(request, *args, **kwargs)

@@ -6,7 +6,7 @@ from celery import shared_task
 from django.core.management import call_command
 from django.db import OperationalError
 
-from participants import events
+from participants import events, exports
 
 
 @shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
@@ -31,3 +31,10 @@ def rollup_behaviour_recent_days() -> int:
 def ensure_event_partitions(months_ahead: int = 3) -> int:
     """The behaviour event log's monthly partitions, ahead of time; beat runs it daily. Safe to run twice."""
     return events.ensure_partitions(months_ahead)
+
+
+@shared_task
+def build_export(export_id: int) -> bool:
+    """Write a requested export's files and zip them, with progress on the export row. Safe to run twice:
+    only the run that claims the queued export builds it."""
+    return exports.build_export(export_id)

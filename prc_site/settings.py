@@ -233,6 +233,9 @@ EMAIL_HOST_USER = _EMAIL.get("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = _EMAIL.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = _EMAIL.get("EMAIL_USE_TLS", False)
 EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(BASE_DIR / ".data" / "emails"))
+
+# Research exports (zip files of CSV or Parquet, a codebook and the pre-registration) are written here.
+PRC_EXPORT_DIR = env.str("PRC_EXPORT_DIR", default=str(BASE_DIR / ".data" / "exports"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Social media study <study@localhost>")
 # Absolute address of the participant pages, for links in emails.
 PRC_SITE_URL = env.str("PRC_SITE_URL", default="http://localhost:8000")

@@ -8,7 +8,8 @@ class RankersConfig(AppConfig):
     def ready(self) -> None:
         from django.core import checks
 
-        from participants import validators
+        from participants import exports, validators
+        from rankers import exports as slate_exports
         from rankers import launch_checks, signals, system_checks  # noqa: F401  (signals connects the receivers)
         from rankers.scoring import worker as scoring_worker
 
@@ -17,3 +18,4 @@ class RankersConfig(AppConfig):
         checks.register(system_checks.production_scorer)
         scoring_worker.connect_signals()
         validators.register_ranker_catalog(launch_checks.ranker_keys, launch_checks.arm_settings_problems)
+        exports.register_datasets(*slate_exports.DATASETS)

@@ -13,12 +13,15 @@ class SurveysConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from participants.exports import register_datasets
         from participants.signals import participant_erasing, participant_withdrawn
         from participants.status_sections import register_status_section
+        from surveys.exports import DATASETS
 
         participant_withdrawn.connect(_cancel_on_withdrawal, dispatch_uid="surveys.cancel_on_withdrawal")
         participant_erasing.connect(_erase_answers, dispatch_uid="surveys.erase_answers")
         register_status_section(_next_survey_section)
+        register_datasets(*DATASETS)
 
 
 def _cancel_on_withdrawal(sender: Any, *, participant: Any, erase: bool, **kwargs: Any) -> None:

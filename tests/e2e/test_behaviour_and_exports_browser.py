@@ -1,8 +1,12 @@
-"""The behaviour gap page in a real browser (Debian chromium through Playwright) against a live server."""
+"""The behaviour gap page and the export page in a real browser (chromium through Playwright), live server."""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
+import zipfile
+from pathlib import Path
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group, User
@@ -10,7 +14,7 @@ from playwright.sync_api import Page, expect
 
 from participants import events
 from participants.models import BehaviourEvent, Study
-from participants.roles import READER
+from participants.roles import PI, READER
 from tests.factories import ParticipantFactory, StudyFactory
 
 PASSWORD = "behaviour-browser-pass"
@@ -75,3 +79,30 @@ def test_researcher_sees_the_platform_and_version_whose_events_dropped(
     page.fill("#id_end", "2024-10-09")
     page.get_by_role("button", name="Show").click()
     expect(page.get_by_test_id("no-gaps")).to_be_visible()
+
+
+def test_a_pi_exports_in_one_click_and_waits_on_the_progress_page_for_the_zip(
+    live_server: object, page: Page, study_with_a_lost_stream: Study, settings: Any, tmp_path: Path
+) -> None:
+    settings.PRC_EXPORT_DIR = str(tmp_path / "exports")
+    pi = User.objects.create_user("export-pi", password=PASSWORD, is_staff=True)
+    pi.groups.add(Group.objects.get(name=PI))
+    page.goto(f"{live_server}/admin/login/?next=/research/exports/")
+    page.fill("#id_username", "export-pi")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+
+    page.select_option("#id_study", study_with_a_lost_stream.slug)
+    page.select_option("#id_format", "csv")
+    expect(page.get_by_label("Daily behaviour panel")).to_be_checked()
+    page.get_by_role("button", name="Export").click()
+
+    expect(page.get_by_role("heading", name=re.compile(r"Export \d+ · Gap study"))).to_be_visible()
+    expect(page.get_by_test_id("export-status")).to_have_text("done")
+    expect(page.locator("#export-bar")).to_have_attribute("value", "8")
+    with page.expect_download() as download:
+        page.get_by_test_id("export-download").click()
+    path = download.value.path()
+    names = zipfile.ZipFile(path).namelist()
+    assert "daily_panel.csv" in names
+    assert "codebook.md" in names
