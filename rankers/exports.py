@@ -7,10 +7,10 @@ paper's 196 million) go out in bounded memory.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from participants.exports import Column, Dataset, ExportOptions, stream_sql
+from participants.exports import Column, Dataset, ExportOptions
 from participants.models import Study
 
 _REAL = "s.participant_id NOT IN (SELECT public_id FROM participants_participant WHERE is_test)"
@@ -38,7 +38,7 @@ SLATE_COLUMNS = [
 ]
 SLATES_SQL = f"""
 SELECT s.uid::text, s.served_at, s.participant_id, s.arm, s.effective_arm, s.phase, s.platform, s.content_type,
-       s.slate_pass, s.n_items, s.n_added, s.n_deleted, s.n_scored, s.nrc, s.rbo, s.intervention_on,
+       s.slate_pass, s.n_items, s.n_added, s.n_deleted, s.n_scored, s.nrc, s.rbo, s.intervention_on::text,
        s.fallback_reason, s.ranker_ms, s.served_ms
 FROM rankers_slate s WHERE s.study_id = %s AND {_REAL} ORDER BY s.served_at
 """  # noqa: S608 (a constant condition; the study is a parameter)
@@ -56,17 +56,19 @@ ITEM_COLUMNS = [
     Column("added", "bool", "Inserted by the ranker."),
     Column("deleted", "bool", "Removed by the ranker."),
 ]
+# The items of each slate in the order shown (with each one's original rank), then those the ranker removed.
 ITEMS_SQL = f"""
-SELECT s.uid::text, s.served_at, s.participant_id, s.effective_arm, s.platform,
-       t.item_id, t.original_rank, t.returned_rank, t.original_rank IS NULL, t.returned_rank IS NULL
+SELECT s.uid::text, s.served_at, s.participant_id, s.effective_arm, s.platform, t.item_id, t.original_rank,
+       t.returned_rank, (t.original_rank IS NULL)::text, (t.returned_rank IS NULL)::text
 FROM rankers_slate s
 CROSS JOIN LATERAL (
-    SELECT coalesce(o.id, r.id) AS item_id, o.n AS original_rank, r.n AS returned_rank
-    FROM unnest(s.original_ids) WITH ORDINALITY AS o(id, n)
-    FULL JOIN unnest(s.returned_ids) WITH ORDINALITY AS r(id, n) ON o.id = r.id
+    SELECT r.id AS item_id, array_position(s.original_ids, r.id) AS original_rank, r.n AS returned_rank
+    FROM unnest(s.returned_ids) WITH ORDINALITY AS r(id, n)
+    UNION ALL
+    SELECT d.id, array_position(s.original_ids, d.id), NULL::bigint FROM unnest(s.deleted_ids) AS d(id)
 ) t
 WHERE s.study_id = %s AND {_REAL}
-ORDER BY s.served_at, s.id, t.returned_rank NULLS LAST, t.original_rank
+ORDER BY s.served_at
 """  # noqa: S608 (a constant condition; the study is a parameter)
 
 
@@ -74,25 +76,27 @@ def _slate_columns(study: Study, options: ExportOptions) -> list[Column]:
     return SLATE_COLUMNS
 
 
-def _slate_rows(study: Study, options: ExportOptions) -> Iterator[Sequence[Any]]:
-    return stream_sql(SLATES_SQL, [study.pk])
+def _slate_query(study: Study, options: ExportOptions) -> tuple[str, Sequence[Any]]:
+    return SLATES_SQL, [study.pk]
 
 
 def _item_columns(study: Study, options: ExportOptions) -> list[Column]:
     return ITEM_COLUMNS
 
 
-def _item_rows(study: Study, options: ExportOptions) -> Iterator[Sequence[Any]]:
-    return stream_sql(ITEMS_SQL, [study.pk])
+def _item_query(study: Study, options: ExportOptions) -> tuple[str, Sequence[Any]]:
+    return ITEMS_SQL, [study.pk]
 
 
 DATASETS = (
-    Dataset("slates", "Slates", "One row per answered ranking request (the slate log).", _slate_columns, _slate_rows),
+    Dataset(
+        "slates", "Slates", "One row per answered ranking request (the slate log).", _slate_columns, query=_slate_query
+    ),
     Dataset(
         "slate_items",
         "Slate items",
         "One row per item of a slate: where the platform put it and where the arm's ranker put it.",
         _item_columns,
-        _item_rows,
+        query=_item_query,
     ),
 )

@@ -284,6 +284,16 @@ def test_building_an_export_twice_builds_it_once(study_with_data: Study) -> None
     assert AuditEvent.objects.filter(action="export.completed").count() == 1
 
 
+def test_an_empty_slate_log_exports_as_empty_tables_with_their_columns(study: Study) -> None:
+    export = Export.objects.create(study=study, datasets=["slates", "slate_items"], format="parquet")
+    assert exports.build_export(export.pk) is True
+    export.refresh_from_db()
+    with zipfile.ZipFile(exports.export_path(export)) as archive:
+        table = pq.read_table(io.BytesIO(archive.read("slate_items.parquet")))
+    assert table.num_rows == 0
+    assert table.column_names[:3] == ["slate", "served_at", "participant"]
+
+
 def test_test_participants_are_left_out_of_every_table(study: Study) -> None:
     tester = people(study, "control", 1)[0]
     Participant.objects.filter(pk=tester.pk).update(is_test=True)
