@@ -388,14 +388,6 @@ def _advance(progress: _Progress, rows: int) -> None:
     progress.update(rows=rows)
 
 
-def stream_sql(sql: str, params: Sequence[Any] | dict[str, Any]) -> Iterator[tuple[Any, ...]]:
-    """Rows of a query from a server-side cursor, a chunk at a time (call inside a transaction)."""
-    with connection.chunked_cursor() as cursor:
-        cursor.execute(sql, params)
-        while rows := cursor.fetchmany(CHUNK):
-            yield from rows
-
-
 def build_export(export_id: int) -> bool:
     """Build one export (the steps in the module's docstring); False if another run has it already."""
     claimed = Export.objects.filter(pk=export_id, status=Export.Status.QUEUED).update(
