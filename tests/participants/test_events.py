@@ -169,7 +169,9 @@ def test_withdrawal_under_delete_terms_erases_events_batches_and_daily_rows(
     staying = register(Client(), source, document, pid="staying")
     for token in (leaving, staying):
         assert send(client, token, [view("a"), view("b")]).json()["accepted"] == 2
-    events.rollup_behaviour_day(study=source.study, day=timezone.localdate(timezone=ZoneInfo(source.study.timezone)))
+    # The events are a minute old: their day, not today's (they differ just after local midnight).
+    sent_on = (timezone.now() - dt.timedelta(minutes=1)).astimezone(ZoneInfo(source.study.timezone)).date()
+    events.rollup_behaviour_day(study=source.study, day=sent_on)
     participant = Participant.objects.get(vendor_pid="leaving")
     assert DailyBehaviour.objects.filter(participant=participant).exists()
 
