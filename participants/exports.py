@@ -38,7 +38,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from participants.audit import record_audit
-from participants.models import Assignment, DailyBehaviour, Export, Participant, Payment, Study
+from participants.models import AnalysisPlan, Assignment, DailyBehaviour, Export, Participant, Payment, Study
 from participants.roles import EXPORT_DATA, EXPORT_IDENTIFIABLE
 
 ROW_GROUP_ROWS = 65_536  # rows held in memory at once, and the Parquet row group size
@@ -461,8 +461,30 @@ def _write_datasets(export: Export, work: Path) -> list[Written]:
     return written
 
 
+def frozen_plan_file(study: Study) -> tuple[str, bytes] | None:
+    """The study's pre-registration as frozen (``participants.prereg``), its hash, the document as it stands,
+    and every deviation since; None before a PI froze it."""
+    plan = AnalysisPlan.objects.filter(study=study).first()
+    if plan is None:
+        return None
+    deviations = [
+        {"at": d.at.isoformat(), "by": d.actor_label, "setting": d.setting, "before": d.before, "after": d.after,
+         "reason": d.reason}
+        for d in plan.deviations.all()
+    ]  # fmt: skip
+    document = {
+        "frozen_hash": plan.frozen_hash,
+        "frozen_at": plan.frozen_at.isoformat(),
+        "study_status_at_freeze": plan.study_status_at_freeze,
+        "frozen": plan.frozen,
+        "current": plan.current,
+        "deviations": deviations,
+    }
+    return "preregistration.json", json.dumps(document, indent=2, sort_keys=True).encode()
+
+
 def _write_preregistration(study: Study, work: Path) -> str | None:
-    for provider in _PREREGISTRATION:
+    for provider in (frozen_plan_file, *_PREREGISTRATION):
         found = provider(study)
         if found is not None:
             name, content = found

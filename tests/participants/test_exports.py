@@ -17,11 +17,12 @@ from typing import Any
 import duckdb
 import pyarrow.parquet as pq
 import pytest
+from django.contrib.auth.models import Group, User
 from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
-from participants import exports
+from participants import exports, prereg
 from participants.models import AuditEvent, DailyBehaviour, Export, Participant, Payment, Study
 from participants.roles import PI, READER
 from rankers.models import Slate
@@ -301,3 +302,19 @@ def test_test_participants_are_left_out_of_every_table(study: Study) -> None:
     export = Export.objects.create(study=study, datasets=["participants", "assignments", "daily_panel"], format="csv")
     exports.build_export(export.pk)
     assert Export.objects.get().rows_done == 0
+
+
+def test_a_frozen_pre_registration_goes_into_the_export_with_its_hash_and_deviations(study: Study) -> None:
+    pi = User.objects.create_user("prereg-pi", is_staff=True)
+    pi.groups.add(Group.objects.get(name=PI))
+    plan = prereg.freeze_plan(study=study, by=pi, text="Primary: affective polarization.",
+                              primary_outcomes=["affective_polarization"])  # fmt: skip
+    export = Export.objects.create(study=study, datasets=["assignments"], format="csv")
+    exports.build_export(export.pk)
+    export.refresh_from_db()
+    with zipfile.ZipFile(exports.export_path(export)) as archive:
+        frozen = json.loads(archive.read("preregistration.json"))
+        codebook = archive.read("codebook.md").decode()
+    assert frozen["frozen_hash"] == plan.frozen_hash
+    assert frozen["frozen"]["primary_outcomes"] == ["affective_polarization"]
+    assert "Pre-registration: `preregistration.json`" in codebook

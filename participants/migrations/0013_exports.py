@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('participants', '0011_behaviour_events'),
+        ('participants', '0012_behaviour_events'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -69,7 +69,7 @@ DROP FUNCTION participants_behaviourevent_append_only();
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('participants', '0010_study_setup_validation'),
+        ('participants', '0011_prereg_lock_and_unblinding'),
     ]
 
     operations = [
