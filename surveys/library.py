@@ -1,8 +1,10 @@
 # ruff: noqa: RUF001  (the paper's exact wording keeps its typographic quotes and dashes)
 """The instrument library: every question of the paper's supplementary section 7, as data.
 
-``manage.py load_instruments`` writes these into ``Instrument``/``Question`` rows (idempotent: a
-rerun updates wording and adds what is missing). Wording follows section 7 word for word except for
+``write_instruments`` writes these into ``Instrument``/``Question`` rows (idempotent: a rerun updates
+wording and adds what is missing). The migration ``surveys/0003_load_instrument_library`` runs it, so every
+database has the paper's instruments from its first ``migrate``; ``manage.py load_instruments`` reruns it
+after the library changes. Wording follows section 7 word for word except for
 the piped words, written as tokens that ``surveys.piping`` fills from the participant's party answers:
 
 - ``[inparty]``/``[outparty]``: plural noun ("Democrats", "Republicans");
@@ -21,7 +23,13 @@ question, so the baseline answers map onto the PRC request without a lookup tabl
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from django.db import transaction
+from django.db.models import F, Field
+
+if TYPE_CHECKING:
+    from surveys.models import Instrument, Question
 
 Option = dict[str, Any]
 
@@ -541,3 +549,41 @@ QUESTION_FIELDS = (
     "required",
     "show_if",
 )
+
+
+def write_instruments(
+    instrument_model: type[Instrument], question_model: type[Question]
+) -> list[tuple[Instrument, bool, int]]:
+    """Write ``INSTRUMENTS`` into the database: (instrument, created, number of questions) each.
+
+    The models are passed in so that the data migration can run this with its historical models (a field the
+    library knows but the model does not have yet is left out). Rerunning updates wording and scales in place
+    (questions are matched by key) and removes questions the library no longer has, so the database always
+    equals the library.
+    """
+    names = {field.name for field in question_model._meta.get_fields()}
+    fields = [name for name in QUESTION_FIELDS if name in names]
+    loaded = []
+    with transaction.atomic():
+        for spec in INSTRUMENTS:
+            instrument, created = instrument_model.objects.update_or_create(
+                slug=spec["slug"], defaults={"name": spec["name"], "description": spec["description"]}
+            )
+            keys = [question["key"] for question in spec["questions"]]
+            questions = question_model.objects.filter(instrument=instrument)
+            questions.exclude(key__in=keys).delete()
+            # Positions are unique: park the existing rows out of the way before renumbering.
+            questions.update(position=F("position") + 100_000)
+            for position, question in enumerate(spec["questions"], start=1):
+                values = {name: question.get(name, _default(question_model, name)) for name in fields}
+                question_model.objects.update_or_create(
+                    instrument=instrument, key=question["key"], defaults={"position": position, **values}
+                )
+            loaded.append((instrument, created, len(keys)))
+    return loaded
+
+
+def _default(model: type[Question], name: str) -> Any:
+    field = model._meta.get_field(name)
+    assert isinstance(field, Field)
+    return field.get_default()

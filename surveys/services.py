@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from django.core import signing
 from django.db import IntegrityError, transaction
-from django.db.models import F, Field
+from django.db.models import F
 from django.utils import timezone
 
 from participants.audit import record_audit
@@ -46,34 +46,8 @@ class SurveyError(Exception):
 
 
 def load_instruments() -> list[tuple[Instrument, bool, int]]:
-    """Write ``library.INSTRUMENTS`` into the database: (instrument, created, number of questions) each.
-
-    Rerunning updates wording and scales in place (questions are matched by key) and removes
-    questions the library no longer has, so the database always equals the library.
-    """
-    loaded = []
-    with transaction.atomic():
-        for spec in library.INSTRUMENTS:
-            instrument, created = Instrument.objects.update_or_create(
-                slug=spec["slug"], defaults={"name": spec["name"], "description": spec["description"]}
-            )
-            keys = [question["key"] for question in spec["questions"]]
-            instrument.questions.exclude(key__in=keys).delete()
-            # Positions are unique: park the existing rows out of the way before renumbering.
-            instrument.questions.update(position=F("position") + 100_000)
-            for position, question in enumerate(spec["questions"], start=1):
-                fields = {name: question.get(name, _field_default(name)) for name in library.QUESTION_FIELDS}
-                Question.objects.update_or_create(
-                    instrument=instrument, key=question["key"], defaults={"position": position, **fields}
-                )
-            loaded.append((instrument, created, len(keys)))
-    return loaded
-
-
-def _field_default(name: str) -> Any:
-    field = Question._meta.get_field(name)
-    assert isinstance(field, Field)
-    return field.get_default()
+    """Write the instrument library into the database (``library.write_instruments``)."""
+    return library.write_instruments(Instrument, Question)
 
 
 # --- Survey links ----------------------------------------------------------------------------------
