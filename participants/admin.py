@@ -216,6 +216,9 @@ class StudyAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ("name",)}
     inlines = (ArmInline,)
     readonly_fields = ("status_and_checklist", "arm_schedule", "randomization_seed_hash", "created_at")
+    # Fixed once the study leaves Draft: the strata are part of the allocation sequence, and the inclusion rule
+    # (installed so many days, and the baseline survey done) defines the analysed sample for everyone alike.
+    LOCKED = ("strata_fields", "inclusion_days", "inclusion_needs_baseline")
 
     @admin.display(description="arms")
     def arm_count(self, study: Study) -> int:
@@ -262,7 +265,7 @@ class StudyAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> Any:
         if isinstance(obj, Study) and study_status.design_locked(obj):
-            return (*self.readonly_fields, "strata_fields")  # strata are part of the allocation sequence
+            return (*self.readonly_fields, *self.LOCKED)
         return self.readonly_fields
 
     def save_model(self, request: HttpRequest, obj: Study, form: BaseForm, change: bool) -> None:

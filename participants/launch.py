@@ -1,6 +1,7 @@
 """The launch checklist: what a study needs before it may recruit, as a list of check functions.
 
-Each check takes the study and returns one ``CheckResult`` (a tick, or the reason it fails). The
+Each check takes the study and returns one ``CheckResult`` (a tick, or the reason it fails), optionally
+with one ``CheckLine`` per thing it looked at (each survey wave with its own tick or reasons). The
 participants app registers its own checks below; other apps add theirs from ``AppConfig.ready()`` with
 ``register_check`` (the rankers app checks every arm's ranker and scorer, the surveys app its waves), so
 this module never imports them. ``study_status.change_study_status`` refuses Recruiting until every check
@@ -19,18 +20,27 @@ from participants.models import ConsentDocument, Study
 
 
 @dataclass(frozen=True)
+class CheckLine:
+    """One thing a check looked at (a wave, say), with its own tick or reason, shown under the check."""
+
+    ok: bool
+    text: str
+
+
+@dataclass(frozen=True)
 class CheckResult:
     name: str
     ok: bool
     detail: str  # what passed, or why not and what to do
+    lines: tuple[CheckLine, ...] = ()
 
     @classmethod
-    def passed(cls, name: str, detail: str) -> CheckResult:
-        return cls(name, True, detail)
+    def passed(cls, name: str, detail: str, lines: tuple[CheckLine, ...] = ()) -> CheckResult:
+        return cls(name, True, detail, lines)
 
     @classmethod
-    def failed(cls, name: str, detail: str) -> CheckResult:
-        return cls(name, False, detail)
+    def failed(cls, name: str, detail: str, lines: tuple[CheckLine, ...] = ()) -> CheckResult:
+        return cls(name, False, detail, lines)
 
 
 LaunchCheck = Callable[[Study], CheckResult]

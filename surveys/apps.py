@@ -14,14 +14,17 @@ class SurveysConfig(AppConfig):
 
     def ready(self) -> None:
         from participants.exports import register_datasets
+        from participants.launch import register_check
         from participants.signals import participant_erasing, participant_withdrawn
         from participants.status_sections import register_status_section
         from surveys.exports import DATASETS
+        from surveys.launch_checks import waves_ready
 
         participant_withdrawn.connect(_cancel_on_withdrawal, dispatch_uid="surveys.cancel_on_withdrawal")
         participant_erasing.connect(_erase_answers, dispatch_uid="surveys.erase_answers")
         register_status_section(_next_survey_section)
         register_datasets(*DATASETS)
+        register_check(waves_ready)
 
 
 def _cancel_on_withdrawal(sender: Any, *, participant: Any, erase: bool, **kwargs: Any) -> None:

@@ -76,6 +76,7 @@ def add_arm(page: Page, index: int, name: str, slug: str, ranker: str, *, contro
         page.check(f"#id_arms-{index}-is_control")
 
 
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)  # the database as `migrate` left it
 def test_pi_sets_up_a_two_arm_study_from_an_empty_database_to_a_participant_on_the_install_page(
     live_server: object, page: Page, visitor: Page, roles: dict[str, Group]
 ) -> None:
@@ -96,10 +97,11 @@ def test_pi_sets_up_a_two_arm_study_from_an_empty_database_to_a_participant_on_t
 
     # Not ready yet: the checklist says what is missing and Recruiting is refused with the reasons.
     open_checklist(page, base, "Feeds 2027")
-    expect(page.get_by_test_id("checklist").locator("li.fail")).to_have_count(2)
+    expect(page.get_by_test_id("checklist").locator("li.fail")).to_have_count(3)
     page.get_by_role("button", name="Start recruiting").click()
     expect(page.locator(".messagelist .error")).to_contain_text("Add a consent document.")
     expect(page.locator(".messagelist .error")).to_contain_text("Add a recruitment source")
+    expect(page.locator(".messagelist .error")).to_contain_text("add an active baseline wave")
     expect(page.get_by_test_id("study-status")).to_have_text("Draft")
     screenshot(page, "checklist-blocked")
 
@@ -126,9 +128,22 @@ def test_pi_sets_up_a_two_arm_study_from_an_empty_database_to_a_participant_on_t
     assert vendor_link == f"{base}/join/feeds-2027/prolific/?PROLIFIC_PID={{{{%PROLIFIC_PID%}}}}"
     screenshot(page, "link-builder")
 
+    # The baseline survey wave, on the paper's instrument that `migrate` loaded: inclusion waits for it.
+    page.goto(f"{base}/admin/surveys/wave/add/")
+    page.select_option("#id_study", label="Feeds 2027")
+    page.fill("#id_slug", "baseline")
+    page.fill("#id_name", "Baseline survey")
+    page.select_option("#id_kind", "baseline")
+    page.select_option("#id_instrument", label="PRC baseline survey")
+    page.fill("#id_opens_after_days", "0")
+    page.fill("#id_open_days", "14")
+    page.click("input[name=_save]")
+    expect(page.locator(".messagelist")).to_contain_text("was added successfully")
+
     # Every check passes: Recruiting is allowed.
     open_checklist(page, base, "Feeds 2027")
-    expect(page.get_by_test_id("checklist").locator("li.ok")).to_have_count(5)
+    expect(page.get_by_test_id("checklist").locator("li.ok")).to_have_count(6)
+    expect(page.get_by_test_id("check-lines")).to_contain_text("Baseline survey (baseline, prc-baseline; opens at")
     screenshot(page, "checklist-ready")
     page.get_by_role("button", name="Start recruiting").click()
     expect(page.locator(".messagelist")).to_contain_text("Feeds 2027 is now recruiting.")
@@ -203,7 +218,7 @@ def test_a_randomized_study_keeps_its_design_and_cannot_return_to_draft(
     sign_in(page, base, "pi")
 
     open_checklist(page, base, "Locked study")
-    expect(page.locator("p.refusal").first).to_contain_text("Participants have been randomized")
+    expect(page.locator("#refusal-draft")).to_contain_text("Participants have been randomized")
     to_draft = page.locator("form.transition").filter(has=page.get_by_role("button", name="Return to draft"))
     to_draft.get_by_label("Reason").fill("change the weights")
     to_draft.get_by_role("button").click()

@@ -8,10 +8,59 @@ from typing import Any
 from django.test import Client
 
 from participants.models import ConsentDocument, RecruitmentSource, Study
+from surveys.models import Instrument, Wave
+from surveys.services import load_instruments
+from tests.factories import ArmFactory, ConsentDocumentFactory, SourceFactory, StudyFactory
 
 ARM_FIELDS = ("name", "slug", "ranker_key", "allocation_weight")
 CAPS = ("max_inserted", "max_deleted", "max_inserted_pct", "max_deleted_pct")
 DATES = ("starts_facebook", "starts_reddit", "starts_twitter")
+
+
+def ready_study(status: str = Study.Status.DRAFT) -> Study:
+    """A study that passes every launch check: two arms, consent, a source and a baseline survey wave."""
+    study = StudyFactory(status=status)
+    ArmFactory(study=study, slug="control", name="Control", ranker_key="control", is_control=True, allocation_weight=2)
+    ArmFactory(study=study, slug="bridging", name="Bridging", ranker_key="uprank_bridging")
+    ConsentDocumentFactory(study=study)
+    SourceFactory(study=study, slug="vendor", pid_param="rid")
+    Wave.objects.create(
+        study=study,
+        slug="baseline",
+        name="Baseline survey",
+        kind=Wave.Kind.BASELINE,
+        instrument=library_instrument("prc-baseline"),
+        opens_after_days=0,
+        open_days=14,
+    )
+    return study
+
+
+def library_instrument(slug: str) -> Instrument:
+    """An instrument of the library, which ``migrate`` loads (a transactional test's flush empties it: reload)."""
+    if not Instrument.objects.filter(slug=slug).exists():
+        load_instruments()
+    return Instrument.objects.get(slug=slug)
+
+
+def wave_form(study: Study, **changes: Any) -> dict[str, Any]:
+    """The wave admin form as a researcher fills it: a baseline opening at signup for two weeks."""
+    values: dict[str, Any] = {
+        "study": study.pk,
+        "slug": "baseline",
+        "name": "Baseline survey",
+        "kind": Wave.Kind.BASELINE,
+        "instrument": library_instrument("prc-baseline").pk,
+        "target": Wave.Target.INSTALLED,
+        "active": "on",
+        "payment_amount": "0",
+        "opens_after_days": "0",
+        "open_days": "14",
+        "max_reminders": "3",
+        "reminder_interval_days": "3",
+        "mode": Wave.Mode.INTERNAL,
+    }
+    return values | changes
 
 
 def _arm_row(index: int, arm: dict[str, Any]) -> dict[str, Any]:

@@ -11,9 +11,15 @@ from django.test import Client
 
 from participants.models import Arm, AuditEvent, ConsentDocument, PageCopy, Participant, RecruitmentSource, Study
 from participants.roles import PI, READER, create_roles
-from tests.factories import ArmFactory, ConsentDocumentFactory, SourceFactory, StudyFactory, login
+from tests.factories import ArmFactory, ConsentDocumentFactory, StudyFactory, login
 from tests.participants.conftest import give_consent, join, screen
-from tests.participants.study_admin import change_status, consent_form_admin, source_form, study_form
+from tests.participants.study_admin import (
+    change_status,
+    consent_form_admin,
+    ready_study,
+    source_form,
+    study_form,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -35,16 +41,6 @@ def two_arms() -> list[dict[str, object]]:
         {"name": "Control", "slug": "control", "ranker_key": "control", "allocation_weight": 1, "is_control": True},
         {"name": "Bridging", "slug": "bridging", "ranker_key": "uprank_bridging", "allocation_weight": 1},
     ]
-
-
-def ready_study(status: str = Study.Status.DRAFT) -> Study:
-    """A study that passes every launch check."""
-    study = StudyFactory(status=status)
-    ArmFactory(study=study, slug="control", name="Control", ranker_key="control", is_control=True, allocation_weight=2)
-    ArmFactory(study=study, slug="bridging", name="Bridging", ranker_key="uprank_bridging")
-    ConsentDocumentFactory(study=study)
-    SourceFactory(study=study, slug="vendor", pid_param="rid")
-    return study
 
 
 def text(response: object) -> str:
@@ -188,7 +184,7 @@ def test_checklist_passes_once_the_study_is_complete_and_recruiting_is_audited(p
     page = text(pi.get(f"{STUDIES}{study.pk}/checklist/"))
     response = change_status(pi, study, Study.Status.RECRUITING)
 
-    assert "5 of 5 checks pass" in page
+    assert "6 of 6 checks pass" in page
     assert f"{study.name} is now recruiting." in text(response)
     study.refresh_from_db()
     assert study.status == Study.Status.RECRUITING
@@ -243,7 +239,7 @@ def test_a_read_only_researcher_sees_the_checklist_but_cannot_change_the_status(
     page = text(reader.get(f"{STUDIES}{study.pk}/checklist/"))
     response = reader.post(f"{STUDIES}{study.pk}/checklist/", {"to": "recruiting"})
 
-    assert "5 of 5 checks pass" in page
+    assert "6 of 6 checks pass" in page
     assert "Start recruiting" not in page
     assert response.status_code == 403
     study.refresh_from_db()
