@@ -32,8 +32,6 @@ from participants.serializers import (
 from participants.tokens import participant_for_token
 from prc_site.lib.api_errors import ApiError
 
-HEARTBEAT_INTERVAL_S: int = getattr(settings, "PRC_HEARTBEAT_INTERVAL_S", 3600)
-
 
 def token_from_headers(request: Request) -> str:
     header = request.headers.get("Authorization", "")
@@ -111,7 +109,10 @@ class RegisterView(APIView):
         body = {
             "token": registration.token,
             "user_id": registration.participant.public_id,
-            "config": {"slate_sizes": extension_slate_sizes(), "heartbeat_interval_s": HEARTBEAT_INTERVAL_S},
+            "config": {
+                "slate_sizes": extension_slate_sizes(),
+                "heartbeat_interval_s": settings.PRC_HEARTBEAT_INTERVAL_S,
+            },
         }
         return Response(RegisterOutput(body).data, status=201 if registration.created else 200)
 
@@ -135,7 +136,7 @@ class HeartbeatView(ExtensionView):
             "collect": result.collect,
             "included": result.included,
             "study_closed": result.study_closed,
-            "heartbeat_interval_s": HEARTBEAT_INTERVAL_S,
+            "heartbeat_interval_s": settings.PRC_HEARTBEAT_INTERVAL_S,
         }
         return Response(HeartbeatOutput(body).data)
 

@@ -169,3 +169,15 @@ async def test_async_participant_for_token_finds_the_participant(client: Client,
     assert found[0].public_id == (await Participant.objects.aget()).public_id
     assert await aparticipant_for_token("nope") is None
     await sync_to_async(connections.close_all)()  # the ORM thread's connection would block test-database teardown
+
+
+def test_register_and_heartbeat_tell_the_extension_the_configured_heartbeat_interval(
+    client: Client, code: str, settings: Any
+) -> None:
+    settings.PRC_HEARTBEAT_INTERVAL_S = 900
+
+    registered = register(client, code)
+    alive = heartbeat(client, registered.json()["token"], platform="reddit")
+
+    assert registered.json()["config"]["heartbeat_interval_s"] == 900
+    assert alive.json()["heartbeat_interval_s"] == 900
