@@ -43,6 +43,7 @@ class DeliveryRow:
     served_p95_ms: float | None
     scoring_items: int = 0  # items in slates whose ranker reads attributes
     scored_items: int = 0  # of those, scored on every attribute the ranker reads
+    capped_slates: int = 0  # slates whose insertions or removals were trimmed to the arm's caps
 
     @property
     def intervened_share(self) -> float | None:

@@ -100,6 +100,7 @@ def delivery_rows(
             ranker_p95=Max("ranker_p95_ms"),
             scoring_items=Sum("scoring_items"),
             scored_items=Sum("scored_items"),
+            capped=Sum("capped_slates"),
             ranker_w=Sum(F("ranker_p50_ms") * Cast("slates", FloatField())),
         )
         .order_by("arm_slug")
@@ -116,6 +117,7 @@ def delivery_rows(
             served_p95_ms=served.get(row["arm_slug"], (None, None))[1],
             scoring_items=row["scoring_items"] or 0,
             scored_items=row["scored_items"] or 0,
+            capped_slates=row["capped"] or 0,
         )
         for row in rows
     ]

@@ -51,6 +51,9 @@ class DailyArmRollup(models.Model):
     scored_items = models.PositiveIntegerField(
         default=0, help_text="Of those, items scored on every attribute the ranker reads."
     )
+    capped_slates = models.PositiveIntegerField(
+        default=0, help_text="Slates whose ranker inserted or removed more than its caps (its first items were kept)."
+    )
     audit_slates = models.PositiveIntegerField(
         default=0, help_text="Slates served after the participant's baseline days: what the latency audit reads."
     )

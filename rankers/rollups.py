@@ -86,6 +86,7 @@ def _aggregate_slates(study_id: int, start: dt.datetime, end: dt.datetime) -> li
         served_p95_ms=PercentileCont("served_ms", 0.95),
         scoring_items=Sum("n_items", filter=SCORING, default=0),
         scored_items=Sum("n_scored", default=0),
+        capped_slates=Count("id", filter=Q(capped=True)),
         audit_slates=Count("id", filter=POST_BASELINE),
         late_slates=Count("id", filter=POST_BASELINE & Q(served_ms__gt=F("hold_ms") + LATE_MARGIN_MS)),
     )

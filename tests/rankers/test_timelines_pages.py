@@ -241,7 +241,35 @@ def test_a_ranker_over_the_budget_is_flagged(researcher_client: Client, study: S
     assert 'class="bad" title="over the 500 ms budget"' in response.content.decode()
 
 
+def test_delivery_counts_per_arm_the_slates_whose_insertions_were_trimmed_to_the_caps(
+    researcher_client: Client, study: Study
+) -> None:
+    log_slate(study, DAY, "add_news", capped=True, n_added=2, returned_ids=["x", "a", "y", "b", "c", "d"])
+    log_slate(study, DAY, "add_news", n_added=1, returned_ids=["x", "a", "b", "c", "d"])
+    log_slate(study, DAY, "control", returned_ids=["a", "b", "c", "d"])
+    rollup_day(day=DAY)
+
+    response = researcher_client.get("/research/ranking/delivery/", {"study": study.slug, **RANGE})
+
+    lines = {line["row"].arm_slug: line["row"] for line in response.context["table"]}
+    assert (lines["add_news"].capped_slates, lines["control"].capped_slates) == (1, 0)
+    page = response.content.decode()
+    assert re.search(r'data-arm="add_news">.*?<td data-col="capped">1</td>', page, re.S)
+    assert re.search(r'data-arm="control">.*?<td data-col="capped">0</td>', page, re.S)
+
+
 # --- slate inspector ------------------------------------------------------------------------------
+
+
+def test_the_inspector_says_when_a_slate_was_capped(pi_client: Client, study: Study) -> None:
+    capped = log_slate(study, DAY, "add_news", capped=True, n_added=2, returned_ids=["x", "a", "y", "b", "c", "d"])
+    within = log_slate(study, DAY, "add_news", n_added=1, returned_ids=["x", "a", "b", "c", "d"])
+
+    capped_page = pi_client.get(f"/research/ranking/slates/{capped.id}/").content.decode()
+    within_page = pi_client.get(f"/research/ranking/slates/{within.id}/").content.decode()
+
+    assert "intervened, capped: the ranker inserted or removed more than the arm's caps" in capped_page
+    assert "capped" not in within_page
 
 
 @pytest.fixture
