@@ -82,7 +82,7 @@ def _enrol(study: Study, ranker_key: str, past_baseline: bool, arm_fields: dict[
     arm = Arm.objects.filter(study=study, ranker_key=ranker_key, **arm_fields).first()
     if arm is None:
         arm = ArmFactory(study=study, slug=ranker_key.replace("_", "-"), ranker_key=ranker_key, **arm_fields)
-    return create_test_participant(arm=arm, past_baseline=past_baseline)
+    return create_test_participant(arm=arm, past_baseline=past_baseline, is_test=False)  # the study's data
 
 
 @pytest.fixture

@@ -10,8 +10,9 @@ from asgiref.sync import sync_to_async
 from django.core.management import CommandError, call_command
 from django.test import AsyncClient, Client
 
-from participants.models import AuditEvent, Participant
+from participants.models import Assignment, AuditEvent, Participant, StratumCounter
 from participants.roles import PI, READER
+from participants.study_status import anyone_randomized
 from rankers.models import RankerServiceKey, Slate
 from tests.factories import ArmFactory, StudyFactory, login
 from tests.rankers.conftest import post_rank, prc_request, valid_response
@@ -69,7 +70,9 @@ async def test_ranker_service_refuses_a_missing_or_revoked_key_and_unknown_ranke
     assert (missing.status_code, unknown.status_code, revoked.status_code) == (401, 404, 401)
 
 
-async def test_enroll_test_participant_prints_a_working_user_id_and_token(async_client: AsyncClient) -> None:
+async def test_enroll_test_participant_prints_a_working_token_of_a_test_participant_outside_the_sequence(
+    async_client: AsyncClient,
+) -> None:
     study = await sync_to_async(StudyFactory)(rank_hold_ms=0)
     await sync_to_async(ArmFactory)(study=study, slug="control", ranker_key="control", is_control=True)
     await sync_to_async(ArmFactory)(study=study, slug="flip", ranker_key="reverse")
@@ -84,6 +87,11 @@ async def test_enroll_test_participant_prints_a_working_user_id_and_token(async_
     user_id, token = lines[0].removeprefix("user_id: "), lines[1].removeprefix("token: ")
     participant = await Participant.objects.aget(public_id=user_id)
     assert participant.included_at is not None
+    assert participant.is_test  # left out of the funnel, costs, CONSORT, rollups and exports
+    assignment = await Assignment.objects.aget(participant=participant)
+    assert assignment.stratum == "test:enroll_test_participant"
+    assert not await StratumCounter.objects.filter(study=study).aexists()  # no position of the real sequence
+    assert not await sync_to_async(anyone_randomized)(study)  # the design does not lock for it
     body = prc_request(user_id, n_posts=4)
     response = valid_response(await post_rank(async_client, token, body))
     assert response.ranked_ids == [i["id"] for i in reversed(body["items"])]

@@ -24,7 +24,7 @@ ANSWERS = {"party_id": "democrat", "ft_in": 80, "ft_out": 20, "sd_in": 6, "sd_ou
 
 def people(study: Study, slug: str, n: int) -> list[Participant]:
     arm = Arm.objects.get(study=study, slug=slug)
-    return [create_test_participant(arm=arm, past_baseline=True)[0] for _ in range(n)]
+    return [create_test_participant(arm=arm, past_baseline=True, is_test=False)[0] for _ in range(n)]
 
 
 def complete(participant: Participant, wave: Wave, **answers: Any) -> None:

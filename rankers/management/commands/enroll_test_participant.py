@@ -3,6 +3,11 @@
 Creates an enrolled, consented and included participant in one arm with a
 working extension token, for extension developers and QA. Prints exactly
 ``user_id: <id>`` and ``token: <token>``.
+
+The participant is a test participant (``Participant.is_test``, as issue 14 asks of every participant a
+researcher makes by hand): left out of the funnel, costs, CONSORT, rollups and exports, deletable, and
+placed in the arm on a test stratum (``test:enroll_test_participant``) outside the randomization sequence,
+so it neither takes a real position nor counts as "randomized" for the locked design.
 """
 
 from __future__ import annotations
@@ -16,13 +21,20 @@ from django.db import transaction
 from django.utils import timezone
 
 from participants.models import Arm, Assignment, ConsentDocument, ConsentRecord, ExtensionInstall, Participant
+from participants.randomization import TEST_PREFIX
 from participants.tokens import new_extension_token
+
+TEST_STRATUM = f"{TEST_PREFIX}enroll_test_participant"
 
 
 def create_test_participant(
-    *, arm: Arm, past_baseline: bool = False, at: dt.datetime | None = None
+    *, arm: Arm, past_baseline: bool = False, at: dt.datetime | None = None, is_test: bool = True
 ) -> tuple[Participant, str]:
-    """Participant, consent, assignment and install in one transaction; returns (participant, token)."""
+    """Participant, consent, assignment and install in one transaction; returns (participant, token).
+
+    ``is_test=False`` makes a participant the study's data counts (for tests of rollups and exports that need
+    enrolled participants quickly); it is still placed outside the randomization sequence.
+    """
     at = at or timezone.now()
     study = arm.study
     signup = at - dt.timedelta(days=max(study.baseline_days, study.ramp_days) + 1) if past_baseline else at
@@ -42,11 +54,12 @@ def create_test_participant(
             enrolled_at=signup,
             baseline_completed_at=signup,
             included_at=signup + dt.timedelta(days=study.inclusion_days),
+            is_test=is_test,
         )
         ConsentRecord.objects.create(participant=participant, document=document, given_at=signup)
-        position = Assignment.objects.filter(arm=arm, stratum="test").count()
+        position = Assignment.objects.filter(arm=arm, stratum=TEST_STRATUM).count()
         Assignment.objects.create(
-            participant=participant, arm=arm, stratum="test", position=position, assigned_at=signup
+            participant=participant, arm=arm, stratum=TEST_STRATUM, position=position, assigned_at=signup
         )
         token = new_extension_token()
         ExtensionInstall.objects.create(
@@ -59,7 +72,10 @@ def create_test_participant(
 
 
 class Command(BaseCommand):
-    help = "Create an enrolled, consented, included test participant in one arm and print its user id and token."
+    help = (
+        "Create an enrolled, consented, included test participant (left out of the study's data) in one arm and"
+        " print its user id and token."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--arm", required=True, help="Arm slug.")
