@@ -70,7 +70,7 @@ def known_day(study: Study) -> Study:
     """Four bridging slates (one fell back on timeout) and two control slates on DAY, plus noise around them."""
     slate(study, at(DAY, 9), nrc=0.1, ranker_ms=10, served_ms=500)
     slate(study, at(DAY, 10), nrc=0.2, ranker_ms=20, served_ms=502)
-    slate(study, at(DAY, 11), nrc=0.6, ranker_ms=30, served_ms=504, n_added=2, n_deleted=1, n_scored=1)
+    slate(study, at(DAY, 11), nrc=0.6, ranker_ms=30, served_ms=504, n_added=2, n_deleted=1, n_scored=1, capped=True)
     slate(
         study,
         at(DAY, 23, 59),
@@ -115,6 +115,7 @@ def test_a_day_is_rolled_up_per_effective_arm_with_exact_counts_means_and_percen
         "served_p95_ms": pytest.approx(509.1),  # 504 + 0.85 * (510 - 504)
         "scoring_items": 9,  # the timed-out slate's scoring is unknown
         "scored_items": 7,
+        "capped_slates": 1,
         "audit_slates": 4,
         "late_slates": 0,
         "served_hist": {"500": 1, "502": 1, "504": 1, "510": 1},
@@ -123,7 +124,7 @@ def test_a_day_is_rolled_up_per_effective_arm_with_exact_counts_means_and_percen
     assert (control["slates"], control["nrc_mean"], control["fallbacks"]) == (2, 0.0, {})
     # Baseline slates are left out of the latency audit; the other one came 10 ms after its hold: not late.
     assert (control["audit_slates"], control["late_slates"], control["served_hist"]) == (1, 0, {"560": 1})
-    assert (control["scoring_items"], control["scored_items"]) == (0, 0)
+    assert (control["scoring_items"], control["scored_items"], control["capped_slates"]) == (0, 0, 0)
 
 
 def test_an_answer_more_than_50_ms_after_its_hold_is_counted_late(study: Study) -> None:
