@@ -2,7 +2,7 @@
 """The instrument library: every question of the paper's supplementary section 7, as data.
 
 ``write_instruments`` writes these into ``Instrument``/``Question`` rows (idempotent: a rerun updates
-wording and adds what is missing). The migration ``surveys/0003_load_instrument_library`` runs it, so every
+wording and adds what is missing). The migration ``surveys/0004_load_instrument_library`` runs it, so every
 database has the paper's instruments from its first ``migrate``; ``manage.py load_instruments`` reruns it
 after the library changes. Wording follows section 7 word for word except for
 the piped words, written as tokens that ``surveys.piping`` fills from the participant's party answers:

@@ -20,7 +20,7 @@ def load() -> str:
 
 
 def test_load_instruments_creates_the_three_wave_instruments_with_every_section_7_question() -> None:
-    Instrument.objects.all().delete()  # migrate loaded them already (surveys/0003_load_instrument_library)
+    Instrument.objects.all().delete()  # migrate loaded them already (surveys/0004_load_instrument_library)
     output = load()
 
     assert "prc-baseline: created" in output

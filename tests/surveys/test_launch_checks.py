@@ -24,7 +24,7 @@ pytestmark = pytest.mark.django_db
 
 STUDIES = "/admin/participants/study/"
 WAVES = "/admin/surveys/wave/"
-MIGRATION = "0003_load_instrument_library"
+MIGRATION = "0004_load_instrument_library"
 
 
 @pytest.fixture(autouse=True)

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('rankers', '0005_slate_uid'),
+        ('rankers', '0008_scorerusage'),
     ]
 
     operations = [

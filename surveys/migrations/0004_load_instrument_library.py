@@ -18,7 +18,7 @@ def load_library(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("surveys", "0002_in_feed_questions"),
+        ("surveys", "0003_effect_runs"),
     ]
 
     operations = [
