@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from rankers.plugins.base import SlateItem
 from rankers.scoring import attributes as A
-from rankers.scoring import configure, score_items
+from rankers.scoring import configure, identity, score_items
 from rankers.scoring.backends import ScorerUnavailable, build_backend
 from rankers.scoring.backends.local_model import TransformersBackend
 
@@ -115,3 +116,13 @@ def test_the_int8_quantized_model_scores_close_to_the_full_one_under_its_own_nam
         assert f is not None
         assert q is not None
         assert q[A.TOXICITY] == pytest.approx(f[A.TOXICITY], abs=0.02)
+
+
+def test_the_int8_model_and_the_full_model_never_share_a_scorer_identity(settings: Any) -> None:
+    settings.PRC_SCORER_BACKEND = "transformers"
+    settings.PRC_SCORER_MODEL_DIR = "/models/minilm-bridging"
+    settings.PRC_SCORER_QUANTIZE = False
+    full = identity()
+    settings.PRC_SCORER_QUANTIZE = True
+    assert identity() == "transformers:/models/minilm-bridging:int8"
+    assert full == "transformers:/models/minilm-bridging"
