@@ -35,7 +35,10 @@ def survey_two_waves(study: Study, per_arm: int) -> Study:
     baseline = make_wave(study, "baseline", target=Wave.Target.CONSENTED, open_days=None)
     midline = make_wave(study, "midline", target=Wave.Target.INCLUDED, open_days=None)
     people = [
-        (create_test_participant(arm=Arm.objects.get(study=study, slug=slug), past_baseline=True)[0], slug)
+        (
+            create_test_participant(arm=Arm.objects.get(study=study, slug=slug), past_baseline=True, is_test=False)[0],
+            slug,
+        )
         for slug in ["control"] * per_arm + ["uprank_bridging"] * per_arm
     ]
     run_schedule()
