@@ -53,6 +53,7 @@ start_configured()  # the settings only say where the benchmark's own PostgreSQL
 import orjson  # noqa: E402
 import psutil  # noqa: E402
 import uvloop  # noqa: E402
+from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from loadgen import Result, build_request, run_burst, run_open_loop  # noqa: E402
 from ranking_challenge.fake import fake_request  # noqa: E402
@@ -197,6 +198,21 @@ def process_groups(web: subprocess.Popen[bytes]) -> dict[str, list[psutil.Proces
     }
 
 
+def count_logged(run: str, before: int, expected: int) -> tuple[int, float]:
+    """Slates of this run in the log once they are all there, or once every write could have ended.
+
+    A write may run on after its answer for up to RANK_WRITE_TIMEOUT_S and then go to the Redis fallback within
+    RANK_FALLBACK_TIMEOUT_S, so counting right after the load (as this script once did, after 2 s) misses slates
+    that a loaded machine is still writing."""
+    started = time.monotonic()
+    limit = started + settings.RANK_WRITE_TIMEOUT_S + settings.RANK_FALLBACK_TIMEOUT_S + 2
+    while True:
+        after = Slate.objects.filter(session_id__startswith=run).count()
+        if after - before >= expected or time.monotonic() > limit:
+            return after, time.monotonic() - started
+        time.sleep(0.25)
+
+
 def run_scenario(name: str, study: Study, people: list[tuple[str, str]], port: int, web: Any) -> dict[str, Any]:
     spec = SCENARIOS[name]
     Study.objects.filter(pk=study.pk).update(rank_hold_ms=spec["hold_ms"], ramp_days=0)
@@ -224,15 +240,15 @@ def run_scenario(name: str, study: Study, people: list[tuple[str, str]], port: i
     else:
         result = uvloop.run(run_open_loop("127.0.0.1", port, make, rate=spec["rate"], duration_s=spec["duration_s"]))
     resources = sampler.finish(time.perf_counter() - started)
-    time.sleep(2)  # writes finish within the hold; leave a margin for the last batch
-    after = Slate.objects.filter(session_id__startswith=run).count()
     ok = result.statuses.get(200, 0)
+    after, waited = count_logged(run, before, ok)
     return {
         "scenario": name,
         **spec,
         **result.summary(),
         "resources": resources,
         "slates_logged": after - before,
+        "log_wait_s": round(waited, 1),
         "all_logged": after - before == ok,
     }
 
