@@ -257,6 +257,8 @@ PRC_CONTENT_FETCH_TIMEOUT_S = env.float("PRC_CONTENT_FETCH_TIMEOUT_S", default=2
 PRC_CONTENT_MAX_BYTES = env.int("PRC_CONTENT_MAX_BYTES", default=50 * 1024 * 1024)
 PRC_CONTENT_USER_AGENT = env.str("PRC_CONTENT_USER_AGENT", default="prc-research-platform/0.1 (content pipeline)")
 PRC_CONTENT_STALE_AFTER_H = env.float("PRC_CONTENT_STALE_AFTER_H", default=24.0)
+# Annotation of candidate posts (rankers/content; docs/content-pipeline.md).
+PRC_EMBEDDING_MODEL_DIR = env.str("PRC_EMBEDDING_MODEL_DIR", default="")  # sentence encoder; default: installed MiniLM
 
 LOGGING = {
     "version": 1,

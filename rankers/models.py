@@ -212,7 +212,13 @@ class RankerServiceKey(models.Model):
         return bool(revoked)
 
 
-from rankers.content.models import CandidatePost, ConnectorRun, ContentSource  # noqa: E402,F401
+from rankers.content.models import (  # noqa: E402,F401
+    CandidatePost,
+    ConnectorRun,
+    ContentSource,
+    PostAnnotation,
+    TextEmbedding,
+)
 from rankers.models_rollups import DailyArmRollup  # noqa: E402,F401
 
 

@@ -9,7 +9,7 @@ import datetime as dt
 
 from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -174,3 +174,114 @@ class ConnectorRun(models.Model):
     @property
     def duration(self) -> dt.timedelta | None:
         return self.finished_at - self.started_at if self.finished_at else None
+
+
+class LLMStatus(models.TextChoices):
+    PENDING = "pending", "Waiting for the LLM"
+    DONE = "done", "Annotated"
+    FAILED = "failed", "Failed (invalid replies or errors on every attempt)"
+
+
+class PostAnnotationQuerySet(models.QuerySet["PostAnnotation"]):
+    def annotated(self) -> PostAnnotationQuerySet:
+        """Posts with a valid LLM annotation (the columns of sections 3.2 and 3.3 are filled)."""
+        return self.filter(annotated_at__isnull=False)
+
+    def classified(self) -> PostAnnotationQuerySet:
+        """Posts the classifiers have scored (civic where a civic model is configured, toxicity)."""
+        return self.filter(classified_at__isnull=False)
+
+    def waiting_for_llm(self) -> PostAnnotationQuerySet:
+        return self.filter(llm_status=LLMStatus.PENDING)
+
+    def failed(self) -> PostAnnotationQuerySet:
+        return self.filter(llm_status=LLMStatus.FAILED)
+
+
+class PostAnnotation(models.Model):
+    """What the annotators said about one candidate post: the latest valid LLM annotation, the classifiers' scores,
+    and the bookkeeping of the LLM's attempts.
+
+    Every annotation column is nullable, so a post can be classified before the LLM has read it (or when the LLM
+    failed). An invalid LLM reply never fills them: the columns are written only from a reply that passed
+    validation (``rankers/content/annotation.py``); a failure is recorded in ``llm_status`` and ``llm_error``.
+    """
+
+    post = models.OneToOneField(CandidatePost, on_delete=models.CASCADE, primary_key=True, related_name="annotation")
+
+    # LLM, paper section 3.3 (Challenging Stereotypes).
+    quality = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="The prompt's flags, name -> bool: has_enough_context, is_political_social, is_niche, "
+        "is_logistical, is_frivolous, is_sarcastic, is_outrage, is_conspiratorial, is_pessimistic, is_nsfw.",
+    )
+    political_orientation = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(7)],
+        help_text="1 = extremely liberal, 4 = moderate, 7 = extremely conservative; empty: not applicable.",
+    )
+    issue_opinions = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="Issue -> the post's position 1..5 as the paper's prompt defines it (5 = favourable to Trump, "
+        "trusts media, more immigration, pro abortion rights, supports Israel, concerned about climate, racism a "
+        "major problem, supports the military, positive about the economy), or null when not applicable.",
+    )
+    ideologically_surprising = models.BooleanField(null=True, blank=True)
+    bridging = models.BooleanField(null=True, blank=True, help_text="The prompt's is_bridging (section 3.3).")
+    # LLM, paper section 3.2 (Diverse Approval).
+    approval_republican = models.FloatField(
+        null=True, blank=True, help_text="1..5: how valuable, interesting and engaging an average Republican finds it."
+    )
+    approval_democrat = models.FloatField(
+        null=True, blank=True, help_text="1..5: how valuable, interesting and engaging an average Democrat finds it."
+    )
+    national_interest = models.BooleanField(null=True, blank=True, help_text="Of national interest to a U.S. audience.")
+    # Classifiers.
+    civic = models.FloatField(null=True, blank=True, help_text="Probability the post is civic/political (0..1).")
+    toxicity = models.FloatField(null=True, blank=True, help_text="Toxicity probability (0..1).")
+    # Provenance.
+    llm_model = models.CharField(max_length=200, blank=True)
+    prompt_version = models.CharField(max_length=50, blank=True)
+    classifier_version = models.CharField(max_length=300, blank=True)
+    annotated_at = models.DateTimeField(null=True, blank=True, help_text="When the valid LLM annotation was stored.")
+    classified_at = models.DateTimeField(null=True, blank=True)
+    # LLM bookkeeping: what the valid annotation cost, and the state of the attempts.
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    cost = models.DecimalField(max_digits=12, decimal_places=6, default=0, help_text="At the configured prices.")
+    llm_status = models.CharField(max_length=10, choices=LLMStatus.choices, default=LLMStatus.PENDING)
+    llm_attempts = models.PositiveSmallIntegerField(default=0, help_text="LLM calls made for this post so far.")
+    llm_error = models.TextField(blank=True, help_text="Why the last attempt failed.")
+    llm_claimed_at = models.DateTimeField(null=True, blank=True, help_text="When a worker took it (in flight).")
+    llm_failed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = PostAnnotationQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["llm_status"], name="postannotation_llm_pending", condition=Q(llm_status="pending")),
+            models.Index(fields=["annotated_at"], name="postannotation_annotated_at"),
+            models.Index(fields=["llm_failed_at"], name="postannotation_failed_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"annotation of {self.post_id} ({self.llm_status})"
+
+
+class TextEmbedding(models.Model):
+    """A text's sentence embedding, stored once per text (``rankers.models.text_hash``) whatever shows it.
+
+    ``vector`` is float32 little-endian, L2-normalized (384 values for MiniLM); read many at once with
+    ``rankers.content.embeddings.embedding_matrix``.
+    """
+
+    text_hash = models.CharField(max_length=64, primary_key=True)
+    model = models.CharField(max_length=200, help_text="The encoder that made the vector.")
+    vector = models.BinaryField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.model} {self.text_hash[:12]}"
