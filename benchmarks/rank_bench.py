@@ -68,6 +68,15 @@ SCENARIOS = {
     "burst": {"hold_ms": 500, "count": 1000},
 }
 N_PARTICIPANTS = 400
+WEB_LOG = Path(os.environ["PRC_DATA_DIR"]) / "rank_bench_web.log"
+
+
+def log_counts(offset: int) -> dict[str, int]:
+    """How often the web log says a slate write failed, and that a slate was lost, after ``offset``."""
+    with WEB_LOG.open("rb") as log:
+        log.seek(offset)
+        text = log.read()
+    return {"write_failures_logged": text.count(b"slate write failed"), "slates_lost_logged": text.count(b"slate LOST")}
 
 
 def prepare_study() -> tuple[Study, list[tuple[str, str]]]:
@@ -172,7 +181,9 @@ class Sampler(threading.Thread):
 def start_web(port: int, workers: int) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "prc_site.serve", "--host", "127.0.0.1", "--port", str(port),
                "--workers", str(workers)]  # fmt: skip
-    web = subprocess.Popen(command, cwd=ROOT, env={**os.environ})
+    # The web log is read back for slates the server could not keep (it says "slate LOST" for each).
+    log = WEB_LOG.open("ab")
+    web = subprocess.Popen(command, cwd=ROOT, env={**os.environ}, stderr=log)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -196,6 +207,21 @@ def process_groups(web: subprocess.Popen[bytes]) -> dict[str, list[psutil.Proces
         "postgres": postgres_processes(),
         "loadgen": [psutil.Process()],
     }
+
+
+def in_fallback(run: str) -> int:
+    """Slates of this run waiting in the Redis fallback lists (stored later by the drain, so not lost)."""
+    import redis
+
+    from rankers import slatelog
+
+    client = redis.Redis.from_url(slatelog.redis_url())
+    return sum(
+        1
+        for name in slatelog.fallback_lists()
+        for raw in client.lrange(name, 0, -1)
+        if orjson.loads(raw).get("session_id", "").startswith(run)
+    )
 
 
 def count_logged(run: str, before: int, expected: int) -> tuple[int, float]:
@@ -232,6 +258,7 @@ def run_scenario(name: str, study: Study, people: list[tuple[str, str]], port: i
     uvloop.run(run_open_loop("127.0.0.1", port, make, rate=50, duration_s=2))
     time.sleep(1)
     before = Slate.objects.filter(session_id__startswith=run).count()
+    log_offset = WEB_LOG.stat().st_size
     sampler = Sampler(process_groups(web))
     sampler.start()
     started = time.perf_counter()
@@ -248,6 +275,8 @@ def run_scenario(name: str, study: Study, people: list[tuple[str, str]], port: i
         **result.summary(),
         "resources": resources,
         "slates_logged": after - before,
+        "slates_in_fallback": in_fallback(run),
+        **log_counts(log_offset),
         "log_wait_s": round(waited, 1),
         "all_logged": after - before == ok,
     }

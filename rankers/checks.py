@@ -27,6 +27,7 @@ CAP_EXCEEDED = "cap_exceeded"  # no longer produced (outputs over their caps are
 BAD_INSERTED_ITEM = "bad_inserted_item"
 EMPTY_RESULT = "empty_result"
 UNKNOWN_RANKER = "unknown_ranker"
+LOOKUP_FAILED = "lookup_failed"  # the participant could not be looked up in time: untouched feed, default hold
 UNSCORED = "unscored"  # the arm's ranker reads attributes and the scorer scored none of the slate's items
 
 

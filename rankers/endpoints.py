@@ -102,11 +102,12 @@ async def _rank(incoming: Incoming, received: float) -> Outgoing:
     unknown = unknown_token_limiter()
     if unknown.is_empty(incoming.client):  # this address keeps sending tokens nobody holds
         return error("rate_limited", "Too many requests with unknown tokens; slow down.", 429)
+    token_hash = sha256_hex(token)
     try:
-        enrolment = await serving.load_enrolment(sha256_hex(token))
-    except (psycopg.Error, TimeoutError):  # we cannot tell who this is, but we can still show their feed
+        enrolment = await serving.load_enrolment(token_hash)
+    except (psycopg.Error, TimeoutError):  # we cannot tell who this is yet, but we can still show their feed
         logger.exception("participant lookup failed; answering with the untouched feed")
-        return await _unverified(incoming, received)
+        return await _unverified(incoming, received, token_hash)
     if enrolment is None:
         unknown.allow(incoming.client)
         return error("unauthenticated", "Unknown extension token.", 401)
@@ -121,12 +122,12 @@ async def _rank(incoming: Incoming, received: float) -> Outgoing:
     return json_reply(await serving.serve_participant(parsed, enrolment, received=received))
 
 
-async def _unverified(incoming: Incoming, received: float) -> Outgoing:
+async def _unverified(incoming: Incoming, received: float, token_hash: str) -> Outgoing:
     try:
         parsed = read_body(incoming)
     except RequestError as exc:
         return error(exc.code, exc.message, exc.status, exc.field)
-    return json_reply(await serving.serve_unverified(parsed, received=received))
+    return json_reply(await serving.serve_unverified(parsed, received=received, token_hash=token_hash))
 
 
 async def ranker_service(incoming: Incoming, name: str) -> Outgoing:

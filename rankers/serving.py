@@ -27,8 +27,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import orjson
 import psycopg
 from django.conf import settings
+from django.db import connections
 from django.utils import timezone
 
 from participants.models import Arm
@@ -104,8 +106,11 @@ async def load_enrolment(token_hash: str) -> Enrolment | None:
     pool (no thread hop, no ORM; see ``Coalescer``).
     """
     row = await per_loop(_lookups, lambda: Coalescer(_fetch_enrolments)).get(token_hash)
-    if row is None:
-        return None
+    return enrolment_from_row(row) if row is not None else None
+
+
+def enrolment_from_row(row: Mapping[str, Any]) -> Enrolment:
+    """A row of ``ENROLMENTS_BY_TOKEN_HASH_SQL`` as plain data."""
     return Enrolment(
         public_id=row["public_id"],
         study_id=row["study_id"],
@@ -118,17 +123,39 @@ async def load_enrolment(token_hash: str) -> Enrolment | None:
         ramp_days=row["ramp_days"],
         arm=_arm_info(row, "arm_"),
         control=_arm_info(row, "control_") or CONTROL,
-        survey=row.get("ranker_survey") or {},
+        survey=_json(row.get("ranker_survey")) or {},
     )
 
 
+def _json(value: Any) -> Any:
+    """A jsonb column: psycopg's own connections decode it, Django's cursor hands over the text."""
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
 _lookups: dict[asyncio.AbstractEventLoop, Coalescer[str, dict[str, Any]]] = {}
+# Lookups for slates already answered untouched: no one waits for them, so they may take as long as a write.
+_late_lookups: dict[asyncio.AbstractEventLoop, Coalescer[str, dict[str, Any]]] = {}
 
 
 async def _fetch_enrolments(token_hashes: Sequence[str]) -> dict[str, dict[str, Any]]:
     """One query for many tokens, given up (TimeoutError) after ``RANK_DB_LOOKUP_TIMEOUT_S``: the pool
     wait, a new connection and the query all count, so a stopped, paused or slow database costs at most that."""
     return await within(_read_enrolments(list(token_hashes)), settings.RANK_DB_LOOKUP_TIMEOUT_S)
+
+
+async def _fetch_late_enrolments(token_hashes: Sequence[str]) -> dict[str, dict[str, Any]]:
+    return await within(_read_enrolments(list(token_hashes)), settings.RANK_WRITE_TIMEOUT_S)
+
+
+def enrolments_for_token_hashes_sync(token_hashes: list[str]) -> dict[str, Enrolment]:
+    """The same lookup through Django's connection (the fallback drain)."""
+    from participants.tokens import ENROLMENTS_BY_TOKEN_HASH_SQL
+
+    with connections["default"].cursor() as cursor:
+        cursor.execute(ENROLMENTS_BY_TOKEN_HASH_SQL, [token_hashes])
+        names = [column.name for column in cursor.description or ()]
+        rows = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+    return {row["token_hash"]: enrolment_from_row(row) for row in rows}
 
 
 async def _read_enrolments(token_hashes: list[str]) -> dict[str, dict[str, Any]]:
@@ -159,7 +186,7 @@ def _arm_info(row: Mapping[str, Any], prefix: str) -> ArmInfo | None:
                 row[prefix + "ranker_key"], row[prefix + "max_inserted_pct"], row[prefix + "max_deleted_pct"]
             ),
         ),
-        config=dict(row[prefix + "ranker_config"] or {}),
+        config=dict(_json(row[prefix + "ranker_config"]) or {}),
         starts={platform: row[f"{prefix}starts_{platform}"] for platform in PLATFORMS},
     )
 
@@ -373,11 +400,71 @@ async def serve_participant(parsed: ParsedRequest, enrolment: Enrolment, *, rece
     return response_body(outcome)
 
 
-async def serve_unverified(parsed: ParsedRequest, *, received: float) -> dict[str, Any]:
-    """The database is unreachable: the untouched feed at the default hold, nothing stored."""
-    await _sleep_until(received + hold_seconds(None, timezone.now()))
-    prometheus.FALLBACKS.labels("database_unavailable").inc()
+async def serve_unverified(parsed: ParsedRequest, *, received: float, token_hash: str = "") -> dict[str, Any]:
+    """The participant could not be looked up in time (a database that is down, paused or swamped by a burst):
+    the untouched feed at the default hold. The slate is still logged, once its participant is known
+    (``log_unattributed``), so that the log stays complete and counts it as an untreated fallback."""
+    now = timezone.now()
+    hold = hold_seconds(None, now)
+    await _sleep_until(received + hold)
+    prometheus.FALLBACKS.labels(checks.LOOKUP_FAILED).inc()
+    if token_hash:
+        served_ms = (max(received + hold, time.monotonic()) - received) * 1000
+        record = unattributed_record(parsed, token_hash, served_at=now, served_ms=served_ms, hold_ms=hold * 1000)
+        slatelog.track(log_unattributed(record))
     return untouched_body(parsed)
+
+
+def unattributed_record(
+    parsed: ParsedRequest, token_hash: str, *, served_at: dt.datetime, served_ms: float, hold_ms: float
+) -> slatelog.SlateRecord:
+    """The log record of a slate answered untouched before its participant was known: everything but who it
+    was for (``attribute`` fills that in), with the token's hash to find out."""
+    plan = plan_slate(parsed.items, parsed.session.platform, parsed.slate_pass)
+    outcome = Outcome(list(plan.order), [], False, checks.LOOKUP_FAILED, None, plan)
+    nobody = Enrolment(
+        public_id="", study_id=0, withdrawn=False, consent_ok=False, installed_at=served_at,
+        baseline_days=0, hold_ms=0, ramp_days=0, arm=None,
+    )  # fmt: skip
+    record = slate_record(
+        parsed, nobody, Effective(None, ""), outcome, served_at=served_at, served_ms=served_ms, hold_ms=hold_ms
+    )
+    return replace(record, arm="", effective_arm="", ranker_key="", token_hash=token_hash)
+
+
+def attribute(record: slatelog.SlateRecord, enrolment: Enrolment | None) -> slatelog.SlateRecord | None:
+    """An unattributed slate as its participant's, by the rule that decides every served slate's arm and phase
+    (``effective_arm`` at the time it was served); None where nothing may be stored (unknown or uninstalled
+    token, withdrawn, no consent, closed study, not assigned)."""
+    if enrolment is None:
+        return None
+    effective = effective_arm(enrolment, record.platform, dt.datetime.fromisoformat(record.served_at))
+    if effective.arm is None:
+        return None
+    return replace(
+        record,
+        participant_id=enrolment.public_id,
+        study_id=enrolment.study_id,
+        arm=enrolment.arm.slug if enrolment.arm else effective.arm.slug,
+        effective_arm=effective.arm.slug,
+        ranker_key=effective.arm.ranker_key,
+        phase=effective.reason,
+        token_hash="",
+    )
+
+
+async def log_unattributed(record: slatelog.SlateRecord) -> None:
+    """Look the participant up without the request's deadline, then store the slate as theirs; if the database
+    still cannot say, the slate waits in the Redis fallback list and the drain attributes it. Never raises."""
+    try:
+        row = await per_loop(_late_lookups, lambda: Coalescer(_fetch_late_enrolments)).get(record.token_hash)
+    except Exception:
+        logger.warning("participant lookup failed again; the untouched slate waits in Redis to be attributed")
+        await slatelog.push_fallback(record)
+        return
+    attributed = attribute(record, enrolment_from_row(row) if row is not None else None)
+    if attributed is not None:
+        await slatelog.write_slate(attributed)
 
 
 async def serve_ranker(parsed: ParsedRequest, name: str) -> dict[str, Any]:

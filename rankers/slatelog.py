@@ -25,7 +25,7 @@ import logging
 import re
 import uuid
 from collections import OrderedDict
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Coroutine, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, cast
 
@@ -101,6 +101,9 @@ class SlateRecord:
     capped: bool = False
     # Made when the slate is served; a second insert of the same slate (a retry, two drains) is a no-op.
     uid: str = field(default_factory=lambda: str(uuid.uuid4()))
+    # Only on a slate answered before its participant was known (no participant_id yet): the SHA-256 of the
+    # extension token, which the drain uses to attribute it. Never stored in PostgreSQL.
+    token_hash: str = ""
 
     def to_json(self) -> bytes:
         return orjson.dumps(asdict(self))
@@ -483,7 +486,12 @@ def start_write(record: SlateRecord) -> asyncio.Task[None]:
     The request waits for it only until the end of its hold (plus ``RANK_WRITE_GRACE_S``): the hold never
     depends on the database, and a slow write keeps its slate instead of giving it up at the hold.
     """
-    task = asyncio.ensure_future(write_slate(record))
+    return track(write_slate(record))
+
+
+def track(write: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+    """Run a coroutine that ends in a slate write as a task that shutdown waits for (``close_writer``)."""
+    task = asyncio.ensure_future(write)
     _writes.add(task)
     task.add_done_callback(_writes.discard)
     return task
@@ -497,8 +505,8 @@ async def close_writer() -> None:
     writer = _writers.pop(loop, None)
     if writer is not None:
         await writer.close()
-    if mine:
-        await asyncio.wait(mine, timeout=settings.RANK_FALLBACK_TIMEOUT_S + 1)
+    if mine:  # an unattributed slate may still be looking its participant up before it writes
+        await asyncio.wait(mine, timeout=settings.RANK_WRITE_TIMEOUT_S + settings.RANK_FALLBACK_TIMEOUT_S + 1)
     client = _redis_clients.pop(loop, None)
     if client is not None:
         with contextlib.suppress(Exception):
@@ -554,7 +562,9 @@ def drain_fallback(limit: int = 1000) -> int:
     goes to ``<key>:failed`` with an error in the log, so it cannot block the
     slates behind it; nothing is deleted, except slates of participants whose
     data has been erased (withdrawal under delete terms): those are dropped, never
-    written back, and swept from the failed list too.
+    written back, and swept from the failed list too. A slate answered before its
+    participant could be looked up is attributed here first (``serving.attribute``)
+    and dropped if nothing may be stored for that token.
     """
     import redis
 
@@ -587,6 +597,13 @@ def _drain(client: Any, key: str, limit: int) -> int:
             break
         try:
             record = SlateRecord.from_json(raw)
+            if record.token_hash and not record.participant_id:
+                attributed = _attribute(record)
+                if attributed is None:
+                    client.lrem(processing, 1, cast(str, raw))
+                    logger.info("dropped an unattributed fallback slate: nothing may be stored for its token")
+                    continue
+                record = attributed
             if record.participant_id in erased:
                 client.lrem(processing, 1, cast(str, raw))
                 logger.info("dropped a fallback slate of an erased participant")
@@ -607,6 +624,13 @@ def _drain(client: Any, key: str, limit: int) -> int:
     return moved
 
 
+def _attribute(record: SlateRecord) -> SlateRecord | None:
+    from rankers import serving  # serving writes through this module
+
+    enrolment = serving.enrolments_for_token_hashes_sync([record.token_hash]).get(record.token_hash)
+    return serving.attribute(record, enrolment)
+
+
 class _ErasedParticipants:
     """Which public ids belong to erased participants; each id is looked up once per run."""
 
@@ -620,29 +644,33 @@ class _ErasedParticipants:
         return self._known[public_id]
 
 
-def remove_fallback_slates(client: Any, lists: Sequence[str], participants: Any) -> int:
-    """Remove from the Redis ``lists`` every slate whose participant is in ``participants``; returns how many."""
+def remove_fallback_slates(
+    client: Any, lists: Sequence[str], participants: Any, token_hashes: Collection[str] = ()
+) -> int:
+    """Remove from the Redis ``lists`` every slate whose participant is in ``participants`` or, not yet
+    attributed, was answered for one of ``token_hashes``; returns how many."""
     removed = 0
     for name in lists:
         doomed = set()
         for raw in client.lrange(name, 0, -1):
             try:
-                participant_id = orjson.loads(raw).get("participant_id", "")
+                slate = orjson.loads(raw)
             except orjson.JSONDecodeError:
                 continue
-            if participant_id in participants:
+            if slate.get("participant_id", "") in participants or slate.get("token_hash") in token_hashes:
                 doomed.add(raw)
         for raw in doomed:
             removed += int(client.lrem(name, 0, raw))
     return removed
 
 
-def erase_fallback(public_id: str) -> int:
-    """Remove one participant's slates from every fallback list; returns how many. Raises if Redis is down."""
+def erase_fallback(public_id: str, token_hashes: Collection[str] = ()) -> int:
+    """Remove one participant's slates from every fallback list, those not yet attributed to them included
+    (found by their extension tokens' hashes); returns how many. Raises if Redis is down."""
     import redis
 
     client = redis.Redis.from_url(redis_url())
-    return remove_fallback_slates(client, fallback_lists(), {public_id})
+    return remove_fallback_slates(client, fallback_lists(), {public_id}, frozenset(token_hashes))
 
 
 def write_slates_sync(records: Sequence[SlateRecord]) -> None:

@@ -7,7 +7,7 @@ from django.db import OperationalError, connection
 from redis.exceptions import RedisError
 
 from participants.audit import record_audit
-from participants.models import Participant
+from participants.models import ExtensionInstall, Participant
 from rankers import slatelog
 from rankers.models import Slate
 
@@ -45,7 +45,8 @@ def erase_fallback_slates(public_id: str) -> int:
     participant = Participant.objects.filter(public_id=public_id, erased_at__isnull=False).first()
     if participant is None:
         return 0
-    in_redis = slatelog.erase_fallback(public_id)
+    token_hashes = ExtensionInstall.objects.filter(participant=participant).values_list("token_hash", flat=True)
+    in_redis = slatelog.erase_fallback(public_id, set(token_hashes))
     late, _ = Slate.objects.filter(participant_id=public_id).delete()
     detail = {"fallback_slates": in_redis, "late_slates": late}
     record_audit(action="participant.erasure_completed", obj=participant, detail=detail)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import re
 import threading
+import uuid
 from collections.abc import Iterator, Sequence
 from typing import ClassVar
 
+import orjson
 import pytest
+import redis
 from asgiref.sync import sync_to_async
 from django.test import AsyncClient
 
@@ -218,17 +221,30 @@ async def test_async_ranker_is_awaited(async_client: AsyncClient, enrol) -> None
     assert response.ranked_ids == [i["id"] for i in reversed(body["items"])]
 
 
-async def test_unreachable_database_still_gets_the_untouched_feed(
-    async_client: AsyncClient, enrol, monkeypatch
+async def test_unreachable_database_still_gets_the_untouched_feed_and_its_slate_waits_in_redis(
+    async_client: AsyncClient, enrol, monkeypatch, settings
 ) -> None:
     from prc_site.lib import asyncdb
+    from rankers import slatelog
 
+    settings.RANK_FALLBACK_KEY = key = f"test:slate_fallback:{uuid.uuid4().hex}"
     participant, token = await enrol("control")
     await asyncdb.close_loop_pool()  # no pooled connection survives: the next connect must fail
     monkeypatch.setattr(asyncdb, "connection_kwargs", lambda: {"host": "/nonexistent", "dbname": "prc"})
     body = prc_request(participant.public_id, n_posts=3)
 
     response = valid_response(await post_rank(async_client, token, body))
+    await slatelog.close_writer()  # the late lookup fails too: the slate goes to Redis, still unattributed
 
     assert response.ranked_ids == [i["id"] for i in body["items"]]
     assert await sync_to_async(Slate.objects.count)() == 0
+    client = redis.Redis.from_url(slatelog.redis_url())
+    try:
+        waiting = [orjson.loads(raw) for raw in client.lrange(key, 0, -1)]
+        assert [(s["participant_id"], s["original_ids"]) for s in waiting] == [("", response.ranked_ids)]
+        monkeypatch.undo()  # the database is back: the drain attributes and stores it
+        assert await sync_to_async(slatelog.drain_fallback)() == 1
+        slate = await Slate.objects.aget()
+        assert (slate.participant_id, slate.fallback_reason) == (participant.public_id, "lookup_failed")
+    finally:
+        client.delete(key, key + ":processing", key + ":failed")
