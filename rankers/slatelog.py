@@ -507,6 +507,9 @@ async def close_writer() -> None:
         await writer.close()
     if mine:  # an unattributed slate may still be looking its participant up before it writes
         await asyncio.wait(mine, timeout=settings.RANK_WRITE_TIMEOUT_S + settings.RANK_FALLBACK_TIMEOUT_S + 1)
+    late = _writers.pop(loop, None)  # the writer such a slate started after the first one closed
+    if late is not None:
+        await late.close()
     client = _redis_clients.pop(loop, None)
     if client is not None:
         with contextlib.suppress(Exception):

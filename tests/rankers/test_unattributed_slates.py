@@ -3,6 +3,7 @@ reaches the log: as the participant's, with the arm and phase the serving rule g
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 from collections.abc import Iterator
@@ -69,7 +70,7 @@ async def test_a_treatment_slate_answered_before_the_lookup_ended_is_logged_as_a
     body = prc_request(participant.public_id, n_posts=4)
 
     response = valid_response(await post_rank(async_client, token, body))
-    await slatelog.close_writer()  # the late lookup and the write run after the answer
+    await asyncio.wait(set(slatelog._writes), timeout=60)  # the late lookup and the write run after the answer
 
     assert response.ranked_ids == [i["id"] for i in body["items"]]  # untouched
     slate = await Slate.objects.aget(participant_id=participant.public_id)
@@ -93,7 +94,7 @@ async def test_a_slate_in_the_baseline_weeks_is_logged_under_control(
     participant, token = await enrol("reverse", past_baseline=False)
 
     valid_response(await post_rank(async_client, token, prc_request(participant.public_id, n_posts=2)))
-    await slatelog.close_writer()
+    await asyncio.wait(set(slatelog._writes), timeout=60)
 
     slate = await Slate.objects.aget(participant_id=participant.public_id)
     assert (slate.arm, slate.effective_arm, slate.phase) == ("reverse", "control", "baseline")
@@ -108,7 +109,7 @@ async def test_nothing_is_logged_for_a_withdrawn_participant_whose_lookup_failed
     body = prc_request(participant.public_id, n_posts=2)
 
     response = valid_response(await post_rank(async_client, token, body))
-    await slatelog.close_writer()
+    await asyncio.wait(set(slatelog._writes), timeout=60)
 
     assert response.ranked_ids == [i["id"] for i in body["items"]]
     assert await Slate.objects.acount() == 0
