@@ -704,7 +704,8 @@ def request_export(*, study: Study, by: Any, names: Sequence[str], fmt: str, ide
             study=study, requested_by=by, datasets=list(names), format=fmt, identifiable=identifiable
         )
         record_audit(action="export.requested", obj=study, actor=by, detail={"export": export.pk, **detail})
-        transaction.on_commit(lambda: build_task.delay(export.pk))
+        queue = settings.PRC_EXPORT_QUEUE or None  # None: Celery's default queue
+        transaction.on_commit(lambda: build_task.apply_async(args=[export.pk], queue=queue))
     return export
 
 

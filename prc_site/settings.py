@@ -236,6 +236,7 @@ EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(BASE_DIR / ".data" / "e
 
 # Research exports (zip files of CSV or Parquet, a codebook and the pre-registration) are written here.
 PRC_EXPORT_DIR = env.str("PRC_EXPORT_DIR", default=str(BASE_DIR / ".data" / "exports"))
+PRC_EXPORT_QUEUE = env.str("PRC_EXPORT_QUEUE", default="")  # Celery queue of export builds; empty: the default queue
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Social media study <study@localhost>")
 # Absolute address of the participant pages, for links in emails.
 PRC_SITE_URL = env.str("PRC_SITE_URL", default="http://localhost:8000")
