@@ -7,9 +7,11 @@
 engagements and activity pings on three platforms, each batch with its own key) through the open-loop
 generator of benchmarks/loadgen.py to the production-like web tier (``prc_site.serve``, 2 workers,
 ``DJANGO_DEBUG=false``). Afterwards the events stored by the run are counted: the number that matters is
-events stored per second of the run, with every batch answered 200. Runs on its own embedded PostgreSQL and
-Redis (``PRC_DATA_DIR``, default /tmp/prc-bench-events) and writes JSON to
-benchmarks/results/.
+events stored per second of the run, with every batch answered 200. Past the server's capacity (an overload
+run, e.g. ``--rate 120``) the answers that matter are 503 with Retry-After (``EVENTS_MAX_IN_FLIGHT``), never a
+500, and every batch answered 200 stored. The load average before and after the run is recorded.
+Runs on its own embedded PostgreSQL and Redis (``PRC_DATA_DIR``, default /tmp/prc-bench-events) and writes
+JSON to benchmarks/results/.
 """
 
 from __future__ import annotations
@@ -96,12 +98,14 @@ def main() -> None:
         uvloop.run(run_open_loop("127.0.0.1", args.port, lambda i: make(i, f"warm-{run}"), rate=10, duration_s=3))
         time.sleep(1)
         sampler = Sampler(process_groups(web))
+        load_before = os.getloadavg()
         sampler.start()
         started = time.perf_counter()
         result: Result = uvloop.run(
             run_open_loop("127.0.0.1", args.port, make, rate=args.rate, duration_s=args.duration)
         )
         resources = sampler.finish(time.perf_counter() - started)
+        load_after = os.getloadavg()
     finally:
         web.terminate()
         web.wait(timeout=30)
@@ -117,6 +121,8 @@ def main() -> None:
         "events_stored": stored,
         "events_per_s": round(stored / result.wall_s),
         "resources": resources,
+        "load_average_before": [round(x, 2) for x in load_before],  # 1, 5, 15 min, as uptime prints them
+        "load_average_after": [round(x, 2) for x in load_after],
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
     }

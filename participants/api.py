@@ -10,17 +10,17 @@ from typing import Any
 
 from django.conf import settings
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import authentication, exceptions, permissions
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from participants import events, services
+from participants.behaviour import BatchError, check_batch
 from participants.models import ExtensionInstall, Participant
 from participants.paper import extension_slate_sizes
 from participants.serializers import (
-    EventBatchInput,
     EventBatchOutput,
     EventBatchSchema,
     HeartbeatInput,
@@ -29,16 +29,8 @@ from participants.serializers import (
     RegisterOutput,
     UninstallOutput,
 )
-from participants.tokens import participant_for_token
+from participants.tokens import EXTENSION_CHALLENGE, extension_token, participant_for_token
 from prc_site.lib.api_errors import ApiError
-
-
-def token_from_headers(request: Request) -> str:
-    header = request.headers.get("Authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
-    return request.headers.get("X-Extension-Token", "").strip()
 
 
 class ExtensionTokenAuthentication(authentication.BaseAuthentication):
@@ -48,7 +40,7 @@ class ExtensionTokenAuthentication(authentication.BaseAuthentication):
     """
 
     def authenticate(self, request: Request) -> tuple[Participant, ExtensionInstall] | None:
-        token = token_from_headers(request)
+        token = extension_token(request.headers)
         if not token:
             return None
         view = request.parser_context.get("view") if request.parser_context else None
@@ -58,7 +50,7 @@ class ExtensionTokenAuthentication(authentication.BaseAuthentication):
         return found
 
     def authenticate_header(self, request: Request) -> str:
-        return 'Bearer realm="extension"'
+        return EXTENSION_CHALLENGE
 
 
 class ExtensionTokenScheme(OpenApiAuthenticationExtension):
@@ -160,13 +152,16 @@ class EventsView(ExtensionView):
     withdrawn participant's events are refused (403 ``withdrawn``): the extension stops collecting.
     """
 
-    @extend_schema(request=EventBatchSchema, responses={200: EventBatchOutput})
+    @extend_schema(
+        request=EventBatchSchema,
+        responses={200: EventBatchOutput, 503: OpenApiResponse(description="Busy: send again after Retry-After.")},
+    )
     def post(self, request: Request) -> Response:
-        data = EventBatchInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        participant, install = self.caller(request)
+        batch = check_batch(request.data)
+        if isinstance(batch, BatchError):
+            raise ApiError(batch.code, batch.message, field=batch.field)
         try:
-            result = events.ingest_events(participant=participant, install=install, **data.validated_data)
+            result = events.ingest_events(sender=events.Sender.of(*self.caller(request)), batch=batch)
         except events.Withdrawn as exc:
-            raise ApiError("withdrawn", "You have left the study: no data is collected.", status_code=403) from exc
-        return Response(EventBatchOutput(result).data)
+            raise ApiError(*events.WITHDRAWN, status_code=403) from exc
+        return Response(result.as_dict())

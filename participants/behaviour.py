@@ -23,6 +23,9 @@ ENGAGEMENT_ACTIONS = (
     "like", "reaction", "share", "repost", "comment", "reply", "upvote", "downvote", "save", "click", "follow",
 )  # fmt: skip
 ITEM_ID_LENGTH = 255
+MAX_BATCH = 1000  # events in one batch
+BATCH_KEY_LENGTH = (8, 100)  # shortest and longest batch key
+VERSION_LENGTH = 50
 # A device clock may be a little off: an event further in the future, or this much before the participant
 # joined, did not happen then.
 CLOCK_SKEW = dt.timedelta(minutes=10)
@@ -56,6 +59,50 @@ def _timestamp(value: Any) -> dt.datetime | None:
     except ValueError:
         return None
     return at if at.tzinfo is not None else None
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A batch whose envelope is valid; its events are still to be checked one by one."""
+
+    batch_key: str
+    extension_version: str
+    events: list[Any]
+
+
+@dataclass(frozen=True)
+class BatchError:
+    """Why a whole batch is refused (HTTP 400, nothing stored)."""
+
+    code: str
+    message: str
+    field: str | None
+
+
+def check_batch(body: Any) -> Batch | BatchError:
+    """The batch envelope ``{"batch_key", "extension_version"?, "events": [...]}``: the batch, or why it is refused.
+
+    The only statement of these rules: the Django view and the ASGI app (``participants.events_asgi``) both call
+    it. The events themselves are taken as they are (a bad one is refused alone, by ``check_event``).
+    """
+    if not isinstance(body, dict):
+        return BatchError("invalid", "The batch is a JSON object.", None)
+    key = body.get("batch_key")
+    if key is None:
+        return BatchError("required", "This field is required.", "batch_key")
+    shortest, longest = BATCH_KEY_LENGTH
+    if not isinstance(key, str) or not shortest <= len(key.strip()) <= longest or "\x00" in key:
+        return BatchError("invalid", f"'batch_key' is a string of {shortest} to {longest} characters.", "batch_key")
+    version = body.get("extension_version", "")
+    if not isinstance(version, str) or len(version) > VERSION_LENGTH or "\x00" in version:
+        return BatchError("invalid", f"'extension_version' is a string of at most {VERSION_LENGTH} characters.",
+                          "extension_version")  # fmt: skip
+    events = body.get("events")
+    if events is None:
+        return BatchError("required", "This field is required.", "events")
+    if not isinstance(events, list) or not 1 <= len(events) <= MAX_BATCH:
+        return BatchError("invalid", f"'events' is a list of 1 to {MAX_BATCH} events.", "events")
+    return Batch(key.strip(), version.strip(), events)
 
 
 def check_event(raw: Any, index: int, context: EventContext) -> dict[str, Any] | Rejection:

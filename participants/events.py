@@ -12,16 +12,27 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
+import psycopg
 from django.db import connection, transaction
 from django.utils import timezone
 
-from participants.behaviour import EventContext, EventSignal, Gap, GapRule, check_events, daily_behaviour, find_gaps
+from participants.behaviour import (
+    VERSION_LENGTH,
+    Batch,
+    EventContext,
+    EventSignal,
+    Gap,
+    GapRule,
+    check_events,
+    daily_behaviour,
+    find_gaps,
+)
 from participants.models import (
     BehaviourEvent,
     DailyBehaviour,
@@ -32,7 +43,6 @@ from participants.models import (
     Study,
 )
 
-MAX_BATCH = 1000
 DEFAULT_GAP_RULE = GapRule()
 
 INGEST_SQL = """
@@ -56,8 +66,40 @@ SELECT (SELECT count(*) FROM p), (SELECT id FROM b)
 """
 
 
+# Who sends a batch, for one token hash: the install's participant (withdrawn or not) and its version.
+SENDER_SQL = """
+SELECT p.id, p.public_id, p.created_at, p.withdrawn_at IS NOT NULL AS withdrawn, i.extension_version
+FROM participants_extensioninstall i JOIN participants_participant p ON p.id = i.participant_id
+WHERE i.token_hash = %(token_hash)s AND i.uninstalled_at IS NULL
+"""
+# What a batch key's first batch stored: a repeat is answered with it.
+FIRST_ANSWER_SQL = """
+SELECT n_accepted, rejected::text FROM participants_eventbatch
+WHERE participant_id = %(participant)s AND batch_key = %(batch_key)s
+"""
+
+
+WITHDRAWN = ("withdrawn", "You have left the study: no data is collected.")  # the 403's code and message
+
+
 class Withdrawn(Exception):
     """The participant has withdrawn: no event of theirs is stored any more."""
+
+
+@dataclass(frozen=True)
+class Sender:
+    """The participant behind a batch's token, as the checks and the insert need them."""
+
+    participant_id: int
+    public_id: str
+    joined_at: dt.datetime  # first contact with the study: no event happened before it
+    withdrawn: bool
+    install_version: str
+
+    @classmethod
+    def of(cls, participant: Participant, install: ExtensionInstall) -> Sender:
+        return cls(participant.pk, participant.public_id, participant.created_at, participant.is_withdrawn,
+                   install.extension_version)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -67,41 +109,83 @@ class IngestResult:
     rejected: list[dict[str, Any]]
     repeat: bool
 
+    def as_dict(self) -> dict[str, Any]:
+        return {"batch_key": self.batch_key, "accepted": self.accepted, "rejected": self.rejected,
+                "repeat": self.repeat}  # fmt: skip
 
-def ingest_events(
-    *,
-    participant: Participant,
-    install: ExtensionInstall,
-    batch_key: str,
-    events: Sequence[Any],
-    extension_version: str = "",
-    now: dt.datetime | None = None,
-) -> IngestResult:
-    """Store a batch's valid events and say why the others were refused; a repeated ``batch_key`` stores
-    nothing and is answered with what the first one stored. Raises ``Withdrawn`` for a withdrawn participant."""
-    if participant.is_withdrawn:
+
+@dataclass(frozen=True)
+class PreparedBatch:
+    """A checked batch: ``INGEST_SQL``'s parameters and the answer if it is stored for the first time."""
+
+    params: dict[str, Any]
+    fresh: IngestResult
+
+
+def prepare_batch(sender: Sender, batch: Batch, now: dt.datetime) -> PreparedBatch:
+    """Check each event of the batch (``behaviour.check_events``) and build the insert's parameters."""
+    if sender.withdrawn:
         raise Withdrawn
-    context = EventContext(participant.public_id, participant.created_at, now or timezone.now())
-    rows, rejections = check_events(events, context)
+    rows, rejections = check_events(batch.events, EventContext(sender.public_id, sender.joined_at, now))
     rejected = [rejection.as_dict() for rejection in rejections]
     params: dict[str, Any] = {
-        "participant": participant.pk,
-        "batch_key": batch_key,
-        "version": (extension_version or install.extension_version)[:50],
-        "n_events": len(events),
+        "participant": sender.participant_id,
+        "batch_key": batch.batch_key,
+        "version": (batch.extension_version or sender.install_version)[:VERSION_LENGTH],
+        "n_events": len(batch.events),
         "n_accepted": len(rows),
         "rejected": orjson.dumps(rejected).decode(),
         "rows": orjson.dumps(rows).decode(),
     }
-    with connection.cursor() as cursor:
-        cursor.execute(INGEST_SQL, params)
-        still_in, batch_id = cursor.fetchone()
+    return PreparedBatch(params, IngestResult(batch.batch_key, len(rows), rejected, repeat=False))
+
+
+def _outcome(prepared: PreparedBatch, inserted: tuple[int, int | None]) -> IngestResult | None:
+    """The answer once ``INGEST_SQL`` ran: the fresh one, or None when the batch key was seen before."""
+    still_in, batch_id = inserted
     if not still_in:
         raise Withdrawn
-    if batch_id is not None:
-        return IngestResult(batch_key, len(rows), rejected, repeat=False)
-    first = EventBatch.objects.get(participant=participant, batch_key=batch_key)
-    return IngestResult(batch_key, first.n_accepted, first.rejected, repeat=True)
+    return prepared.fresh if batch_id is not None else None
+
+
+def _repeat(batch_key: str, first: tuple[int, str]) -> IngestResult:
+    """The first answer, from ``FIRST_ANSWER_SQL``'s row (JSON as text: Django's cursor and psycopg's agree)."""
+    return IngestResult(batch_key, first[0], orjson.loads(first[1]), repeat=True)
+
+
+def ingest_events(*, sender: Sender, batch: Batch, now: dt.datetime | None = None) -> IngestResult:
+    """Store a batch's valid events and say why the others were refused; a repeated ``batch_key`` stores
+    nothing and is answered with what the first one stored. Raises ``Withdrawn`` for a withdrawn participant."""
+    prepared = prepare_batch(sender, batch, now or timezone.now())
+    with connection.cursor() as cursor:
+        cursor.execute(INGEST_SQL, prepared.params)
+        result = _outcome(prepared, cursor.fetchone())
+        if result is not None:
+            return result
+        cursor.execute(FIRST_ANSWER_SQL, prepared.params)
+        return _repeat(batch.batch_key, cursor.fetchone())
+
+
+async def aingest_events(
+    conn: psycopg.AsyncConnection[Any], *, sender: Sender, batch: Batch, now: dt.datetime
+) -> IngestResult:
+    """``ingest_events`` on an async psycopg connection (autocommit): the same statements, the same answers."""
+    prepared = prepare_batch(sender, batch, now)
+    async with conn.cursor() as cursor:
+        await cursor.execute(INGEST_SQL, prepared.params)
+        result = _outcome(prepared, await cursor.fetchone())  # type: ignore[arg-type]
+        if result is not None:
+            return result
+        await cursor.execute(FIRST_ANSWER_SQL, prepared.params)
+        return _repeat(batch.batch_key, await cursor.fetchone())  # type: ignore[arg-type]
+
+
+async def asender_for_token_hash(conn: psycopg.AsyncConnection[Any], token_hash: str) -> Sender | None:
+    """The sender behind a token hash (``SENDER_SQL``); None for an unknown or uninstalled token."""
+    async with conn.cursor() as cursor:
+        await cursor.execute(SENDER_SQL, {"token_hash": token_hash})
+        row = await cursor.fetchone()
+    return None if row is None else Sender(*row)
 
 
 def erase_events(participant: Participant) -> dict[str, int]:

@@ -38,7 +38,16 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from participants.audit import record_audit
-from participants.models import AnalysisPlan, Assignment, DailyBehaviour, Export, Participant, Payment, Study
+from participants.models import (
+    AnalysisPlan,
+    Assignment,
+    DailyBehaviour,
+    Export,
+    Participant,
+    ParticipantQuerySet,
+    Payment,
+    Study,
+)
 from participants.roles import EXPORT_DATA, EXPORT_IDENTIFIABLE
 
 ROW_GROUP_ROWS = 65_536  # rows held in memory at once, and the Parquet row group size
@@ -507,6 +516,11 @@ def _zip(folder: Path, target: Path) -> int:
 # --- this app's datasets -------------------------------------------------------------------------
 
 
+def real_participants(study: Study) -> ParticipantQuerySet:
+    """The study's participants whose rows are exported: test participants are left out (``Participant.real``)."""
+    return Participant.objects.filter(study=study).real()
+
+
 def _participant_columns(study: Study, options: ExportOptions) -> list[Column]:
     columns = [
         Column("participant", "string", "Pseudonymous id (the same in every table)."),
@@ -545,7 +559,7 @@ def _participant_rows(study: Study, options: ExportOptions) -> Iterator[Sequence
     ]
     if options.identifiable:
         fields += ["vendor_pid", "screener_answers"]
-    people = Participant.objects.filter(study=study).real().order_by("pk").values_list(*fields)
+    people = real_participants(study).order_by("pk").values_list(*fields)
     for row in people.iterator(chunk_size=CHUNK):
         yield (*row[:9], row[9] is not None, *row[10:])
 
@@ -564,7 +578,7 @@ def _assignment_columns(study: Study, options: ExportOptions) -> list[Column]:
 
 def _assignment_rows(study: Study, options: ExportOptions) -> Iterator[Sequence[Any]]:
     rows = (
-        Assignment.objects.filter(participant__study=study, participant__is_test=False)
+        Assignment.objects.filter(participant__in=real_participants(study))
         .order_by("pk")
         .values_list(
             "participant__public_id", "arm__slug", "arm__name", "arm__is_control", "stratum", "position", "assigned_at"
@@ -588,7 +602,7 @@ def _panel_columns(study: Study, options: ExportOptions) -> list[Column]:
 
 def _panel_rows(study: Study, options: ExportOptions) -> Iterator[Sequence[Any]]:
     rows = (
-        DailyBehaviour.objects.filter(study_id=study.pk, participant__is_test=False)
+        DailyBehaviour.objects.filter(study_id=study.pk, participant__in=real_participants(study))
         .order_by("participant_id", "day", "platform")
         .values_list(
             "participant__public_id",
@@ -623,7 +637,7 @@ def _payment_columns(study: Study, options: ExportOptions) -> list[Column]:
 
 def _payment_rows(study: Study, options: ExportOptions) -> Iterator[Sequence[Any]]:
     rows = (
-        Payment.objects.filter(participant__study=study, participant__is_test=False)
+        Payment.objects.filter(participant__in=real_participants(study))
         .order_by("pk")
         .values_list(
             "participant__public_id",
@@ -690,7 +704,8 @@ def request_export(*, study: Study, by: Any, names: Sequence[str], fmt: str, ide
             study=study, requested_by=by, datasets=list(names), format=fmt, identifiable=identifiable
         )
         record_audit(action="export.requested", obj=study, actor=by, detail={"export": export.pk, **detail})
-        transaction.on_commit(lambda: build_task.delay(export.pk))
+        queue = settings.PRC_EXPORT_QUEUE or None  # None: Celery's default queue
+        transaction.on_commit(lambda: build_task.apply_async(args=[export.pk], queue=queue))
     return export
 
 

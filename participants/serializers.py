@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from participants.behaviour import ENGAGEMENT_ACTIONS, EVENT_KINDS
-from participants.events import MAX_BATCH
+from participants.behaviour import BATCH_KEY_LENGTH, ENGAGEMENT_ACTIONS, EVENT_KINDS, MAX_BATCH, VERSION_LENGTH
 from participants.paper import PLATFORMS
 
 
@@ -67,16 +66,14 @@ class EventInput(serializers.Serializer):
     user_id = serializers.CharField(required=False, help_text="Optional; if sent, must be the token's user_id.")
 
 
-class EventBatchInput(serializers.Serializer):
+class EventBatchSchema(serializers.Serializer):
+    """The batch as the OpenAPI schema shows it; ``participants.behaviour.check_batch`` checks it."""
+
     batch_key = serializers.CharField(
-        min_length=8, max_length=100, help_text="A random id per batch; a repeat is stored once."
-    )
-    extension_version = serializers.CharField(max_length=50, required=False, default="", allow_blank=True)
-    # Each event is checked on its own (a bad one is refused, not the batch), so the list is taken as it is.
-    events = serializers.ListField(min_length=1, max_length=MAX_BATCH)
-
-
-class EventBatchSchema(EventBatchInput):
+        min_length=BATCH_KEY_LENGTH[0], max_length=BATCH_KEY_LENGTH[1],
+        help_text="A random id per batch; a repeat is stored once.",
+    )  # fmt: skip
+    extension_version = serializers.CharField(max_length=VERSION_LENGTH, required=False, allow_blank=True)
     events = serializers.ListField(child=EventInput(), min_length=1, max_length=MAX_BATCH)
 
 

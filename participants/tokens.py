@@ -7,6 +7,7 @@ usable token, status link or enrolment code.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from typing import Any
 
 import psycopg
@@ -19,6 +20,18 @@ from participants.models import ExtensionInstall, Participant, sha256_hex
 # No 0/O, 1/I/L: people type enrolment codes into the extension by hand.
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 12  # 31**12 ≈ 2**59: unguessable within a code's lifetime.
+
+
+EXTENSION_CHALLENGE = 'Bearer realm="extension"'  # the WWW-Authenticate of a 401 to the extension
+
+
+def extension_token(headers: Mapping[str, str]) -> str:
+    """The token a request carries: ``Authorization: Bearer <token>``, else ``X-Extension-Token``. ``headers``
+    is Django's case-insensitive ``request.headers`` or an ASGI app's dict of lower-case names."""
+    scheme, _, value = headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return headers.get("x-extension-token", "").strip()
 
 
 def new_extension_token() -> str:

@@ -1,8 +1,9 @@
 """The ASGI application (uvicorn serves it).
 
 ``/rank`` and ``/rankers/<name>/rank`` go to the bare ranking app, which skips
-Django's middleware chain (see ``rankers.endpoints``), and the extension's
-``GET /api/v1/extension/in-feed/next`` to ``surveys.in_feed_asgi``; everything
+Django's middleware chain (see ``rankers.endpoints``), the extension's
+``GET /api/v1/extension/in-feed/next`` to ``surveys.in_feed_asgi`` and its
+``POST /api/v1/extension/events`` to ``participants.events_asgi``; everything
 else goes to Django. Static files are served by Django's ASGI static handler (WhiteNoise is
 WSGI-only); in a larger deployment the proxy or a CDN serves ``STATIC_ROOT``.
 """
@@ -18,7 +19,8 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "prc_site.settings")
 django_application = ASGIStaticFilesHandler(get_asgi_application())
 
-from rankers import asgi as ranking  # noqa: E402  (needs the app registry ready)
+from participants import events_asgi as events  # noqa: E402  (needs the app registry ready)
+from rankers import asgi as ranking  # noqa: E402
 from surveys import in_feed_asgi as in_feed  # noqa: E402
 
 # Everything loaded so far lives as long as the process: keep the cyclic garbage collector from
@@ -36,6 +38,8 @@ async def application(
         await ranking.app(scope, receive, send)
     elif in_feed.handles(scope):
         await in_feed.app(scope, receive, send)
+    elif events.handles(scope):
+        await events.app(scope, receive, send)
     elif scope["type"] == "lifespan":
         await lifespan(receive, send)
     else:
@@ -53,5 +57,6 @@ async def lifespan(
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             await ranking.shutdown()
+            await events.shutdown()
             await send({"type": "lifespan.shutdown.complete"})
             return

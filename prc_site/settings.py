@@ -236,6 +236,7 @@ EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(BASE_DIR / ".data" / "e
 
 # Research exports (zip files of CSV or Parquet, a codebook and the pre-registration) are written here.
 PRC_EXPORT_DIR = env.str("PRC_EXPORT_DIR", default=str(BASE_DIR / ".data" / "exports"))
+PRC_EXPORT_QUEUE = env.str("PRC_EXPORT_QUEUE", default="")  # Celery queue of export builds; empty: the default queue
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Social media study <study@localhost>")
 # Absolute address of the participant pages, for links in emails.
 PRC_SITE_URL = env.str("PRC_SITE_URL", default="http://localhost:8000")
@@ -353,6 +354,12 @@ RANK_FALLBACK_REDIS_URL = env.str("RANK_FALLBACK_REDIS_URL", default="")  # defa
 RANK_DB_POOL_SIZE = env.int("RANK_DB_POOL_SIZE", default=4)  # async connections per web process
 # Where web processes write slates (a libpq URL, e.g. through a pooler); default: the database above.
 RANK_WRITER_DATABASE_URL = env.str("RANK_WRITER_DATABASE_URL", default="")
+# Behaviour-event batches on the ASGI path (participants.events_asgi), per web process: past the first limit a
+# batch is answered 503 + Retry-After at once; each batch's lookup and insert (pool wait included) within the timeout.
+EVENTS_MAX_IN_FLIGHT = env.int("EVENTS_MAX_IN_FLIGHT", default=32)
+EVENTS_DB_POOL_SIZE = env.int("EVENTS_DB_POOL_SIZE", default=2)
+EVENTS_DB_TIMEOUT_S = env.float("EVENTS_DB_TIMEOUT_S", default=5.0)
+EVENTS_RETRY_AFTER_S = env.int("EVENTS_RETRY_AFTER_S", default=5)
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")  # Prometheus's bearer token for /metrics; unset: researchers only
 
 # Static files under ASGI are FileResponses with a synchronous iterator; Django warns on every one.

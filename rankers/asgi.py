@@ -8,19 +8,14 @@ or request signals (see ``rankers.endpoints`` for why).
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
 
 from django.conf import settings
 
 from prc_site.lib import asyncdb
+from prc_site.lib.bare_asgi import Receive, Scope, Send, header_map, read_body
 from prc_site.lib.clients import client_address
 from rankers import endpoints, slatelog
 from rankers.scoring import store as scoring_store
-
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[Mapping[str, Any]], Awaitable[None]]
 
 SERVICE_PATH = re.compile(r"^/rankers/(?P<name>[^/]+)/rank$")
 
@@ -50,21 +45,12 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 async def _read(scope: Scope, receive: Receive) -> endpoints.Incoming:
-    headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
+    headers = header_map(scope)
     client = client_address(headers, (scope.get("client") or ("",))[0])
-    limit = settings.RANK_MAX_BODY_BYTES
-    chunks, size, more = [], 0, True
-    while more:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            return endpoints.Incoming(scope["method"], headers, b"", body_too_large=True, client=client)
-        chunks.append(chunk)
-        more = message.get("more_body", False)
-    return endpoints.Incoming(scope["method"], headers, b"".join(chunks), client=client)
+    body = await read_body(receive, settings.RANK_MAX_BODY_BYTES)
+    if body is None:
+        return endpoints.Incoming(scope["method"], headers, b"", body_too_large=True, client=client)
+    return endpoints.Incoming(scope["method"], headers, body, client=client)
 
 
 async def shutdown() -> None:

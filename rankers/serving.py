@@ -33,6 +33,7 @@ from django.conf import settings
 from django.db import connections
 from django.utils import timezone
 
+from participants import treatment
 from participants.models import Arm
 from participants.paper import PLATFORMS, cap_rule, default_caps
 from prc_site.lib.asyncdb import Coalescer, loop_pool, per_loop, within
@@ -59,10 +60,9 @@ class ArmInfo:
     config: Mapping[str, Any] = field(default_factory=dict)
     starts: Mapping[str, dt.date | None] = field(default_factory=dict)
 
-    def is_active_on(self, platform: str, day: dt.date) -> bool:
-        """Whether the arm's intervention has started on ``platform`` by ``day`` (UTC)."""
-        start = self.starts.get(platform)
-        return start is not None and day >= start
+    def has_started(self, platform: str, now: dt.datetime) -> bool:
+        """Whether the arm's intervention has started on ``platform`` (``participants.treatment``)."""
+        return treatment.arm_has_started(self.starts.get(platform), now)
 
 
 CONTROL = ArmInfo(slug="control", ranker_key="control", is_control=True, caps=Caps(0, 0, default_caps("control")))
@@ -218,9 +218,9 @@ def effective_arm(enrolment: Enrolment, platform: str, now: dt.datetime) -> Effe
         return Effective(None, "no_consent")
     if enrolment.arm is None:
         return Effective(None, "not_assigned")
-    if days_installed(enrolment, now) < enrolment.baseline_days:
+    if treatment.in_baseline(enrolment.installed_at, enrolment.baseline_days, now):
         return Effective(enrolment.control, BASELINE)
-    if not enrolment.arm.is_active_on(platform, now.astimezone(dt.UTC).date()):
+    if not enrolment.arm.has_started(platform, now):
         return Effective(enrolment.control, NOT_STARTED)
     return Effective(enrolment.arm, ASSIGNED)
 

@@ -2,6 +2,8 @@
 
 - ``survey_panel``: completed responses as S3's panel, indexes standardized against the control group's
   baseline (``dashboard.response_rows``, the same numbers as the responses export).
+- ``daily_panel``: S1's panel from the daily behaviour rollup, each treated participant's start per platform
+  dated by ``participants.treatment.treatment_start``.
 - ``run_effects``: every estimate (S3 per outcome index, S1 per daily outcome; pooled and per arm) into
   an ``EffectRun``, with progress as it goes; one run per study at a time.
 - ``visible``: the blinding rule. Until a PI unblinds (``participants.prereg.unblind``), only pooled
@@ -17,6 +19,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 from django.db import IntegrityError, transaction
@@ -24,7 +27,9 @@ from django.utils import timezone
 
 from participants import prereg
 from participants.balance import Subject
-from participants.models import Arm, Participant, Study
+from participants.models import Arm, DailyBehaviour, Participant, Study
+from participants.paper import PLATFORMS
+from participants.treatment import treatment_start
 from surveys import dashboard, estimators, indexes
 from surveys.estimators import POOLED, Estimate
 from surveys.models import EffectRun, Response, Wave
@@ -32,6 +37,7 @@ from surveys.models import EffectRun, Response, Wave
 logger = logging.getLogger(__name__)
 
 SURVEY_OUTCOMES = tuple(indexes.INDEXES)
+DAILY_MEASURES = ("active_minutes", "views", "engagements")  # per platform: S1's outcomes
 Job = tuple[str, str, str]  # (spec, outcome, sample)
 STALE_AFTER = dt.timedelta(hours=6)  # a run still "running" this long after it started died with its worker
 
@@ -110,9 +116,51 @@ def survey_panel(study: Study) -> pd.DataFrame:
 
 
 def daily_panel(study: Study) -> tuple[pd.DataFrame, tuple[str, ...]]:
-    """S1's daily panel and its outcome columns. The behaviour rollup that feeds it is not built yet
-    (issue 12, item 1): until it is, there is no daily panel and S1 is not estimated for real studies."""
-    return pd.DataFrame(), ()
+    """S1's daily panel from the behaviour rollup (``participants.DailyBehaviour``) and its outcome columns.
+
+    One row per included real participant with an arm and each study day on which the extension reported
+    anything for them; a platform without a row that day counts 0. Outcomes are ``<platform>.<measure>``
+    (active minutes, views, engagements). ``cohort`` is the local day of the extension's first installation;
+    ``start.<platform>`` the local day a treated participant's arm began there
+    (``participants.treatment.treatment_start``, the ranking path's own rule), empty for control and for an
+    arm that never starts on that platform.
+    """
+    zone = ZoneInfo(study.timezone)
+    starts = {arm.slug: {p: arm.start_date(p) for p in PLATFORMS} for arm in Arm.objects.filter(study=study)}
+    people = {
+        pk: (installed, arm, control)
+        for pk, installed, arm, control in Participant.objects.real()
+        .included()
+        .filter(study=study, assignment__isnull=False, enrolled_at__isnull=False)
+        .values_list("pk", "enrolled_at", "assignment__arm__slug", "assignment__arm__is_control")
+        if installed is not None
+    }
+    rows = DailyBehaviour.objects.filter(study_id=study.pk, participant_id__in=list(people)).values_list(
+        "participant_id", "day", "platform", *DAILY_MEASURES
+    )
+    long = pd.DataFrame(list(rows), columns=["participant", "day", "platform", *DAILY_MEASURES])
+    outcomes = tuple(f"{platform}.{measure}" for platform in PLATFORMS for measure in DAILY_MEASURES)
+    if long.empty:
+        return pd.DataFrame(), outcomes
+    wide = long.pivot_table(index=["participant", "day"], columns="platform", values=list(DAILY_MEASURES))
+    wide.columns = [f"{platform}.{measure}" for measure, platform in wide.columns]
+    panel = wide.reindex(columns=list(outcomes)).fillna(0).reset_index()
+    facts = {}
+    for pk, (installed, arm, control) in people.items():
+        fact: dict[str, Any] = {"arm": arm, "is_control": control, "cohort": installed.astimezone(zone).date()}
+        for platform in PLATFORMS:
+            began = None if control else treatment_start(installed, study.baseline_days, starts[arm][platform])
+            fact[f"start.{platform}"] = began.astimezone(zone).date() if began else None
+        facts[pk] = fact
+    return panel.join(pd.DataFrame.from_dict(facts, orient="index"), on="participant"), outcomes
+
+
+def platform_sample(daily: pd.DataFrame, outcome: str) -> pd.DataFrame:
+    """S1's sample for a ``<platform>.<measure>`` outcome: each treated participant's start on that platform as
+    ``start``; treated participants whose arm never starts there are left out (neither treated nor control)."""
+    platform = outcome.split(".")[0]
+    frame = daily.assign(start=daily[f"start.{platform}"])
+    return frame[frame["is_control"] | frame["start"].notna()]
 
 
 def jobs(survey: pd.DataFrame, daily: pd.DataFrame, daily_outcomes: Iterable[str], arms: list[str]) -> list[Job]:
@@ -128,7 +176,7 @@ def estimate(job: Job, *, survey: pd.DataFrame, daily: pd.DataFrame, baseline_da
     arm = None if sample == POOLED else sample
     if spec == "S3":
         return estimators.estimate_survey(survey, outcome, arm=arm)
-    return estimators.estimate_daily(daily, outcome, arm=arm, baseline_days=baseline_days)
+    return estimators.estimate_daily(platform_sample(daily, outcome), outcome, arm=arm, baseline_days=baseline_days)
 
 
 class AlreadyRunning(Exception):
@@ -151,13 +199,12 @@ def start_run(study: Study, total: int = 0) -> EffectRun:
 def run_effects(
     *,
     study: Study,
-    daily: tuple[pd.DataFrame, tuple[str, ...]] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> EffectRun:
     """Compute every estimate of ``study`` into a new ``EffectRun``; raises ``AlreadyRunning`` if one is going."""
     run = start_run(study)
     try:
-        panel, outcomes = daily if daily is not None else daily_panel(study)
+        panel, outcomes = daily_panel(study)
         arms = list(Arm.objects.filter(study=study, is_control=False).order_by("id").values_list("slug", flat=True))
         survey = survey_panel(study)
         todo = jobs(survey, panel, outcomes, arms)

@@ -91,6 +91,8 @@ def prepare_daily(panel: pd.DataFrame, *, arm: str | None = None, baseline_days:
     else:
         by_cohort = treated.groupby("cohort")["start"].min()
         control = frame["is_control"]
+        if by_cohort.empty:  # nobody in the arm: no comparison at all
+            return frame.iloc[0:0].assign(period=0, D=0.0, cell=0)
         frame.loc[control, "start"] = frame.loc[control, "cohort"].map(by_cohort)
         frame = frame[frame["start"].notna()]  # a control cohort with nobody in the arm has no comparison
     frame["period"] = (frame["day"] - frame["start"]).dt.days
@@ -136,6 +138,8 @@ def estimate_daily(
     if not _identified(frame):
         return None
     fit = _fit(frame, outcome, "day", cov_type="kernel", other="cell")
+    if not all(math.isfinite(v) for v in fit):  # e.g. an outcome that never varies
+        return None
     return _estimate("S1", outcome, arm or POOLED, frame, fit)
 
 

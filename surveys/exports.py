@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from participants.exports import Column, Dataset, ExportOptions
+from participants.exports import Column, Dataset, ExportOptions, real_participants
 from participants.models import Study
 from surveys import dashboard
 from surveys.models import InFeedPrompt, Question
@@ -93,7 +93,7 @@ def _in_feed_columns(study: Study, options: ExportOptions) -> list[Column]:
 
 def _in_feed_rows(study: Study, options: ExportOptions) -> Iterator[Sequence[Any]]:
     prompts = (
-        InFeedPrompt.objects.filter(question__study=study, participant__is_test=False)
+        InFeedPrompt.objects.filter(question__study=study, participant__in=real_participants(study))
         .order_by("pk")
         .values_list(
             "participant__public_id",

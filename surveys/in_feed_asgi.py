@@ -24,7 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import zoneinfo
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -38,19 +38,16 @@ from psycopg.rows import dict_row
 
 from participants.models import Participant, sha256_hex
 from participants.paper import PLATFORMS
+from participants.tokens import EXTENSION_CHALLENGE, extension_token
 from prc_site.lib.api_errors import error_body
 from prc_site.lib.asyncdb import loop_pool, within
+from prc_site.lib.bare_asgi import Receive, Scope, Send, header_map
 from surveys import in_feed_schedule, services
 from surveys.in_feed_api import ShownPrompt, next_body
 
 logger = logging.getLogger(__name__)
 
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[Mapping[str, Any]], Awaitable[None]]
-
 PATH = "/api/v1/extension/in-feed/next"
-AUTHENTICATE = b'Bearer realm="extension"'  # as ExtensionTokenAuthentication.authenticate_header
 
 # Everything the decision needs, for one token hash (unknown and uninstalled tokens: no row). The consent
 # in force is the study's newest document effective at %(at)s, as ``Participant.has_current_consent``.
@@ -83,21 +80,13 @@ def handles(scope: Scope) -> bool:
 
 
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
-    headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
+    headers = header_map(scope)
     status, body = await next_question(headers, scope.get("query_string", b"").decode("latin-1"))
     response_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     if status == 401:
-        response_headers.append((b"www-authenticate", AUTHENTICATE))
+        response_headers.append((b"www-authenticate", EXTENSION_CHALLENGE.encode()))
     await send({"type": "http.response.start", "status": status, "headers": response_headers})
     await send({"type": "http.response.body", "body": body})
-
-
-def extension_token(headers: Mapping[str, str]) -> str:
-    """As ``participants.api.token_from_headers``: ``Authorization: Bearer``, else ``X-Extension-Token``."""
-    scheme, _, value = headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
-    return headers.get("x-extension-token", "").strip()
 
 
 def _reply(body: object, status: int = 200) -> tuple[int, bytes]:

@@ -15,6 +15,7 @@ from django.test import Client
 from django.utils import timezone
 
 from participants import events
+from participants.behaviour import MAX_BATCH
 from participants.models import (
     BehaviourEvent,
     ConsentDocument,
@@ -25,10 +26,20 @@ from participants.models import (
     RecruitmentSource,
 )
 from participants.services import withdraw_participant
+from tests.asgi import AsgiClient
 from tests.participants.conftest import install_page_secrets, sign_up
 from tests.threads import run_at_once
 
-pytestmark = pytest.mark.django_db
+# The ASGI route answers on its own connections, which see only committed rows.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+Api = Client | AsgiClient
+
+
+@pytest.fixture(params=["view", "asgi"])
+def api(request: pytest.FixtureRequest) -> Api:
+    """The DRF view (the test client, other servers) and the ASGI app uvicorn serves: one contract."""
+    return Client() if request.param == "view" else AsgiClient()
 
 
 def register(client: Client, source: RecruitmentSource, document: ConsentDocument, pid: str = "ev-1") -> str:
@@ -43,7 +54,7 @@ def token(client: Client, source: RecruitmentSource, consent_doc: ConsentDocumen
     return register(client, source, consent_doc)
 
 
-def send(client: Client, token: str, events: list[Any], batch_key: str = "batch-0001", **extra: Any) -> Any:
+def send(client: Api, token: str, events: list[Any], batch_key: str = "batch-0001", **extra: Any) -> Any:
     return client.post(
         "/api/v1/extension/events",
         {"batch_key": batch_key, "events": events, **extra},
@@ -60,13 +71,13 @@ def view(item: str = "t3_a", platform: str = "reddit", **extra: Any) -> dict[str
     return {"kind": "view", "platform": platform, "at": at(), "item_id": item, **extra}
 
 
-def test_a_batch_of_views_engagements_and_pings_is_stored_with_its_version(client: Client, token: str) -> None:
+def test_a_batch_of_views_engagements_and_pings_is_stored_with_its_version(api: Api, token: str) -> None:
     batch = [
         view(),
         {"kind": "engagement", "platform": "reddit", "at": at(), "item_id": "t3_a", "action": "upvote"},
         {"kind": "activity", "platform": "facebook", "at": at(), "active_page": True, "user_active": False},
     ]
-    response = send(client, token, batch)
+    response = send(api, token, batch)
     assert response.status_code == 200
     assert response.json() == {"batch_key": "batch-0001", "accepted": 3, "rejected": [], "repeat": False}
     stored = BehaviourEvent.objects.order_by("kind")
@@ -79,9 +90,9 @@ def test_a_batch_of_views_engagements_and_pings_is_stored_with_its_version(clien
     }
 
 
-def test_a_repeated_batch_key_is_stored_once_and_answered_as_the_first_time(client: Client, token: str) -> None:
-    first = send(client, token, [view("a"), {"kind": "scroll", "platform": "reddit", "at": at()}])
-    again = send(client, token, [view("a"), view("b"), view("c")])
+def test_a_repeated_batch_key_is_stored_once_and_answered_as_the_first_time(api: Api, token: str) -> None:
+    first = send(api, token, [view("a"), {"kind": "scroll", "platform": "reddit", "at": at()}])
+    again = send(api, token, [view("a"), view("b"), view("c")])
     assert first.json()["accepted"] == again.json()["accepted"] == 1
     assert again.json()["rejected"] == first.json()["rejected"]
     assert (first.json()["repeat"], again.json()["repeat"]) == (False, True)
@@ -89,7 +100,7 @@ def test_a_repeated_batch_key_is_stored_once_and_answered_as_the_first_time(clie
     assert EventBatch.objects.count() == 1
 
 
-def test_bad_events_are_refused_one_by_one_with_a_reason_while_the_rest_are_stored(client: Client, token: str) -> None:
+def test_bad_events_are_refused_one_by_one_with_a_reason_while_the_rest_are_stored(api: Api, token: str) -> None:
     batch = [
         view("kept-1"),
         {"kind": "hover", "platform": "reddit", "at": at(), "item_id": "x"},
@@ -105,7 +116,7 @@ def test_bad_events_are_refused_one_by_one_with_a_reason_while_the_rest_are_stor
         {"kind": "activity", "platform": "twitter", "at": at(), "active_page": "yes"},
         view("kept-2", user_id=Participant.objects.get().public_id),
     ]
-    response = send(client, token, batch)
+    response = send(api, token, batch)
     assert response.status_code == 200
     body = response.json()
     assert body["accepted"] == 2
@@ -131,12 +142,12 @@ def test_bad_events_are_refused_one_by_one_with_a_reason_while_the_rest_are_stor
     ("body", "field"),
     [({"events": [view()]}, "batch_key"), ({"batch_key": "batch-0002", "events": []}, "events"),
      ({"batch_key": "batch-0003", "events": {"kind": "view"}}, "events"),
-     ({"batch_key": "batch-0004", "events": [view()] * (events.MAX_BATCH + 1)}, "events")],
+     ({"batch_key": "batch-0004", "events": [view()] * (MAX_BATCH + 1)}, "events")],
 )  # fmt: skip
 def test_a_batch_without_a_key_or_a_list_of_events_is_refused_whole(
-    client: Client, token: str, body: dict[str, Any], field: str
+    api: Api, token: str, body: dict[str, Any], field: str
 ) -> None:
-    response = client.post(
+    response = api.post(
         "/api/v1/extension/events", body, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token}"
     )
     assert response.status_code == 400
@@ -144,15 +155,15 @@ def test_a_batch_without_a_key_or_a_list_of_events_is_refused_whole(
     assert not BehaviourEvent.objects.exists()
 
 
-def test_events_without_a_valid_token_are_refused(client: Client, token: str) -> None:
-    assert send(client, "not-a-token", [view()]).status_code == 401
+def test_events_without_a_valid_token_are_refused(api: Api, token: str) -> None:
+    assert send(api, "not-a-token", [view()]).status_code == 401
     assert not BehaviourEvent.objects.exists()
 
 
-def test_a_withdrawn_participant_s_events_are_refused(client: Client, token: str) -> None:
+def test_a_withdrawn_participant_s_events_are_refused(api: Api, token: str) -> None:
     participant = Participant.objects.get()
     withdraw_participant(participant=participant, by=participant)
-    response = send(client, token, [view()])
+    response = send(api, token, [view()])
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "withdrawn"
     assert not BehaviourEvent.objects.exists()
@@ -198,12 +209,12 @@ def test_events_land_in_the_partition_of_their_month(client: Client, token: str)
     assert events.ensure_partitions(months_ahead=5) == 2
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("route", [Client, AsgiClient])
 def test_the_same_batch_sent_at_once_from_four_connections_is_stored_once(
-    source: RecruitmentSource, consent_doc: ConsentDocument
+    source: RecruitmentSource, consent_doc: ConsentDocument, route: type[Api]
 ) -> None:
     token = register(Client(), source, consent_doc)
-    answers = run_at_once(4, lambda _: send(Client(), token, [view("a"), view("b")]).json())
+    answers = run_at_once(4, lambda _: send(route(), token, [view("a"), view("b")]).json())
     assert sorted(answer["repeat"] for answer in answers) == [False, True, True, True]  # type: ignore[index]
     assert BehaviourEvent.objects.count() == 2
 

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
-
 import orjson
 import pytest
 from asgiref.sync import sync_to_async
 from ranking_challenge.response import RankingResponse
 
-from prc_site.asgi import application
 from rankers.models import Slate
+from tests.asgi import acall
 from tests.rankers.conftest import prc_request
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -20,29 +17,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 async def call_asgi(method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None,
                     chunk: int = 0) -> tuple[int, dict[str, str], bytes]:  # fmt: skip
     """Drive the ASGI app as a server would; ``chunk`` splits the body into several messages."""
-    pieces = [body[i : i + chunk] for i in range(0, len(body), chunk)] if chunk else [body]
-    messages = [{"type": "http.request", "body": p, "more_body": n < len(pieces) - 1} for n, p in enumerate(pieces)]
-    scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "path": path,
-        "raw_path": path.encode(), "query_string": b"", "root_path": "", "scheme": "http",
-        "server": ("127.0.0.1", 8000), "client": ("127.0.0.1", 50000),
-        "headers": [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()],
-    }  # fmt: skip
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        if messages:
-            return messages.pop(0)
-        await asyncio.Event().wait()  # the client stays connected until the response is sent
-        raise AssertionError("unreachable")
-
-    async def send(message: Any) -> None:
-        sent.append(dict(message))
-
-    await application(scope, receive, send)
-    start = next(m for m in sent if m["type"] == "http.response.start")
-    body_out = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-    return start["status"], {k.decode(): v.decode() for k, v in start["headers"]}, body_out
+    response = await acall(method, path, body, headers, chunk=chunk)
+    return response.status_code, response.headers, response.content
 
 
 async def test_rank_through_the_asgi_entry_point_ranks_and_logs_the_slate(enrol) -> None:

@@ -7,16 +7,12 @@ import asyncio
 import datetime as dt
 from typing import Any
 
-import orjson
 import pytest
-from asgiref.sync import sync_to_async
-from django.db import connections
 from django.test import Client
 
 from participants.models import ExtensionInstall, Participant, Study
-from prc_site.asgi import application
-from prc_site.lib import asyncdb
 from surveys.models import InFeedPrompt, InFeedQuestion
+from tests.asgi import acall, close_loop_connections
 from tests.factories import ConsentDocumentFactory
 from tests.surveys.test_in_feed_api import DAY0, NEXT, Clock, enrolled
 from tests.surveys.test_in_feed_api import clock as clock
@@ -29,32 +25,11 @@ def asgi_get(query: str, headers: dict[str, str] | None = None, method: str = "G
     """One request through ``prc_site.asgi.application`` on a fresh event loop, as uvicorn would send it."""
 
     async def call() -> tuple[int, dict[str, str], Any]:
-        scope = {
-            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "path": NEXT,
-            "raw_path": NEXT.encode(), "query_string": query.encode(), "root_path": "", "scheme": "http",
-            "server": ("127.0.0.1", 8000), "client": ("127.0.0.1", 50000),
-            "headers": [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()],
-        }  # fmt: skip
-        sent: list[dict[str, Any]] = []
-        requests = [{"type": "http.request", "body": b"", "more_body": False}]
-
-        async def receive() -> dict[str, Any]:
-            if requests:
-                return requests.pop(0)
-            await asyncio.Event().wait()
-            raise AssertionError("unreachable")
-
-        async def send(message: Any) -> None:
-            sent.append(dict(message))
-
         try:
-            await application(scope, receive, send)
+            response = await acall(method, NEXT, headers=headers, query=query)
         finally:
-            await asyncdb.close_loop_pool()
-            await sync_to_async(connections.close_all)()  # the sync thread's connection, for the flush
-        start = next(m for m in sent if m["type"] == "http.response.start")
-        body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-        return start["status"], {k.decode(): v.decode() for k, v in start["headers"]}, orjson.loads(body)
+            await close_loop_connections()  # the sync thread's connection too, for the flush
+        return response.status_code, response.headers, response.json()
 
     return asyncio.run(call())
 
