@@ -259,6 +259,10 @@ PRC_CONTENT_USER_AGENT = env.str("PRC_CONTENT_USER_AGENT", default="prc-research
 PRC_CONTENT_STALE_AFTER_H = env.float("PRC_CONTENT_STALE_AFTER_H", default=24.0)
 # Annotation of candidate posts (rankers/content; docs/content-pipeline.md).
 PRC_EMBEDDING_MODEL_DIR = env.str("PRC_EMBEDDING_MODEL_DIR", default="")  # sentence encoder; default: installed MiniLM
+# The inserting arms on /rank: how long a web process keeps its copy of a candidate pool, and how long a request
+# may take to read its participant's queue and shown posts before it falls back to the original order.
+PRC_CONTENT_POOL_CACHE_S = env.float("PRC_CONTENT_POOL_CACHE_S", default=60.0)
+PRC_CONTENT_LOAD_TIMEOUT_S = env.float("PRC_CONTENT_LOAD_TIMEOUT_S", default=0.1)
 
 LOGGING = {
     "version": 1,

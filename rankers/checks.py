@@ -28,6 +28,7 @@ BAD_INSERTED_ITEM = "bad_inserted_item"
 EMPTY_RESULT = "empty_result"
 UNKNOWN_RANKER = "unknown_ranker"
 UNSCORED = "unscored"  # the arm's ranker reads attributes and the scorer scored none of the slate's items
+CANDIDATES_UNAVAILABLE = "candidates_unavailable"  # an inserting arm's pool or queue could not be read in time
 
 
 NO_SHARE_RULE = CapRule(None, None)
