@@ -285,6 +285,8 @@ class TextEmbedding(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model} {self.text_hash[:12]}"
+
+
 class CandidatePool(models.Model):
     """The global pool of one inserting arm's ranker on one platform, rebuilt by ``refresh_queues``.
 
