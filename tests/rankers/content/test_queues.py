@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.utils import timezone
 
@@ -259,3 +260,15 @@ def test_refreshing_twice_gives_the_same_pools_and_queues(arms: dict[str, Any]) 
     assert 0 < len(first[(reader.public_id, "add_news")]) <= 29
     assert ParticipantQueue.objects.count() == 1
     assert CandidatePool.objects.get(ranker_key="diverse_approval").size == 29
+
+
+@pytest.mark.django_db
+def test_beat_refreshes_every_platforms_queues_through_the_registered_task() -> None:
+    from prc_site.celery import app
+
+    app.loader.import_default_modules()
+    entries = [v for k, v in settings.CELERY_BEAT_SCHEDULE.items() if k.startswith("rankers.content.refresh_queues")]
+    assert sorted(entry["args"][0] for entry in entries) == ["facebook", "reddit", "twitter"]  # type: ignore[index]
+    assert {entry["task"] for entry in entries} == {"rankers.content.tasks.refresh_queues"}
+    assert "rankers.content.tasks.refresh_queues" in app.tasks
+    assert all(entry["schedule"] == settings.PRC_QUEUE_REFRESH_S for entry in entries)
