@@ -3,7 +3,8 @@ per post, never model work on the web process.
 
 1. The global pool of the arm's ranker on the platform (``CandidatePool``, rebuilt by the queue refresh) is
    held in each web process and read again from PostgreSQL at most every ``PRC_CONTENT_POOL_CACHE_S``; an
-   expired pool keeps serving while one background read replaces it, so only a process's first request waits.
+   expired pool keeps serving while one background read replaces it, so only a process's first requests wait
+   (and one that gives up leaves the read running for the next).
 2. Per request, one query on the ranking path's connection pool reads the participant's queue
    (``ParticipantQueue``: candidate ids in order) and the candidates they were shown within the arm's shown
    window (the ``added_ids`` of their slates that were not prefetches: a prefetched slate may never be seen).
@@ -148,7 +149,7 @@ SELECT (SELECT q.candidate_ids FROM rankers_participantqueue q
 """
 
 _pools: dict[tuple[str, str], tuple[float, Pool]] = {}
-_refreshing: dict[tuple[str, str], asyncio.Task[Pool]] = {}
+_refreshing: dict[tuple[str, str], asyncio.Future[Pool]] = {}
 
 
 async def load(
@@ -179,20 +180,28 @@ async def _load(ranker_key: str, platform: str, participant_id: str, since: dt.d
 
 
 async def pool_for(ranker_key: str, platform: str) -> Pool:
-    """Step 1: this process's copy of the pool; an expired copy is served while one background read renews it."""
+    """Step 1: this process's copy of the pool; an expired copy is served while one background read renews it.
+
+    The read is a task of its own: a request that gives up waiting (its deadline) does not cancel it, so the
+    copy arrives for the next request however slow the first read was.
+    """
     key = (ranker_key, platform)
     cached = _pools.get(key)
-    if cached is None:
-        return await _read_pool(key)
-    if time.monotonic() - cached[0] > settings.PRC_CONTENT_POOL_CACHE_S and key not in _refreshing:
+    if cached is not None and time.monotonic() - cached[0] <= settings.PRC_CONTENT_POOL_CACHE_S:
+        return cached[1]
+    task = _refreshing.get(key)
+    if task is None or task.get_loop() is not asyncio.get_running_loop():
         task = asyncio.ensure_future(_read_pool(key))
         _refreshing[key] = task
         task.add_done_callback(lambda done: _refreshed(key, done))
-    return cached[1]
+    if cached is not None:
+        return cached[1]
+    return await asyncio.shield(task)
 
 
-def _refreshed(key: tuple[str, str], task: asyncio.Task[Pool]) -> None:
-    _refreshing.pop(key, None)
+def _refreshed(key: tuple[str, str], task: asyncio.Future[Pool]) -> None:
+    if _refreshing.get(key) is task:
+        del _refreshing[key]
     if not task.cancelled() and task.exception() is not None:
         logger.warning("reading the %s pool on %s failed: %s", *key, task.exception())
 
@@ -218,3 +227,4 @@ async def _read_pool(key: tuple[str, str]) -> Pool:
 def forget_pools() -> None:
     """Drop this process's copies (tests, and after a refresh run in the same process)."""
     _pools.clear()
+    _refreshing.clear()

@@ -39,6 +39,7 @@ SAMPLE_SIZE = 50  # "We then sample 50 of these posts randomly"
 MIN_CHARS = 20  # "filtering out any post shorter than 20 characters"
 NEIGHBOURS = 5  # "the five most similar candidate posts"
 QUEUE_SIZE = 50  # "The top 50 highest scoring posts are randomly shuffled and queued"
+CHUNK = 2048  # sample rows per matrix product (2048 x 2000 float32 similarities: 16 MB)
 
 ISSUES = ("trump", "media", "immigration", "abortion", "israel", "climate", "racism", "military", "economy")
 ORIENTATION = "ideology"  # the participant's key for their self-placement on the paper's 1-7 scale
@@ -57,16 +58,19 @@ def sample_served(texts: Mapping[str, str], rng: random.Random, *, size: int = S
     return rng.sample(long_enough, min(size, len(long_enough)))
 
 
-def news_queue(
-    samples: np.ndarray, candidate_ids: Sequence[str], candidates: np.ndarray, rng: random.Random
-) -> list[str]:
-    """Steps 2-4: candidate ids near the sampled posts, the 50 most often near, shuffled.
+def nearest_candidates(samples: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    """Step 2: for each sample row, the rows of its 5 nearest candidates (matrix products over chunks of samples,
+    so a refresh can compute each distinct served text once for every participant who was served it)."""
+    if len(samples) == 0 or len(candidates) == 0:
+        return np.zeros((len(samples), 0), dtype=np.int64)
+    chunks = [nearest(samples[i : i + CHUNK], candidates, NEIGHBOURS)[0] for i in range(0, len(samples), CHUNK)]
+    return np.vstack(chunks)
 
-    ``samples`` and ``candidates`` hold L2-normalized rows (one per sampled post, one per candidate id).
-    """
-    if len(samples) == 0 or len(candidate_ids) == 0:
+
+def queue_from_neighbours(neighbours: np.ndarray, candidate_ids: Sequence[str], rng: random.Random) -> list[str]:
+    """Steps 3-4: ``neighbours`` holds one participant's samples' nearest candidate rows."""
+    if neighbours.size == 0:
         return []
-    neighbours, _ = nearest(samples, candidates, NEIGHBOURS)
     counts = np.bincount(neighbours.ravel(), minlength=len(candidate_ids))
     near = np.flatnonzero(counts)
     ties = np.array([rng.random() for _ in near])
@@ -74,6 +78,14 @@ def news_queue(
     queue = [candidate_ids[i] for i in best]
     rng.shuffle(queue)
     return queue
+
+
+def news_queue(
+    samples: np.ndarray, candidate_ids: Sequence[str], candidates: np.ndarray, rng: random.Random
+) -> list[str]:
+    """Steps 2-4 for one participant: ``samples`` and ``candidates`` hold L2-normalized rows (one per sampled
+    post, one per candidate id)."""
+    return queue_from_neighbours(nearest_candidates(samples, candidates), candidate_ids, rng)
 
 
 # --- Challenging Stereotypes ------------------------------------------------------------------------------

@@ -236,11 +236,12 @@ def add_news_queues(
     candidate_hashes, candidates = embedding_matrix(post_ids)
     candidate_ids = [post_ids[digest] for digest in candidate_hashes]
     sample_hashes, sample_vectors = embedding_matrix(sampled)
+    neighbours = P.nearest_candidates(sample_vectors, candidates)  # once per distinct served text
     row_of = {digest: row for row, digest in enumerate(sample_hashes)}
     queues: dict[str, list[str]] = {}
     for pid, digests in samples.items():
         rows = [row_of[d] for d in digests if d in row_of]
-        queues[pid] = P.news_queue(sample_vectors[rows], candidate_ids, candidates, rngs[pid]) if rows else []
+        queues[pid] = P.queue_from_neighbours(neighbours[rows], candidate_ids, rngs[pid])
     return queues
 
 
