@@ -126,6 +126,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Run by hand: the rollups with ``manage.py backfill_rollups --start YYYY-MM-DD --end YYYY-MM-DD [--study SLUG]``;
 # the fallback drain with ``manage.py drain_slate_fallback``; the partitions with
 # ``celery -A prc_site call rankers.tasks.ensure_slate_partitions``.
+# Queue refreshes (rankers/content/queues.py): how many newest posts a pool keeps, and how often pools and
+# queues are rebuilt per platform ("Crawling and computation occur ... at regular intervals of three hours").
+PRC_CONTENT_POOL_SIZE = env.int("PRC_CONTENT_POOL_SIZE", default=2000)
+PRC_QUEUE_REFRESH_S = env.int("PRC_QUEUE_REFRESH_S", default=3 * 3600)
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # Yesterday's and today's per-arm rollups; late slates land in yesterday's.
     "rankers.rollup_recent_days": {"task": "rankers.tasks.rollup_recent_days", "schedule": 15 * 60},
@@ -164,6 +168,15 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "rankers.content.tasks.fetch_sources",
         "schedule": 6 * 3600,
         "args": ("dataset",),
+    },
+    # Pools and per-participant queues of the inserting arms, per platform ("several times a day").
+    **{
+        f"rankers.content.refresh_queues.{platform}": {
+            "task": "rankers.content.tasks.refresh_queues",
+            "schedule": PRC_QUEUE_REFRESH_S,
+            "args": (platform,),
+        }
+        for platform in ("facebook", "reddit", "twitter")
     },
 }
 
@@ -260,6 +273,10 @@ PRC_CONTENT_USER_AGENT = env.str("PRC_CONTENT_USER_AGENT", default="prc-research
 PRC_CONTENT_STALE_AFTER_H = env.float("PRC_CONTENT_STALE_AFTER_H", default=24.0)
 # Annotation of candidate posts (rankers/content; docs/content-pipeline.md).
 PRC_EMBEDDING_MODEL_DIR = env.str("PRC_EMBEDDING_MODEL_DIR", default="")  # sentence encoder; default: installed MiniLM
+# The inserting arms on /rank: how long a web process keeps its copy of a candidate pool, and how long a request
+# may take to read its participant's queue and shown posts before it falls back to the original order.
+PRC_CONTENT_POOL_CACHE_S = env.float("PRC_CONTENT_POOL_CACHE_S", default=60.0)
+PRC_CONTENT_LOAD_TIMEOUT_S = env.float("PRC_CONTENT_LOAD_TIMEOUT_S", default=0.1)
 
 LOGGING = {
     "version": 1,

@@ -55,11 +55,15 @@ ITEM_COLUMNS = [
     Column("returned_rank", "int", "Position in the order shown; empty for a removed item."),
     Column("added", "bool", "Inserted by the ranker."),
     Column("deleted", "bool", "Removed by the ranker."),
+    Column("source_id", "int", "An inserted post's content source (rankers.ContentSource id)."),
+    Column("source_lean", "string", "An inserted post's source lean: left, centre, right or empty (not rated)."),
+    Column("annotation_version", "string", "An inserted post's annotation: model and prompt version."),
 ]
 # The items of each slate in the order shown (with each one's original rank), then those the ranker removed.
 ITEMS_SQL = f"""
 SELECT s.uid::text, s.served_at, s.participant_id, s.effective_arm, s.platform, t.item_id, t.original_rank,
-       t.returned_rank, (t.original_rank IS NULL)::text, (t.returned_rank IS NULL)::text
+       t.returned_rank, (t.original_rank IS NULL)::text, (t.returned_rank IS NULL)::text,
+       (i.value->>'source_id')::bigint, i.value->>'lean', i.value->>'annotation_version'
 FROM rankers_slate s
 CROSS JOIN LATERAL (
     SELECT r.id AS item_id, array_position(s.original_ids, r.id) AS original_rank, r.n AS returned_rank
@@ -67,6 +71,9 @@ CROSS JOIN LATERAL (
     UNION ALL
     SELECT d.id, array_position(s.original_ids, d.id), NULL::bigint FROM unnest(s.deleted_ids) AS d(id)
 ) t
+LEFT JOIN LATERAL (
+    SELECT e.value FROM jsonb_array_elements(s.inserted) AS e(value) WHERE e.value->>'id' = t.item_id LIMIT 1
+) i ON t.original_rank IS NULL
 WHERE s.study_id = %s AND {_REAL}
 ORDER BY s.served_at
 """  # noqa: S608 (a constant condition; the study is a parameter)

@@ -126,6 +126,11 @@ class Slate(models.Model):
     capped = models.BooleanField(
         default=False, help_text="The ranker inserted or removed more than its caps allow; its first items were kept."
     )
+    inserted = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Each inserted post's provenance: [{id, source_id, lean, annotation_version}], in feed order.",
+    )
     uid = models.UUIDField(
         default=uuid.uuid4, editable=False, help_text="Made when served; a repeated insert of the slate is a no-op."
     )
@@ -213,9 +218,11 @@ class RankerServiceKey(models.Model):
 
 
 from rankers.content.models import (  # noqa: E402,F401
+    CandidatePool,
     CandidatePost,
     ConnectorRun,
     ContentSource,
+    ParticipantQueue,
     PostAnnotation,
     TextEmbedding,
 )

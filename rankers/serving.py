@@ -39,8 +39,9 @@ from participants.paper import PLATFORMS, cap_rule, default_caps
 from prc_site.lib.asyncdb import Coalescer, loop_pool, per_loop, within
 from rankers import checks, prometheus, slatelog
 from rankers.checks import Caps
+from rankers.content import inventory
 from rankers.models import text_hash
-from rankers.plugins import NewItem, RankContext, Ranker, RankResult, SlateItem, get_ranker
+from rankers.plugins import NewItem, RankContext, Ranker, RankResult, SlateItem, get_ranker, inserting
 from rankers.scoring import service as scoring
 from rankers.slate_rules import SlatePlan, apply_ranking, plan_slate
 from rankers.validation import ParsedItem, ParsedRequest
@@ -283,6 +284,7 @@ async def rank_slate(
         config=arm.config,
         prefetch=bool(session.prefetch),
         survey=survey or {},
+        page_url=str(session.url or ""),
     )
     started = time.perf_counter()
     ranked, reason = await _ranked(arm, plan.rankable, context)
@@ -317,6 +319,9 @@ async def _ranked(arm: ArmInfo, items: Sequence[SlateItem], context: RankContext
     except TimeoutError:
         logger.warning("ranker %s timed out", arm.ranker_key)
         return None, checks.TIMEOUT
+    except inventory.InventoryUnavailable as exc:
+        logger.warning("ranker %s had no candidates: %s", arm.ranker_key, exc)
+        return None, checks.CANDIDATES_UNAVAILABLE
     except Exception:
         logger.exception("ranker %s failed", arm.ranker_key)
         return None, checks.EXCEPTION
@@ -331,7 +336,36 @@ async def run_ranker(
     ranker: Ranker, items: Sequence[SlateItem], context: RankContext, *, scoring_s: float = 0.0
 ) -> Ranked:
     """Await an async ranker; otherwise fetch its attributes' scores (waiting at most ``scoring_s`` for the scorer
-    workers) and rank in the thread pool."""
+    workers) and, for an inserting ranker, its candidates (at the same time), and rank in the thread pool."""
+    if getattr(ranker, "needs_candidates", False) and context.content_type == "post":
+        loading = asyncio.ensure_future(_with_candidates(ranker, context))
+        try:
+            ranked = await _run_ranker(ranker, items, context, scoring_s=scoring_s, candidates=loading)
+        finally:
+            loading.cancel()
+        return ranked
+    return await _run_ranker(ranker, items, context, scoring_s=scoring_s)
+
+
+async def _with_candidates(ranker: Ranker, context: RankContext) -> RankContext:
+    loaded = await inventory.load(
+        ranker_key=ranker.name,
+        platform=context.platform,
+        participant_id=context.user_id,
+        now=context.now,
+        shown_window=inserting.shown_window(ranker.name, context.config),
+    )
+    return replace(context, candidates=loaded.candidates, shown=loaded.shown, inventory_newest_at=loaded.newest_at)
+
+
+async def _run_ranker(
+    ranker: Ranker,
+    items: Sequence[SlateItem],
+    context: RankContext,
+    *,
+    scoring_s: float,
+    candidates: asyncio.Future[RankContext] | None = None,
+) -> Ranked:
     arank = getattr(ranker, "arank", None)
     if arank is not None:
         return Ranked(await arank(items, context))
@@ -340,8 +374,10 @@ async def run_ranker(
         return Ranked(ranker.rank(items, context))  # declared trivially cheap: a thread hop would cost more
     loop = asyncio.get_running_loop()
     if not attributes:
+        context = await candidates if candidates is not None else context
         return Ranked(await loop.run_in_executor(_EXECUTOR, ranker.rank, items, context))
     scores = await scoring.scores_for(items, attributes, wait_s=scoring_s)
+    context = await candidates if candidates is not None else context
     n_scored = sum(1 for item in items if all(a in scores.get(item.id, {}) for a in attributes))
     result = await loop.run_in_executor(_EXECUTOR, ranker.rank, items, replace(context, scores=scores))
     return Ranked(result, n_scored)
@@ -532,6 +568,7 @@ def slate_record(
         slate_pass=outcome.plan.slate_pass,
         fixed_items=outcome.plan.fixed,
         capped=outcome.capped,
+        inserted=[item.provenance() for item in outcome.new_items],
         invalid_items=parsed.invalid,
         ranker_ms=outcome.ranker_ms,
         served_ms=served_ms,

@@ -99,6 +99,8 @@ class SlateRecord:
     slate_length: int | None = None
     fixed_items: dict[str, str] = field(default_factory=dict)
     capped: bool = False
+    # Provenance of each inserted post, in feed order: {"id", "source_id", "lean", "annotation_version"}.
+    inserted: list[dict[str, Any]] = field(default_factory=list)
     # Made when the slate is served; a second insert of the same slate (a retry, two drains) is a no-op.
     uid: str = field(default_factory=lambda: str(uuid.uuid4()))
     # Only on a slate answered before its participant was known (no participant_id yet): the SHA-256 of the
@@ -182,6 +184,7 @@ SLATE_COLUMNS = {
     "slate_length": "integer",
     "fixed_items": "jsonb",
     "capped": "boolean",
+    "inserted": "jsonb",
     "uid": "uuid",
 }
 CONTENT_COLUMNS = {

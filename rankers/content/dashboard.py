@@ -7,13 +7,29 @@ that of its ``created_at``, or of when we first saw it where the source gave no 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from django.db.models import Count, Max, OuterRef, Q, Subquery
-from django.db.models.functions import Coalesce
+from django.db import connection
+from django.db.models import Count, Max, OuterRef, Q, Subquery, Sum
+from django.db.models.functions import Coalesce, TruncDate
 
-from rankers.content.freshness import hours_between, stale_reason
-from rankers.content.models import CandidatePost, ConnectorRun, ContentSource
+from participants.models import Participant
+from participants.paper import PLATFORMS
+from rankers.content.freshness import arm_stale_reason, hours_between, stale_reason
+from rankers.content.inventory import candidate_from_row
+from rankers.content.models import (
+    INSERTING_ARMS,
+    CandidatePool,
+    CandidatePost,
+    ConnectorRun,
+    ContentSource,
+    LLMStatus,
+    ParticipantQueue,
+    PostAnnotation,
+)
+from rankers.plugins import inserting
 
 UNRATED = ""
 POSTED_AT = Coalesce("created_at", "first_seen_at")
@@ -113,3 +129,181 @@ def _source_row(
             active=source.active, newest_post_at=newest, last_success_at=succeeded_at, now=now, limit=limit
         ),
     )
+
+
+# --- health per inserting arm ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ArmRow:
+    """One inserting ranker on one platform: its pool, its queues and whether they are stale."""
+
+    ranker_key: str
+    platform: str
+    pool_size: int
+    fresh_candidates: int  # posts young enough for the arm's default age limit
+    pool_built_at: dt.datetime | None
+    newest_post_age_h: float | None
+    participants: int  # enrolled participants whose arm runs this ranker
+    fresh_queues: int | None  # of them, with a queue rebuilt within two refresh intervals; None: no queues
+    personalized: int | None
+    stale: str | None
+
+    @property
+    def coverage(self) -> float | None:
+        if self.fresh_queues is None or not self.participants:
+            return None
+        return self.fresh_queues / self.participants
+
+
+@dataclass(frozen=True)
+class ExposureRow:
+    """Posts an arm inserted in non-fallback slates over the window, by the lean of their source."""
+
+    ranker_key: str
+    platform: str
+    lean: str
+    inserted: int
+
+
+@dataclass(frozen=True)
+class AnnotationDay:
+    day: dt.date
+    annotated: int
+    failed: int
+    tokens: int
+    cost: float
+
+
+def fresh_candidates(
+    ranker_key: str, rows: Sequence[Mapping[str, Any]], *, newest: dt.datetime | None, now: dt.datetime
+) -> int:
+    """Pool posts an arm with default settings may insert now: within its age limit (Add News: of the newest
+    scraped post, as it serves)."""
+    defaults = inserting.arm_settings(ranker_key, {})
+    if ranker_key == inserting.ADD_NEWS:
+        if newest is None:
+            return 0
+        reference, limit = newest, inserting.hours(defaults["window_h"])
+    else:
+        reference, limit = now, inserting.hours(defaults["max_age_h"])
+    candidates = (candidate_from_row(row) for row in rows)
+    return sum(1 for c in candidates if inserting.is_fresh(c, newest_allowed_age=limit, reference=reference))
+
+
+def arm_rows(*, now: dt.datetime, refresh: dt.timedelta) -> list[ArmRow]:
+    pools = {(p.ranker_key, p.platform): p for p in CandidatePool.objects.all()}
+    participants = dict(
+        Participant.objects.enrolled()
+        .filter(assignment__arm__ranker_key__in=INSERTING_ARMS)
+        .values_list("assignment__arm__ranker_key")
+        .annotate(n=Count("pk"))
+        .values_list("assignment__arm__ranker_key", "n")
+    )
+    enrolled_ids = Participant.objects.enrolled().values("public_id")
+    queues = {
+        (row["ranker_key"], row["platform"]): (row["fresh"], row["personalized"])
+        for row in ParticipantQueue.objects.filter(participant_id__in=enrolled_ids, built_at__gte=now - 2 * refresh)
+        .values("ranker_key", "platform")
+        .annotate(fresh=Count("pk"), personalized=Count("pk", filter=Q(personalized=True)))
+    }
+    return [
+        _arm_row(
+            ranker_key,
+            platform,
+            pools.get((ranker_key, platform)),
+            participants.get(ranker_key, 0),
+            queues.get((ranker_key, platform), (0, 0)),
+            now=now,
+            refresh=refresh,
+        )
+        for ranker_key in INSERTING_ARMS
+        for platform in PLATFORMS
+    ]
+
+
+def _arm_row(
+    ranker_key: str,
+    platform: str,
+    pool: CandidatePool | None,
+    participants: int,
+    queues: tuple[int, int],
+    *,
+    now: dt.datetime,
+    refresh: dt.timedelta,
+) -> ArmRow:
+    queued = ranker_key in (inserting.ADD_NEWS, inserting.CHALLENGING_STEREOTYPES)
+    fresh = fresh_candidates(ranker_key, pool.candidates, newest=pool.newest_post_at, now=now) if pool else 0
+    fresh_queues = queues[0] if queued else None
+    return ArmRow(
+        ranker_key=ranker_key,
+        platform=platform,
+        pool_size=pool.size if pool else 0,
+        fresh_candidates=fresh,
+        pool_built_at=pool.built_at if pool else None,
+        newest_post_age_h=hours_between(pool.newest_post_at, now) if pool and pool.newest_post_at else None,
+        participants=participants,
+        fresh_queues=fresh_queues,
+        personalized=queues[1] if queued else None,
+        stale=arm_stale_reason(
+            pool_built_at=pool.built_at if pool else None,
+            fresh_candidates=fresh,
+            participants=participants,
+            fresh_queues=fresh_queues,
+            now=now,
+            refresh=refresh,
+        ),
+    )
+
+
+EXPOSURE_SQL = """
+SELECT s.ranker_key, s.platform, COALESCE(e.value->>'lean', ''), count(*)
+FROM rankers_slate s CROSS JOIN LATERAL jsonb_array_elements(s.inserted) AS e(value)
+WHERE s.served_at >= %s AND s.ranker_key = ANY(%s) AND s.intervention_on
+GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+"""
+
+
+def exposure_rows(*, since: dt.datetime) -> list[ExposureRow]:
+    """What each inserting arm showed since ``since``, by source lean (from the slate log's ``inserted``)."""
+    with connection.cursor() as cursor:
+        cursor.execute(EXPOSURE_SQL, [since, list(INSERTING_ARMS)])
+        return [ExposureRow(*row) for row in cursor.fetchall()]
+
+
+def annotation_backlog() -> tuple[int, int]:
+    """(posts of active sources waiting for their LLM annotation, posts whose annotation failed)."""
+    waiting = CandidatePost.objects.filter(source__active=True).filter(
+        Q(annotation__isnull=True) | Q(annotation__llm_status=LLMStatus.PENDING)
+    )
+    failed = PostAnnotation.objects.failed().filter(post__source__active=True)
+    return waiting.count(), failed.count()
+
+
+def annotation_days(*, since: dt.datetime) -> list[AnnotationDay]:
+    """Per UTC day: valid annotations stored, posts that failed, and the LLM tokens and cost of the valid ones."""
+    done = dict(
+        (row["day"], row)
+        for row in PostAnnotation.objects.filter(annotated_at__gte=since)
+        .annotate(day=TruncDate("annotated_at", tzinfo=dt.UTC))
+        .values("day")
+        .annotate(n=Count("pk"), tokens=Sum("prompt_tokens") + Sum("completion_tokens"), cost=Sum("cost"))
+    )
+    failed = dict(
+        PostAnnotation.objects.filter(llm_failed_at__gte=since, llm_status=LLMStatus.FAILED)
+        .annotate(day=TruncDate("llm_failed_at", tzinfo=dt.UTC))
+        .values("day")
+        .annotate(n=Count("pk"))
+        .values_list("day", "n")
+    )
+    days = sorted(set(done) | set(failed))
+    return [
+        AnnotationDay(
+            day=day,
+            annotated=done[day]["n"] if day in done else 0,
+            failed=failed.get(day, 0),
+            tokens=int(done[day]["tokens"] or 0) if day in done else 0,
+            cost=float(done[day]["cost"] or 0) if day in done else 0.0,
+        )
+        for day in days
+    ]

@@ -285,3 +285,60 @@ class TextEmbedding(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model} {self.text_hash[:12]}"
+
+
+class CandidatePool(models.Model):
+    """The global pool of one inserting arm's ranker on one platform, rebuilt by ``refresh_queues``.
+
+    ``candidates`` holds each post as the ranker reads it (``rankers.content.inventory.candidate_row``), in the
+    pool's order; serving reads the whole row once a minute per web process, never a query per post.
+    """
+
+    ranker_key = models.CharField(max_length=50, choices=[(arm, arm) for arm in INSERTING_ARMS])
+    platform = models.CharField(max_length=20, choices=[(p, PLATFORM_LABELS[p]) for p in PLATFORMS])
+    built_at = models.DateTimeField(default=timezone.now)
+    newest_post_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the newest post of the arm's sources on this platform was posted."
+    )
+    candidates = models.JSONField(default=list, blank=True)
+    default_ids = ArrayField(
+        models.CharField(max_length=40),
+        default=list,
+        blank=True,
+        help_text="The non-personalized order: what a participant without a queue is offered.",
+    )
+    size = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["ranker_key", "platform"], name="candidatepool_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.ranker_key} pool on {self.platform} ({self.size})"
+
+
+class ParticipantQueue(models.Model):
+    """One participant's personalized queue for their inserting arm on one platform: candidate ids in order.
+
+    The ids are those of the platform's ``CandidatePool`` (``prc-<post id>``); a queue with none left in the
+    pool falls back to the pool's own order at serving time.
+    """
+
+    participant_id = models.CharField(max_length=32, help_text="Participant.public_id (pseudonymous).")
+    ranker_key = models.CharField(max_length=50)
+    platform = models.CharField(max_length=20)
+    built_at = models.DateTimeField(default=timezone.now)
+    candidate_ids = ArrayField(models.CharField(max_length=40), default=list, blank=True)
+    personalized = models.BooleanField(
+        default=True, help_text="False: the participant had no history or baseline answers; the pool's order."
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["participant_id", "ranker_key", "platform"], name="participantqueue_unique"
+            ),
+        ]
+        indexes = [models.Index(fields=["ranker_key", "platform", "built_at"], name="participantqueue_built")]
+
+    def __str__(self) -> str:
+        return f"{self.participant_id} {self.ranker_key} {self.platform}"

@@ -27,6 +27,8 @@ def health_context(*, now: dt.datetime) -> dict[str, Any]:
     limit = dt.timedelta(hours=limit_h)
     pools = dashboard.pool_rows(now=now, limit=limit)
     sources = dashboard.source_rows(now=now, limit=limit)
+    arms = dashboard.arm_rows(now=now, refresh=dt.timedelta(seconds=settings.PRC_QUEUE_REFRESH_S))
+    backlog, failed = dashboard.annotation_backlog()
     return {
         "now": now,
         "limit_h": limit_h,
@@ -34,6 +36,13 @@ def health_context(*, now: dt.datetime) -> dict[str, Any]:
         "pool_totals": (sum(row.posts for row in pools), sum(row.fresh_posts for row in pools)),
         "sources": sources,
         "stale": [row for row in sources if row.stale],
+        "arms": arms,
+        "stale_arms": [row for row in arms if row.stale],
+        "refresh_h": settings.PRC_QUEUE_REFRESH_S / 3600,
+        "exposure": dashboard.exposure_rows(since=now - dt.timedelta(days=1)),
+        "annotation_backlog": backlog,
+        "annotation_failed": failed,
+        "annotation_days": dashboard.annotation_days(since=now - dt.timedelta(days=7)),
         "charts": [
             figure_html(charts.pool_figure(pools, limit_h=limit_h), div_id="content-pools"),
             figure_html(charts.age_figure(sources, limit_h=limit_h), div_id="content-ages"),

@@ -45,12 +45,64 @@ class SlateItem:
 
 @dataclass(frozen=True)
 class NewItem:
-    """An item a ranker inserts: a public post from the candidate inventory."""
+    """An item a ranker inserts: a public post from the candidate inventory.
+
+    Only ``id`` and ``url`` go to the extension; the provenance fields go to the slate log (``Slate.inserted``),
+    so that exposure by viewpoint can be analysed per arm.
+    """
 
     id: str
     url: str
     type: str = "post"
     text: str = ""
+    source_id: int | None = None
+    lean: str = ""  # the source's lean: left, centre, right or "" (not rated)
+    annotation_version: str = ""
+
+    def provenance(self) -> dict[str, Any]:
+        """What the slate log keeps of an inserted post, so exposure by viewpoint can be analysed per arm."""
+        return {
+            "id": self.id,
+            "source_id": self.source_id,
+            "lean": self.lean,
+            "annotation_version": self.annotation_version,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A post of the candidate inventory as an inserting ranker sees it: plain data, loaded before the ranker runs.
+
+    Annotation fields are None where the post has not been annotated on that dimension. ``quality`` maps the
+    paper's quality flags (section 3.3: ``is_nsfw``, ``is_niche``, ..., ``has_enough_context``) to a probability
+    in [0, 1] (a yes/no annotation is 1.0/0.0). ``political_orientation`` is on the paper's scale: 1 extremely
+    conservative ... 4 moderate ... 7 extremely liberal.
+    """
+
+    id: str  # the id the inserted item carries in the feed
+    url: str
+    source_id: int
+    lean: str = ""
+    posted_at: dt.datetime | None = None
+    post_id: str = ""  # the platform's own id, to skip a post the feed already shows
+    annotation_version: str = ""
+    civic: float | None = None
+    approval_republican: float | None = None
+    approval_democrat: float | None = None
+    national_interest: bool | None = None
+    political_orientation: float | None = None
+    ideologically_surprising: bool | None = None
+    quality: Mapping[str, float] = field(default_factory=dict)
+    score: float = 0.0  # the queue's order: higher first
+
+    def new_item(self) -> NewItem:
+        return NewItem(
+            id=self.id,
+            url=self.url,
+            source_id=self.source_id,
+            lean=self.lean,
+            annotation_version=self.annotation_version,
+        )
 
 
 @dataclass(frozen=True)
@@ -62,8 +114,14 @@ class RankContext:
     config: Mapping[str, Any] = field(default_factory=dict)
     # Precomputed attribute scores per item id (attribute -> score in [0, 1]); missing = unscored.
     scores: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
-    # Candidate items an inserting ranker may draw from, best first.
-    candidates: Sequence[NewItem] = ()
+    # Candidate posts an inserting ranker may draw from, best first (the participant's queue, else the pool),
+    # loaded before the ranker runs (``rankers.content.inventory``); empty for every other ranker.
+    candidates: Sequence[Candidate] = ()
+    # Ids of candidates this participant was shown recently (prefetch requests do not count), and when the
+    # newest post of this platform's inventory was posted (None: no inventory).
+    shown: frozenset[str] = frozenset()
+    inventory_newest_at: dt.datetime | None = None
+    page_url: str = ""  # the page the feed is on (session.url): inserting arms act on main feeds only
     prefetch: bool = False
     # The participant's baseline answers as a PRC ``SurveyResponse`` dict ({} when not answered yet).
     survey: Mapping[str, Any] = field(default_factory=dict)

@@ -29,10 +29,15 @@ IDENTITY_ATTACK = "IDENTITY_ATTACK"
 INSULT = "INSULT"
 THREAT = "THREAT"
 
+# Civic content (supplementary sections 3.2 and 3.3): "posts about political or social issues". The inserting
+# arms read it of the feed's own posts to find those to replace; the paper's classifiers were a fine-tuned
+# PoliBERTweet (Diverse Approval) and a RoBERTa political classifier (Challenging Stereotypes).
+CIVIC = "CIVIC"
+
 BRIDGING = (REASONING, PERSONAL_STORY, AFFINITY, COMPASSION, RESPECT, CURIOSITY)
 PERSUASION = (FEARMONGERING, GENERALIZATION, SCAPEGOATING, MORAL_OUTRAGE, ALIENATION)
 TOXIC = (TOXICITY, IDENTITY_ATTACK, INSULT, THREAT)
-ALL = (*BRIDGING, NUANCE, *PERSUASION, *TOXIC)
+ALL = (*BRIDGING, NUANCE, *PERSUASION, *TOXIC, CIVIC)
 
 # The paper's wording for each attribute, for documentation and the LLM prompt.
 PAPER_NAMES: dict[str, str] = {
@@ -52,6 +57,7 @@ PAPER_NAMES: dict[str, str] = {
     IDENTITY_ATTACK: "Identity attack",
     INSULT: "Insult",
     THREAT: "Threat",
+    CIVIC: "Civic (political or social issue)",
 }
 
 # Definitions from Table S12 (TOXICITY and THREAT from Perspective's documentation).
@@ -79,6 +85,8 @@ DEFINITIONS: dict[str, str] = {
     IDENTITY_ATTACK: "Negative or hateful comments targeting someone because of their identity.",
     INSULT: "Insulting, inflammatory, or negative comment towards a person or a group of people.",
     THREAT: "Describes an intention to inflict pain, injury, or violence against an individual or group.",
+    CIVIC: "About political or social issues, broadly construed: government, elections, policy, economic, social "
+    "or culture-war issues.",
 }
 
 _EXPERIMENTAL = frozenset((*BRIDGING, NUANCE, *PERSUASION))

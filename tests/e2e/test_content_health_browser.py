@@ -6,11 +6,14 @@ import datetime as dt
 
 import pytest
 from django.contrib.auth.models import Group, User
+from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from participants.roles import READER
 from rankers.content import services
-from rankers.content.models import Connector, ContentSource
+from rankers.content.inventory import candidate_row
+from rankers.content.models import CandidatePool, Connector, ContentSource
+from rankers.plugins.base import Candidate
 
 PASSWORD = "content-browser-pass"
 
@@ -44,7 +47,8 @@ def test_researcher_sees_pools_by_lean_and_a_warning_for_the_stale_source(live_s
 
     expect(page.get_by_role("heading", name="Content inventory health")).to_be_visible()
     expect(page.get_by_role("link", name="Content")).to_have_attribute("aria-current", "page")
-    warning = page.get_by_role("alert")
+    warning = page.locator("#stale-warning")
+    expect(warning).to_have_attribute("role", "alert")
     expect(warning).to_contain_text("1 active source stale")
     expect(warning).to_contain_text("quietright (reddit): newest post is 80 h old")
     expect(page.locator(f'#source-table tr[data-source="{stale.pk}"]')).to_have_class("stale")
@@ -58,3 +62,36 @@ def test_researcher_sees_pools_by_lean_and_a_warning_for_the_stale_source(live_s
     ages = page.evaluate("document.getElementById('content-ages').data[0].x")
     assert len(ages) == 2
     assert max(ages) > 79
+
+
+def test_researcher_sees_each_inserting_arms_pool_and_a_warning_when_it_is_stale(
+    live_server: object, page: Page
+) -> None:
+    reader = User.objects.create_user("arm-reader", password=PASSWORD, is_staff=True)
+    reader.groups.add(Group.objects.get_or_create(name=READER)[0])
+    now = timezone.now()
+    posts = [
+        Candidate(id=f"prc-{i}", url=f"https://n.example.org/{i}", source_id=1, posted_at=now - dt.timedelta(hours=i))
+        for i in range(1, 4)
+    ]
+    for ranker_key, built_h in (("add_news", 10), ("diverse_approval", 1)):
+        CandidatePool.objects.create(
+            ranker_key=ranker_key, platform="reddit", built_at=now - dt.timedelta(hours=built_h),
+            newest_post_at=posts[0].posted_at, candidates=[candidate_row(c) for c in posts], size=3,
+        )  # fmt: skip
+
+    page.goto(f"{live_server}/admin/login/?next=/research/ranking/content/")
+    page.fill("#id_username", "arm-reader")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+
+    expect(page.get_by_role("heading", name="Inserting arms")).to_be_visible()
+    warning = page.locator("#arm-warning")
+    expect(warning).to_have_attribute("role", "alert")
+    expect(warning).to_contain_text("add_news on reddit: pool not rebuilt for 10 h")
+    expect(warning).not_to_contain_text("diverse_approval on reddit")
+    healthy = page.locator('#arm-table tr[data-arm="diverse_approval"][data-platform="reddit"]')
+    expect(healthy.locator('td[data-col="fresh"]')).to_have_text("3")
+    expect(healthy.locator('td[data-col="coverage"]')).to_have_text("global pool")
+    expect(healthy).not_to_have_class("stale")
+    expect(page.locator('#arm-table tr[data-arm="add_news"][data-platform="reddit"]')).to_have_class("stale")

@@ -134,3 +134,15 @@ def test_a_failed_text_is_retried_next_time() -> None:
 
     assert score_items([SlateItem("a", "text")], A.TOXIC) == {}
     assert score_items([SlateItem("a", "text")], A.TOXIC) == {"a": dict.fromkeys(A.TOXIC, 0.25)}
+
+
+def test_baseline_civic_score_tells_political_posts_from_everyday_ones() -> None:
+    scores = score_items(
+        [
+            SlateItem("civic", "The Senate votes on the immigration bill before the election."),
+            SlateItem("everyday", "Made banana bread with my kids this morning, so good."),
+        ],
+        (A.CIVIC,),
+    )
+    assert scores["civic"][A.CIVIC] > 0.7
+    assert scores["everyday"][A.CIVIC] == 0.0

@@ -91,6 +91,14 @@ OUTRAGE_TERMS = _terms(
     "disgusting", "outrageous", "outrage", "shameful", "shame on", "disgrace", "disgraceful", "evil", "sick of",
     "how dare", "unacceptable", "corrupt", "despicable", "appalling", "vile", "sickening", "immoral",
 )  # fmt: skip
+CIVIC_TERMS = _terms(
+    "election", "elections", "vote", "voters", "voting", "ballot", "congress", "senate", "senator", "governor",
+    "president", "presidential", "white house", "supreme court", "democrat", "democrats", "republican",
+    "republicans", "gop", "liberal", "liberals", "conservative", "conservatives", "policy", "policies",
+    "government", "legislation", "bill", "law", "lawmakers", "campaign", "politics", "political", "tax", "taxes",
+    "immigration", "border", "abortion", "climate", "gun", "guns", "police", "inflation", "economy", "tariffs",
+    "healthcare", "protest", "rights", "trump", "biden", "harris", "israel", "ukraine", "military",
+)  # fmt: skip
 THEM_TERMS = _terms("they", "them", "their")
 ALIENATION_TERMS = _terms(
     "those people", "these people", "not one of us", "don't belong", "go back", "real americans", "outsiders",
@@ -146,6 +154,7 @@ def lexicon_scores(text: str, signals: TextSignals) -> Scores:
         A.SCAPEGOATING: saturate(n(SCAPEGOAT_TERMS), 1.0) * angry,
         A.MORAL_OUTRAGE: saturate(n(OUTRAGE_TERMS) + 0.3 * t.count("!"), 1.0) * angry,
         A.ALIENATION: saturate(0.3 * n(THEM_TERMS) + n(ALIENATION_TERMS) + n(DEHUMANIZING), 1.5) * angry,
+        A.CIVIC: saturate(n(CIVIC_TERMS) + 0.5 * n(GROUP_TERMS), 1.0),
     }
 
 

@@ -166,7 +166,7 @@ def test_the_beat_schedule_runs_each_connector_through_the_registered_task() -> 
     from prc_site.celery import app
 
     app.loader.import_default_modules()
-    entries = {k: v for k, v in settings.CELERY_BEAT_SCHEDULE.items() if k.startswith("rankers.content.")}
+    entries = {k: v for k, v in settings.CELERY_BEAT_SCHEDULE.items() if k.startswith("rankers.content.fetch_")}
     assert sorted(entry["args"][0] for entry in entries.values()) == sorted(Connector.values)  # type: ignore[index]
     assert {entry["task"] for entry in entries.values()} <= set(app.tasks)
 

@@ -1,0 +1,125 @@
+"""The inserting arms through POST /rank: candidates loaded before the ranker runs, new items with their URLs,
+provenance in the slate log, the shown cache (prefetches excluded), and the fallback when the inventory is
+unreadable."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+import pytest
+from django.test import AsyncClient
+from django.utils import timezone
+
+from rankers.content import inventory
+from rankers.content.inventory import candidate_row
+from rankers.models import CandidatePool, ParticipantQueue, Slate
+from rankers.plugins.base import Candidate
+from tests.rankers.conftest import item, post_rank, request_with, valid_response
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_pools() -> Iterator[None]:
+    inventory.forget_pools()
+    yield
+    inventory.forget_pools()
+
+
+def news(number: int, lean: str = "centre", hours_old: float = 1.0) -> Candidate:
+    return Candidate(
+        id=f"prc-{number}",
+        url=f"https://news.example.org/story/{number}",
+        source_id=number,
+        lean=lean,
+        posted_at=timezone.now() - dt.timedelta(hours=hours_old),
+        annotation_version="gpt-test/v1",
+    )
+
+
+async def make_pool(*candidates: Candidate, ranker_key: str = "add_news") -> None:
+    await CandidatePool.objects.acreate(
+        ranker_key=ranker_key,
+        platform="reddit",
+        newest_post_at=max(c.posted_at for c in candidates if c.posted_at),
+        candidates=[candidate_row(c) for c in candidates],
+        default_ids=[c.id for c in candidates],
+        size=len(candidates),
+    )
+
+
+def feed(user_id: str, n: int = 20, **session: object) -> dict[str, object]:
+    return request_with(user_id, [item(f"t3_{i}", f"A post about the day, number {i}.") for i in range(n)], **session)
+
+
+async def test_add_news_inserts_pool_posts_with_their_urls_and_logs_where_they_came_from(
+    async_client: AsyncClient, enrol
+) -> None:
+    await make_pool(news(1, "left"), news(2, "centre"), news(3, "right"))
+    participant, token = await enrol("add_news")
+
+    response = valid_response(await post_rank(async_client, token, feed(participant.public_id)))
+
+    assert response.metadata is not None
+    assert response.metadata.intervention_on is True
+    assert len(response.new_items) == 3  # 3 of 23 is 13 %: every available post
+    assert {str(n.url) for n in response.new_items} == {f"https://news.example.org/story/{i}" for i in (1, 2, 3)}
+    slate = await Slate.objects.aget(participant_id=participant.public_id)
+    assert sorted(slate.added_ids) == ["prc-1", "prc-2", "prc-3"]
+    assert sorted((i["id"], i["source_id"], i["lean"], i["annotation_version"]) for i in slate.inserted) == [
+        ("prc-1", 1, "left", "gpt-test/v1"),
+        ("prc-2", 2, "centre", "gpt-test/v1"),
+        ("prc-3", 3, "right", "gpt-test/v1"),
+    ]
+
+
+async def test_a_participants_queue_decides_which_pool_posts_they_get(async_client: AsyncClient, enrol) -> None:
+    await make_pool(*(news(i) for i in range(1, 10)))
+    participant, token = await enrol("add_news")
+    await ParticipantQueue.objects.acreate(
+        participant_id=participant.public_id, ranker_key="add_news", platform="reddit", candidate_ids=["prc-7"]
+    )
+
+    response = valid_response(await post_rank(async_client, token, feed(participant.public_id)))
+
+    assert [n.id for n in response.new_items] == ["prc-7"]
+
+
+async def test_posts_shown_are_not_shown_again_but_prefetched_ones_may_be(async_client: AsyncClient, enrol) -> None:
+    await make_pool(news(1))
+    participant, token = await enrol("add_news")
+
+    prefetched = valid_response(await post_rank(async_client, token, feed(participant.public_id, prefetch=True)))
+    shown = valid_response(await post_rank(async_client, token, feed(participant.public_id)))
+    again = valid_response(await post_rank(async_client, token, feed(participant.public_id)))
+
+    assert [n.id for n in prefetched.new_items] == ["prc-1"]
+    assert [n.id for n in shown.new_items] == ["prc-1"]  # the prefetch did not count as shown
+    assert again.new_items == []
+    assert again.metadata is not None
+    assert again.metadata.intervention_on is True  # nothing left to add is still the treatment
+
+
+async def test_stale_pools_insert_nothing_rather_than_stale_posts(async_client: AsyncClient, enrol) -> None:
+    await make_pool(news(1, hours_old=24 * 5), news(2, hours_old=24 * 2 + 1))
+    await CandidatePool.objects.filter(ranker_key="add_news").aupdate(newest_post_at=timezone.now())
+    participant, token = await enrol("add_news")
+
+    response = valid_response(await post_rank(async_client, token, feed(participant.public_id)))
+
+    assert response.new_items == []
+    assert response.ranked_ids == [f"t3_{i}" for i in range(20)]
+
+
+async def test_an_unreadable_inventory_returns_the_original_order(async_client: AsyncClient, enrol, settings) -> None:
+    await make_pool(news(1))
+    participant, token = await enrol("add_news")
+    settings.PRC_CONTENT_LOAD_TIMEOUT_S = 0.0
+
+    response = valid_response(await post_rank(async_client, token, feed(participant.public_id)))
+
+    assert response.ranked_ids == [f"t3_{i}" for i in range(20)]
+    assert response.new_items == []
+    slate = await Slate.objects.aget(participant_id=participant.public_id)
+    assert (slate.fallback_reason, slate.intervention_on) == ("candidates_unavailable", False)
