@@ -126,8 +126,11 @@ class LoopPool:
         conn = await self._acquire()
         try:
             yield conn
-        except (psycopg.OperationalError, psycopg.InterfaceError, asyncio.CancelledError):
+        except (psycopg.OperationalError, psycopg.InterfaceError, asyncio.CancelledError) as exc:
             await self._discard(conn)  # broken, or abandoned mid-query: its state is unknown
+            if not isinstance(exc, asyncio.CancelledError):
+                # A server restart breaks every connection opened before it: a retry must not find the next one.
+                await self.close()
             raise
         except BaseException:
             await self._release(conn)  # kept only if it is idle and outside a transaction

@@ -12,7 +12,7 @@ from asgiref.sync import sync_to_async
 
 from participants.models import sha256_hex
 from participants.services import withdraw_participant
-from prc_site.lib.asyncdb import Coalescer, loop_pool, per_loop
+from prc_site.lib.asyncdb import Coalescer, LoopPool, loop_pool, per_loop
 from rankers import serving
 from tests.rankers.conftest import prc_request
 from tests.rankers.test_rank_asgi import call_asgi
@@ -102,3 +102,25 @@ async def test_hot_path_connections_keep_generic_plans() -> None:
     async with loop_pool().connection() as conn:
         cursor = await conn.execute("SHOW plan_cache_mode")
         assert await cursor.fetchone() == ("force_generic_plan",)
+
+
+async def test_a_broken_connection_takes_the_idle_ones_broken_with_it_so_the_retry_reconnects() -> None:
+    pool = LoopPool(4)
+    async with pool.connection() as first, pool.connection() as second:
+        pids = {first.info.backend_pid, second.info.backend_pid}
+    await sync_to_async(_terminate)(pids)  # what a database restart does to every open connection
+
+    with pytest.raises(psycopg.OperationalError):
+        async with pool.connection() as broken:
+            await broken.execute("SELECT 1")
+    async with pool.connection() as fresh:  # not the other broken one: a new connection
+        assert (await (await fresh.execute("SELECT 1")).fetchone()) == (1,)
+        assert fresh.info.backend_pid not in pids
+    await pool.close()
+
+
+def _terminate(pids: set[int]) -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = ANY(%s)", [list(pids)])
