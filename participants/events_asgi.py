@@ -126,8 +126,11 @@ async def receive_batch(scope: Scope, receive: Receive) -> Reply:
         try:
             work = _store(sha256_hex(token), raw, timezone.now())
             return await within(work, settings.EVENTS_DB_TIMEOUT_S)
-        except (psycopg.Error, TimeoutError):
-            logger.warning("event batch refused as busy", exc_info=True)
+        except TimeoutError:
+            logger.info("event batch not stored within EVENTS_DB_TIMEOUT_S: answered busy")  # no traceback per batch
+            return busy()
+        except psycopg.Error:
+            logger.warning("event batch refused as busy: the database failed", exc_info=True)
             return busy()
     finally:
         door.leave()
