@@ -176,13 +176,15 @@ def run_rate(
         requests_for(people["control"], f"{tag}-control", control_count, port, lambda: fresh_texts(50)),
         CONTROL_RATE,
     )
-    before = stats.totals()
+    before, load_before = stats.totals(), os.getloadavg()
     results = uvloop.run(run_streams(port, streams, duration_s))
+    load_after = os.getloadavg()
     time.sleep(3)  # the last slates are written during their hold
     arms = {arm: {**results[arm].summary(), **slate_outcomes(f"{tag}-{arm}")} for arm in streams}
     scenario = f"fresh posts at {rate:g} req/s" + (", all to control participants" if no_scoring else "")
     return {"scenario": scenario, "rate": rate, "duration_s": duration_s, "arms": arms,
-            "scoring": counters_since(before)}  # fmt: skip
+            "scoring": counters_since(before),
+            "load_average": {"before": load_before, "after": load_after}}  # fmt: skip
 
 
 def run_repeat(people: dict[str, list[tuple[str, str]]], port: int, rate: float, duration_s: float) -> dict[str, Any]:

@@ -309,6 +309,7 @@ PRC_SCORER_KEY_PREFIX = env.str("PRC_SCORER_KEY_PREFIX", default="prc:scoring")
 PRC_SCORER_REDIS_TIMEOUT_S = env.float("PRC_SCORER_REDIS_TIMEOUT_S", default=0.2)  # each Redis call
 PRC_SCORER_MAX_QUEUED_JOBS = env.int("PRC_SCORER_MAX_QUEUED_JOBS", default=64)  # admission control: live jobs
 PRC_SCORER_BATCH_TEXTS = env.int("PRC_SCORER_BATCH_TEXTS", default=256)  # texts a worker takes at once
+PRC_SCORER_JOB_TEXTS = env.int("PRC_SCORER_JOB_TEXTS", default=25)  # a slate's texts per job (0: one job)
 PRC_SCORER_POLL_MS = env.int("PRC_SCORER_POLL_MS", default=10)  # how often /rank looks for its job's scores
 PRC_SCORER_TASK_TIME_LIMIT_S = env.int("PRC_SCORER_TASK_TIME_LIMIT_S", default=30)  # a hung batch's process is replaced
 PRC_RESCORE_WINDOW_S = env.int("PRC_RESCORE_WINDOW_S", default=3600)  # how far back rescoring looks at most

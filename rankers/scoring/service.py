@@ -4,12 +4,15 @@
 
 1. Texts (title, then body) of items with text are hashed; the process's LRU answers the posts it has seen.
 2. One MGET asks Redis for the rest (scores any web process's slate caused, or background rescoring).
-3. What is still missing becomes one job with an absolute deadline (now + ``wait_s``), admitted only while
-   fewer than ``PRC_SCORER_MAX_QUEUED_JOBS`` live jobs wait (refused work is counted, and the slate goes on
-   with what the caches had). An admitted job wakes a scorer worker through the ``PRC_SCORER_QUEUE`` queue.
-4. Until the deadline, Redis is polled (every ``PRC_SCORER_POLL_MS`` at first, then more rarely) for the mark a
-   worker sets when it has written what it could of the job, or dropped it as too late; then one MGET reads the
-   scores that have arrived.
+3. What is still missing becomes jobs of at most ``PRC_SCORER_JOB_TEXTS`` texts (so that several scorer
+   processes can score one slate at once), with the slate's absolute deadline (now + ``wait_s``), admitted
+   together only while fewer than ``PRC_SCORER_MAX_QUEUED_JOBS`` live jobs wait (refused work is counted, and
+   the slate goes on with what the caches had). Each admitted job wakes a scorer worker through the
+   ``PRC_SCORER_QUEUE`` queue.
+4. Until the deadline, Redis is polled (every ``PRC_SCORER_POLL_MS`` at first, then more rarely) for the count
+   workers keep of the slate's jobs they have finished (written what they could, or dropped as too late); then
+   one MGET reads the scores that have arrived. Workers publish scores as they go, so a slate whose texts could
+   not all be scored in time is ranked on those that were.
 5. The answer is what has arrived. Any Redis error leaves the remaining items unscored: scoring can cost a slate
    its treatment, never its time.
 """
@@ -77,32 +80,31 @@ async def _gather(
     events["texts_cached"] = len(found)
     if not missing or wait_s <= 0:
         return
-    job = store.Job(
-        texts=tuple(texts[d] for d in missing),
-        attributes=scoring_attributes(wanted),
-        deadline=time.time() + wait_s,
-    )
-    admitted, expired_jobs, expired_texts = await store.aenqueue(job)
+    attributes, until = scoring_attributes(wanted), time.time() + wait_s
+    parts = store.split_texts([texts[d] for d in missing], settings.PRC_SCORER_JOB_TEXTS)
+    slate = store.new_id()
+    jobs = [store.Job(texts=part, attributes=attributes, deadline=until, slate=slate) for part in parts]
+    admitted, expired_jobs, expired_texts = await store.aenqueue(*jobs)
     events.update(jobs_expired=expired_jobs, texts_expired=expired_texts)
     if not admitted:
-        events.update(jobs_refused=1, texts_refused=len(missing))
+        events.update(jobs_refused=len(jobs), texts_refused=len(missing))
         return
-    events["jobs_admitted"] = 1
-    _wake_a_scorer()
-    await _await_job(job.id, missing, wanted, found, deadline)
+    events["jobs_admitted"] = len(jobs)
+    _wake_scorers(len(jobs))
+    await _await_jobs(slate, len(jobs), missing, wanted, found, deadline)
 
 
-async def _await_job(
-    job_id: str, missing: list[str], wanted: tuple[str, ...], found: dict[str, Entry], deadline: float
+async def _await_jobs(
+    slate: str, jobs: int, missing: list[str], wanted: tuple[str, ...], found: dict[str, Entry], deadline: float
 ) -> None:
-    """Wait until the job is done or the deadline comes, then read its scores. The wait polls one small key, more
-    rarely as it goes on (``PRC_SCORER_POLL_MS`` at first, at most 50 ms), so that a process with many slates
-    waiting spends little on it."""
+    """Wait until the slate's jobs are done or the deadline comes, then read their scores. The wait polls one
+    small key, more rarely as it goes on (``PRC_SCORER_POLL_MS`` at first, at most 50 ms), so that a process with
+    many slates waiting spends little on it."""
     poll_s = settings.PRC_SCORER_POLL_MS / 1000
     while (remaining := deadline - time.monotonic()) > 0:
         await asyncio.sleep(min(poll_s, remaining))
         poll_s = min(poll_s * 1.5, 0.05)
-        if await store.adone(job_id):
+        if await store.adone(slate, jobs):
             break
     found.update(_remember(await store.aread(missing), wanted))
 
@@ -133,13 +135,19 @@ def _remember(raw: dict[str, bytes], wanted: Sequence[str]) -> dict[str, Entry]:
     return covering({digest: Entry.decode(value) for digest, value in raw.items()}, wanted)
 
 
-def _wake_a_scorer() -> None:
-    """Send one ``score_pending`` message to the scoring queue; the job itself waits in Redis."""
+def _wake_scorers(n: int) -> None:
+    """Send ``n`` ``score_pending`` messages to the scoring queue (one per job); the jobs themselves wait in
+    Redis."""
+    future = _PUBLISHER.submit(_publish, n)
+    future.add_done_callback(_log_publish_failure)
+
+
+def _publish(n: int) -> None:
     from rankers.tasks import score_pending  # rankers.tasks imports the rollups, which import the ranking path
 
-    # No time limit in the message: the worker's own PRC_SCORER_TASK_TIME_LIMIT_S applies.
-    future = _PUBLISHER.submit(score_pending.apply_async, queue=settings.PRC_SCORER_QUEUE, time_limit=None)
-    future.add_done_callback(_log_publish_failure)
+    for _ in range(n):
+        # No time limit in the message: the worker's own PRC_SCORER_TASK_TIME_LIMIT_S applies.
+        score_pending.apply_async(queue=settings.PRC_SCORER_QUEUE, time_limit=None)
 
 
 def _log_publish_failure(future: object) -> None:

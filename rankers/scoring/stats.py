@@ -6,8 +6,9 @@ Each event is added to a per-minute hash (kept two days, read by the delivery pa
 - web processes: ``items_wanted`` / ``items_scored`` (rankable items with text in slates whose ranker reads
   attributes, and those that had every attribute at the answer), ``texts_cached`` (found in a cache at once),
   ``jobs_admitted`` / ``jobs_refused`` and ``texts_refused`` (admission control);
-- scorer workers: ``jobs_expired`` / ``texts_expired`` (dropped before starting: the deadline had passed),
-  ``texts_scored``, ``texts_from_db``, ``texts_failed`` (the backend raised), ``texts_garbage`` (it answered
+- scorer workers: ``jobs_expired`` / ``texts_expired`` (not scored because their deadline had passed, or would have
+  before they were: whole jobs dropped before starting, or a job's texts that did not fit), ``texts_scored``,
+  ``texts_from_db``, ``texts_failed`` (the backend raised), ``texts_garbage`` (it answered
   something that is not a score), ``batches``, ``scoring_ms``, ``texts_rescored`` (background rescoring).
 
 Counting never fails the caller: a Redis error loses the count, not the slate or the batch.

@@ -3,10 +3,11 @@
 Redis keys (under ``PRC_SCORER_KEY_PREFIX``, default ``prc:scoring``):
 
 - ``score:<scorer>:<text sha256>``: an ``Entry`` (expires after ``PRC_SCORER_CACHE_TTL_S``);
-- ``jobs``: the queue of scoring jobs, newest first; each is ``"<deadline>|<texts>|<id>|<json>"`` so that the
-  Lua scripts below can read a job's deadline, size and id without decoding it;
-- ``done:<job id>``: set by a worker when it has written what it could of a job, so that the waiting web
-  process stops polling.
+- ``jobs``: the queue of scoring jobs, newest first; each is ``"<deadline>|<texts>|<slate>|<json>"`` so that the
+  Lua scripts below can read a job's deadline, size and slate without decoding it. A slate's texts may be split
+  into several jobs (``PRC_SCORER_JOB_TEXTS`` each), so that several scorer processes score one slate at once;
+- ``done:<slate>``: how many of the slate's jobs a worker has finished (written what it could, or dropped as too
+  late), so that the waiting web process stops polling once all are.
 
 PostgreSQL's ``TextScore`` is the durable copy: workers look there before scoring and write there after.
 """
@@ -46,31 +47,37 @@ def jobs_key() -> str:
     return f"{prefix()}:jobs"
 
 
-def done_key(job_id: str) -> str:
-    return f"{prefix()}:done:{job_id}"
+def done_key(slate: str) -> str:
+    return f"{prefix()}:done:{slate}"
 
 
 def redis_url() -> str:
     return redis_py_url(settings.PRC_SCORER_REDIS_URL or settings.CELERY_BROKER_URL)
 
 
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
 @dataclass(frozen=True)
 class Job:
-    """One slate's texts that no cache had, to be scored before ``deadline`` (Unix time) or not at all."""
+    """Texts of one slate that no cache had, to be scored before ``deadline`` (Unix time) or not at all.
+    ``slate`` names the slate's request: the jobs one slate was split into share it, and their done count."""
 
     texts: tuple[str, ...]
     attributes: tuple[str, ...]
     deadline: float
     scorer: str = field(default_factory=identity)
-    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    id: str = field(default_factory=new_id)
+    slate: str = field(default_factory=new_id)
 
     def encode(self) -> bytes:
         body = orjson.dumps({"id": self.id, "scorer": self.scorer, "attributes": self.attributes, "texts": self.texts})
-        return f"{self.deadline:.3f}|{len(self.texts)}|{self.id}|".encode() + body
+        return f"{self.deadline:.3f}|{len(self.texts)}|{self.slate}|".encode() + body
 
     @classmethod
     def decode(cls, raw: bytes) -> Job:
-        deadline, _n, _id, body = raw.split(b"|", 3)
+        deadline, _n, slate, body = raw.split(b"|", 3)
         value = orjson.loads(body)
         return cls(
             texts=tuple(value["texts"]),
@@ -78,7 +85,22 @@ class Job:
             deadline=float(deadline),
             scorer=value["scorer"],
             id=value["id"],
+            slate=slate.decode(),
         )
+
+
+def split_texts(texts: Sequence[str], most: int) -> list[tuple[str, ...]]:
+    """``texts`` in consecutive parts of at most ``most`` (0: one part), as even in size as they can be."""
+    if not texts:
+        return []
+    parts = 1 if most <= 0 else -(-len(texts) // most)
+    size, extra = divmod(len(texts), parts)
+    out, start = [], 0
+    for n in range(parts):
+        end = start + size + (1 if n < extra else 0)
+        out.append(tuple(texts[start:end]))
+        start = end
+    return out
 
 
 # Jobs whose deadline has passed are dropped from the old end of the queue; their count comes back.
@@ -96,35 +118,44 @@ while true do
 end
 """
 
-# Admission control: queue the job only while fewer than ARGV[2] live jobs wait. Returns {admitted, expired
-# jobs, expired texts}.
+# Admission control: queue a slate's jobs (ARGV[3], ...) only while fewer than ARGV[2] live jobs wait. Returns
+# {admitted, expired jobs, expired texts}.
 ENQUEUE = (
     _DROP_EXPIRED
     + """
 if redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[2]) then return {0, jobs, texts} end
-redis.call('LPUSH', KEYS[1], ARGV[3])
+for i = 3, #ARGV do redis.call('LPUSH', KEYS[1], ARGV[i]) end
 return {1, jobs, texts}
 """
 )
 
-# A worker's batch: the newest jobs (the ones with the most time left) up to ARGV[2] texts. A job that the batch
-# would finish after its deadline, at ARGV[3] seconds a text, is dropped too (scoring it would be work for
-# nobody, and it would delay the jobs that can still make theirs) and marked done (ARGV[4] is the done keys'
-# prefix), so that its web process stops waiting for it. Returns {expired jobs, expired texts, job, ...}.
+# A worker's batch: the newest jobs (the ones with the most time left) up to ARGV[2] texts, at ARGV[3] seconds a
+# text plus ARGV[5] seconds a call. A job of which not even one text could be scored before its deadline is
+# dropped (scoring it would be work for nobody) and counted done for its slate (ARGV[4] is the done keys'
+# prefix), so that its web process stops waiting for it. A job that could start in time but not after the texts
+# already taken goes back to the head of the queue for another scorer process, and the batch is complete. The
+# worker scores a job's texts in the order of their deadlines and publishes them as they are done
+# (``rankers.scoring.worker``), so a job is worth taking as long as its first text fits. Returns {expired jobs,
+# expired texts, job, ...}.
 TAKE = (
     _DROP_EXPIRED
     + """
 local out = {jobs, texts}
 local taken = 0
 local per_text = tonumber(ARGV[3])
+local overhead = tonumber(ARGV[5])
 while taken < tonumber(ARGV[2]) do
   local job = redis.call('LPOP', KEYS[1])
   if not job then break end
-  local deadline, n, id = string.match(job, '^([^|]+)|([^|]+)|([^|]+)|')
-  if tonumber(deadline) < now + (taken + tonumber(n)) * per_text then
+  local deadline, n, slate = string.match(job, '^([^|]+)|([^|]+)|([^|]+)|')
+  if tonumber(deadline) < now + overhead + per_text then
     out[1] = out[1] + 1
     out[2] = out[2] + tonumber(n)
-    redis.call('SET', ARGV[4] .. id, '1', 'EX', 60)
+    redis.call('INCR', ARGV[4] .. slate)
+    redis.call('EXPIRE', ARGV[4] .. slate, 60)
+  elseif taken > 0 and tonumber(deadline) < now + overhead + (taken + 1) * per_text then
+    redis.call('LPUSH', KEYS[1], job)
+    break
   else
     table.insert(out, job)
     taken = taken + tonumber(n)
@@ -161,10 +192,12 @@ class Taken:
     expired_texts: int
 
 
-def take_jobs(max_texts: int, *, seconds_per_text: float = 0.0, now: float | None = None) -> Taken:
-    """The newest live jobs, up to ``max_texts`` texts, that can be scored before their deadlines at
-    ``seconds_per_text``; the others are dropped and counted."""
-    reply = client().eval(TAKE, 1, jobs_key(), now or time.time(), max_texts, seconds_per_text, done_key(""))
+def take_jobs(
+    max_texts: int, *, seconds_per_text: float = 0.0, overhead: float = 0.0, now: float | None = None
+) -> Taken:
+    """The newest live jobs, up to ``max_texts`` texts, that can start before their deadlines at ``overhead +
+    n * seconds_per_text`` seconds a call of n texts (see ``TAKE``); hopeless ones are dropped and counted."""
+    reply = client().eval(TAKE, 1, jobs_key(), now or time.time(), max_texts, seconds_per_text, done_key(""), overhead)
     expired_jobs, expired_texts, *raw = reply
     return Taken([Job.decode(r) for r in raw], int(expired_jobs), int(expired_texts))
 
@@ -176,13 +209,17 @@ def read(digests: Sequence[str], attributes: Sequence[str]) -> dict[str, Entry]:
     return _covering(digests, values, attributes)
 
 
-def write(entries: Mapping[str, Entry], done_jobs: Sequence[str] = ()) -> None:
-    """Put ``entries`` (by text digest) in Redis and mark ``done_jobs`` finished, in one round trip."""
+def write(entries: Mapping[str, Entry], done_jobs: Sequence[Job] = ()) -> None:
+    """Put ``entries`` (by text digest) in Redis and count ``done_jobs`` finished for their slates, in one round
+    trip."""
+    if not entries and not done_jobs:
+        return
     pipe = client().pipeline(transaction=False)
     for digest, entry in entries.items():
         pipe.set(score_key(digest), entry.encode(), ex=settings.PRC_SCORER_CACHE_TTL_S)
-    for job_id in done_jobs:
-        pipe.set(done_key(job_id), b"1", ex=60)
+    for job in done_jobs:
+        pipe.incr(done_key(job.slate))
+        pipe.expire(done_key(job.slate), 60)
     pipe.execute()
 
 
@@ -249,17 +286,19 @@ async def aread(digests: Sequence[str]) -> dict[str, bytes]:
     return {digest: raw for digest, raw in zip(digests, values, strict=True) if isinstance(raw, bytes)}
 
 
-async def adone(job_id: str) -> bool:
-    """Whether a worker has finished with job ``job_id`` (written its scores, or dropped it as too late)."""
-    return bool(await async_client().exists(done_key(job_id)))
+async def adone(slate: str, jobs: int = 1) -> bool:
+    """Whether workers have finished with all ``jobs`` jobs of ``slate`` (written their scores, or dropped them)."""
+    raw = await async_client().get(done_key(slate))
+    return raw is not None and int(raw) >= jobs
 
 
-async def aenqueue(job: Job) -> tuple[bool, int, int]:
-    """Queue ``job`` unless ``PRC_SCORER_MAX_QUEUED_JOBS`` live jobs wait: (admitted, expired jobs, expired texts)."""
-    admitted, jobs, texts = await async_client().eval(
-        ENQUEUE, 1, jobs_key(), time.time(), settings.PRC_SCORER_MAX_QUEUED_JOBS, job.encode()
+async def aenqueue(*jobs: Job) -> tuple[bool, int, int]:
+    """Queue one slate's ``jobs`` unless ``PRC_SCORER_MAX_QUEUED_JOBS`` live jobs wait: (admitted, expired jobs,
+    expired texts)."""
+    admitted, expired, texts = await async_client().eval(
+        ENQUEUE, 1, jobs_key(), time.time(), settings.PRC_SCORER_MAX_QUEUED_JOBS, *(job.encode() for job in jobs)
     )
-    return bool(admitted), int(jobs), int(texts)
+    return bool(admitted), int(expired), int(texts)
 
 
 def _covering(digests: Sequence[str], values: Sequence[Any], attributes: Sequence[str]) -> dict[str, Entry]:

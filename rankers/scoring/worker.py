@@ -5,12 +5,17 @@
 Each ``score_pending`` message makes a worker process take one batch (``score_batch``):
 
 1. Take the newest jobs from the Redis queue, up to ``PRC_SCORER_BATCH_TEXTS`` texts, across every web process's
-   requests. Jobs whose deadline has passed, or would pass before this batch is scored at the process's recent
-   pace, are dropped before they start, and counted.
+   requests. Jobs of which not even one text could be scored before the deadline at the process's recent pace
+   are dropped before they start, and counted; a job that could only start after this batch's other texts is
+   left for another scorer process.
 2. Drop jobs for another scorer (a worker configured with a different backend or model): counted as failed.
 3. Deduplicate the texts; take those Redis or PostgreSQL already hold from there.
-4. Score the rest in one backend call; invalid answers are counted as garbage and leave those texts unscored.
-5. Write the scores to Redis and mark the jobs done (one round trip), then upsert them into PostgreSQL.
+4. Score the rest in chunks, earliest deadline first (``chunk_size``): each chunk's scores go to Redis as soon as
+   it is done, and a job is counted done for its slate as soon as its last text is, so what fits before a
+   deadline is used even when the whole job does not. Texts whose deadline comes before they could be scored
+   are not scored (counted as expired; background rescoring scores them later). Invalid answers are counted as
+   garbage and leave those texts unscored.
+5. Upsert the batch's scores into PostgreSQL.
 
 A worker consuming the scoring queue builds and loads its backend before it takes any work; a backend that does
 not load (a missing model directory, say) stops the worker with a clear message instead of leaving every slate
@@ -24,74 +29,177 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from django.conf import settings
 
 from rankers.scoring import get_backend, identity, load_backend, make_backend, score_texts, stats, store
+from rankers.scoring.backends import ScorerBackend
 from rankers.scoring.cache import Entry, text_digest
 
 logger = logging.getLogger(__name__)
 
 
 class Pace:
-    """This process's recent scoring time per text (an exponentially weighted mean), to tell which jobs can
-    still be scored before their deadline."""
+    """This process's recent scoring time: a call of n texts takes about ``overhead + n * per_text`` seconds,
+    fitted by exponentially weighted least squares over recent calls (each call weighs ``weight``, older ones
+    fade). Both terms matter: a model with a fixed cost per call scored in small chunks would otherwise look
+    slower per text at each chunk, and be given ever smaller ones. A scorer process starts with two calls of
+    different sizes (its warm-up) so that the two can be told apart; while all the calls it remembers are of one
+    size, the whole time is taken as per text."""
 
     def __init__(self, weight: float = 0.2) -> None:
         self.weight = weight
-        self.seconds_per_text = 0.0
+        self.sums = [0.0] * 5  # weights, n, t, n*n, n*t
+        self.overhead = 0.0
+        self.per_text = 0.0
 
     def observe(self, seconds: float, texts: int) -> None:
-        if texts:
-            sample = seconds / texts
-            seen = self.seconds_per_text
-            self.seconds_per_text = sample if seen == 0.0 else seen + self.weight * (sample - seen)
+        if texts <= 0:
+            return
+        fade = 1 - self.weight if self.sums[0] else 0.0
+        sample = (1.0, float(texts), seconds, float(texts * texts), texts * seconds)
+        self.sums = [fade * total + value for total, value in zip(self.sums, sample, strict=True)]
+        weight, n, t, nn, nt = self.sums
+        mean_n, mean_t = n / weight, t / weight
+        spread = nn / weight - mean_n * mean_n
+        slope = (nt / weight - mean_n * mean_t) / spread if spread > 0.01 * mean_n * mean_n else -1.0
+        if slope < 0 or mean_t - slope * mean_n < 0:
+            self.overhead, self.per_text = 0.0, mean_t / mean_n
+        else:
+            self.overhead, self.per_text = mean_t - slope * mean_n, slope
 
 
 pace = Pace()
 
 
+# What share of the time left before the earliest deadline one chunk may be expected to take.
+CHUNK_SHARE = 2 / 3
+
+
+def chunk_size(pending: int, seconds_left: float | None, overhead: float, per_text: float) -> int:
+    """How many of ``pending`` texts to score in the next backend call: all of them when there is no deadline or
+    no pace known yet; otherwise as many as one call is expected to score, at ``overhead + n * per_text``
+    seconds, in ``CHUNK_SHARE`` of the time left before the earliest deadline. Less than all of it, so that a
+    chunk slower than the recent pace still ends in time, and the chunks that follow shrink towards the deadline
+    instead of one running past it. When the cost per call alone takes that share, one call is all there is
+    time for: it gets as many texts as fit in all the time left (at least one)."""
+    if seconds_left is None or per_text <= 0:
+        return pending
+    size = int((seconds_left * CHUNK_SHARE - overhead) / per_text)
+    if size < 1:
+        size = int((seconds_left - overhead) / per_text)
+    return max(1, min(pending, size))
+
+
+class Progress:
+    """Which of a batch's jobs still wait for which texts, to count each job done as soon as its last is."""
+
+    def __init__(self, jobs: Sequence[store.Job]) -> None:
+        self.waiting = {job.id: (job, {text_digest(text) for text in job.texts}) for job in jobs}
+
+    def resolve(self, digests: Iterable[str]) -> list[store.Job]:
+        """Mark ``digests`` finished (scored or given up); returns the jobs that have no text left."""
+        finished = set(digests)
+        done = []
+        for job_id, (job, texts) in list(self.waiting.items()):
+            texts -= finished
+            if not texts:
+                done.append(job)
+                del self.waiting[job_id]
+        return done
+
+
 def score_batch(now: float | None = None) -> int:
     """Take and score one batch of queued jobs; returns how many jobs it took (0 when the queue was empty)."""
-    taken = store.take_jobs(settings.PRC_SCORER_BATCH_TEXTS, seconds_per_text=pace.seconds_per_text, now=now)
+    taken = store.take_jobs(
+        settings.PRC_SCORER_BATCH_TEXTS, overhead=pace.overhead, seconds_per_text=pace.per_text, now=now
+    )
     stats.count(jobs_expired=taken.expired_jobs, texts_expired=taken.expired_texts)
-    mine = [job for job in taken.jobs if job.scorer == identity()]
+    mine = sorted((job for job in taken.jobs if job.scorer == identity()), key=lambda job: job.deadline)
     foreign = [job for job in taken.jobs if job.scorer != identity()]
     if foreign:
         logger.error("dropped %d jobs for scorer %r; this worker is %r", len(foreign), foreign[0].scorer, identity())
         stats.count(texts_failed=sum(len(job.texts) for job in foreign))
+        store.write({}, done_jobs=foreign)
     if mine:
         attributes = tuple(sorted({a for job in mine for a in job.attributes}))
-        texts = {text_digest(text): text for job in mine for text in job.texts}
-        score_and_store(texts, attributes, done_jobs=[job.id for job in taken.jobs])
-    elif foreign:
-        store.write({}, done_jobs=[job.id for job in foreign])
+        texts: dict[str, str] = {}
+        deadlines: dict[str, float] = {}
+        for job in mine:  # earliest deadline first; a text two jobs share can wait for the later one
+            for text in job.texts:
+                digest = text_digest(text)
+                texts[digest] = text
+                deadlines[digest] = max(deadlines.get(digest, 0.0), job.deadline)
+        score_and_store(texts, attributes, jobs=mine, deadlines=deadlines)
     return len(taken.jobs)
 
 
-def score_and_store(texts: dict[str, str], attributes: Sequence[str], *, done_jobs: Sequence[str] = ()) -> int:
-    """Make sure every text (by digest) has scores in Redis and PostgreSQL; returns how many the backend scored."""
+def score_and_store(
+    texts: dict[str, str],
+    attributes: Sequence[str],
+    *,
+    jobs: Sequence[store.Job] = (),
+    deadlines: Mapping[str, float] | None = None,
+) -> int:
+    """Make sure every text (by digest) has scores in Redis and PostgreSQL, or, with ``deadlines`` (Unix time by
+    digest), every text that can be scored before its deadline; ``jobs`` are counted done as their texts are.
+    Returns how many texts the backend scored."""
     started = time.perf_counter()
+    progress = Progress(jobs)
     known = store.read(list(texts), attributes)
     missing = [digest for digest in texts if digest not in known]
     from_db = store.load_durable(missing, attributes) if missing else {}
-    missing = [digest for digest in missing if digest not in from_db]
-    scoring_started = time.perf_counter()
-    scored = score_texts(get_backend(), [texts[d] for d in missing], attributes)
-    pace.observe(time.perf_counter() - scoring_started, len(missing))
-    store.write({**from_db, **scored.entries}, done_jobs=done_jobs)
-    _save(scored.entries)
+    pending = [digest for digest in missing if digest not in from_db]
+    if deadlines is not None:
+        pending.sort(key=lambda digest: deadlines[digest])
+    store.write(from_db, done_jobs=progress.resolve(set(texts) - set(pending)))
+    backend = get_backend()
+    entries: dict[str, Entry] = {}
+    failed = garbage = late = 0
+    while pending:
+        if deadlines is not None:
+            now = time.time()
+            first_done = now + pace.overhead + pace.per_text  # when one text started now would be scored
+            on_time = [digest for digest in pending if deadlines[digest] >= first_done]
+            gave_up = [digest for digest in pending if deadlines[digest] < first_done]
+            late += len(gave_up)
+            pending = on_time
+            if gave_up:
+                store.write({}, done_jobs=progress.resolve(gave_up))
+            if not pending:
+                break
+        chunk, pending = _next_chunk(backend, pending, deadlines, time.time())
+        chunk_started = time.perf_counter()
+        scored = score_texts(backend, [texts[d] for d in chunk], attributes)
+        pace.observe(time.perf_counter() - chunk_started, len(chunk))
+        store.write(scored.entries, done_jobs=progress.resolve(chunk))
+        entries.update(scored.entries)
+        failed, garbage = failed + scored.failed, garbage + scored.garbage
+    _save(entries)
     stats.count(
         batches=1,
-        texts_scored=len(scored.entries),
+        texts_scored=len(entries),
         texts_from_db=len(from_db),
-        texts_failed=scored.failed,
-        texts_garbage=scored.garbage,
+        texts_failed=failed,
+        texts_garbage=garbage,
+        texts_expired=late,
         scoring_ms=round((time.perf_counter() - started) * 1000),
     )
-    return len(scored.entries)
+    return len(entries)
+
+
+def _next_chunk(
+    backend: ScorerBackend, pending: list[str], deadlines: Mapping[str, float] | None, now: float
+) -> tuple[list[str], list[str]]:
+    """The next chunk of ``pending`` (sorted by deadline) and what is left. A backend that scores its texts
+    concurrently (remote calls: ``concurrent = True``) gets them all at once: its time does not grow with the
+    number of texts."""
+    if deadlines is None or getattr(backend, "concurrent", False):
+        return pending, []
+    size = chunk_size(len(pending), deadlines[pending[0]] - now, pace.overhead, pace.per_text)
+    return pending[:size], pending[size:]
 
 
 def _save(entries: dict[str, Entry]) -> None:
@@ -140,9 +248,24 @@ def load_backend_in_each_process(**kwargs: Any) -> None:
     """Each worker process builds its own backend (models do not survive a fork well) before its first batch."""
     if _scorer_worker:
         try:
-            load_backend(get_backend())
+            backend = get_backend()
+            load_backend(backend)
+            if not getattr(backend, "concurrent", False):  # remote (perhaps paid) calls: their pace comes from work
+                learn_pace(backend)
         except Exception:
             logger.exception("scorer backend %s failed to load in a worker process", identity())
+
+
+WARM_UP_SIZES = (1, 8)
+
+
+def learn_pace(backend: ScorerBackend) -> None:
+    """Time calls of two sizes, so that the process's first batch is already scored in chunks that fit."""
+    for size in WARM_UP_SIZES:
+        texts = [f"warm up {n}" for n in range(size)]
+        started = time.perf_counter()
+        backend.score(texts, ["TOXICITY"])
+        pace.observe(time.perf_counter() - started, size)
 
 
 def connect_signals() -> None:

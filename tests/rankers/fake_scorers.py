@@ -1,7 +1,7 @@
 """Scorer backends for the scorer-worker tests, named by dotted path in ``PRC_SCORER_BACKEND``.
 
 They run in real scorer worker processes, so they are configured through the environment the test gives the
-worker (``FAKE_SCORER_SECONDS``: how long each batch takes).
+worker (``FAKE_SCORER_SECONDS``: how long each call takes).
 """
 
 from __future__ import annotations
@@ -15,11 +15,28 @@ from rankers.scoring.backends.baseline import BaselineBackend
 
 
 class SlowBaseline(BaselineBackend):
-    """The baseline scorer, taking ``FAKE_SCORER_SECONDS`` longer per batch (a model past its capacity)."""
+    """The baseline scorer, taking ``FAKE_SCORER_SECONDS`` longer per call, however many texts (a model past its
+    capacity, its time all a cost per call), except for the start-up check's one text."""
 
     def score(self, texts: Sequence[str], attributes: Sequence[str]) -> list[Scores | None]:
         if texts != ["warm up"]:
             time.sleep(float(os.environ.get("FAKE_SCORER_SECONDS", "0.5")))
+        return super().score(texts, attributes)
+
+
+class SlowPerText(BaselineBackend):
+    """The baseline scorer at ``FAKE_SCORER_SECONDS_PER_TEXT`` per text, warm-up included (a model on a CPU, whose
+    time grows with the texts of a call)."""
+
+    def __init__(self, seconds_per_text: float | None = None) -> None:
+        super().__init__()
+        default = float(os.environ.get("FAKE_SCORER_SECONDS_PER_TEXT", "0.03"))
+        self.seconds_per_text = default if seconds_per_text is None else seconds_per_text
+        self.calls: list[int] = []
+
+    def score(self, texts: Sequence[str], attributes: Sequence[str]) -> list[Scores | None]:
+        self.calls.append(len(texts))
+        time.sleep(self.seconds_per_text * len(texts))
         return super().score(texts, attributes)
 
 
@@ -29,7 +46,7 @@ class Hanging:
     name = "hanging"
 
     def score(self, texts: Sequence[str], attributes: Sequence[str]) -> list[Scores | None]:
-        if texts != ["warm up"]:
+        if not texts[0].startswith("warm up"):  # the start-up check and the pace's warm-up answer
             time.sleep(3600)
         return [None for _ in texts]
 

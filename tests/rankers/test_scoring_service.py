@@ -7,6 +7,7 @@ The web process here is the test process itself (Django's ASGI app through ``Asy
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 import signal
 import socket
@@ -31,8 +32,10 @@ from participants.models import Study
 from participants.roles import READER
 from prc_site.celery import app as celery_app
 from rankers.models import Slate, TextScore
-from rankers.scoring import configure, identity, stats, store
+from rankers.plugins.bridging import UPRANK_BRIDGING_WEIGHTS, UprankBridgingRanker, rank_by_weights
+from rankers.scoring import configure, identity, scores_by_item, scoring_attributes, stats, store
 from rankers.scoring.cache import text_digest
+from rankers.scoring.rescore import unscored_texts
 from rankers.scoring.service import prepare
 from rankers.tasks import score_pending
 from tests.conftest import _wait_for_worker
@@ -225,23 +228,60 @@ def test_a_job_whose_deadline_passed_while_it_waited_is_dropped_unscored_and_cou
     assert scored == {text_digest(slow.texts[0])}  # the late job never reached the model
 
 
-def test_a_worker_drops_the_jobs_its_batch_would_finish_after_their_deadline() -> None:
-    """At 20 ms a text, a 50-text job with half a second left cannot make it; a 5-text one can."""
-    big = store.Job(texts=tuple(f"text {n}" for n in range(50)), attributes=("TOXICITY",), deadline=time.time() + 0.5)
-    small = store.Job(texts=tuple(f"text {n}" for n in range(5)), attributes=("TOXICITY",), deadline=time.time() + 0.5)
-    asyncio.run(_enqueue(big))
-    asyncio.run(_enqueue(small))
-
-    taken = store.take_jobs(256, seconds_per_text=0.02)
-
-    assert [job.id for job in taken.jobs] == [small.id]
-    assert (taken.expired_jobs, taken.expired_texts) == (1, 50)
-
-
 async def _enqueue(job: store.Job) -> None:
     admitted, _, _ = await store.aenqueue(job)
     assert admitted
     await store.close_async_client()
+
+
+# --- what fits before the deadline is used: partial scoring across scorer processes --------------------------------
+
+
+async def test_a_slate_too_big_to_score_in_time_is_ranked_on_what_two_scorer_processes_finished(
+    async_client: AsyncClient, bridging: tuple[str, str], start_scorer: Callable[..., Scorer], settings: Any
+) -> None:
+    """30 fresh posts at 30 ms a text need 0.9 s of one process; the deadline is 0.35 s. The slate is split into
+    two jobs, the two scorer processes each score the start of one in chunks, and the slate is ranked at its hold
+    on what they published, as a treatment with its dose; the rest is counted and left for rescoring."""
+    settings.PRC_SCORER_JOB_TEXTS = 15
+    await sync_to_async(start_scorer)(
+        "tests.rankers.fake_scorers.SlowPerText", concurrency=2, FAKE_SCORER_SECONDS_PER_TEXT="0.03"
+    )
+    public_id, token = bridging
+    items = fresh_items(30)
+
+    started = time.monotonic()
+    response = valid_response(await post_rank(async_client, token, request_with(public_id, items)))
+    latency = (time.monotonic() - started) * 1000
+
+    assert HOLD_MS - 5 <= latency < HOLD_MS + LATE_MS
+    [slate] = await slates_of(public_id)
+    assert 0 < slate.n_scored < 30
+    assert (slate.intervention_on, slate.fallback_reason) == (True, "")
+    # Both jobs were worked on at once: each half of the slate has scored posts, each from its start.
+    scored = await sync_to_async(store.read)([text_digest(i["text"]) for i in items], scoring_attributes())
+    halves = [[text_digest(i["text"]) in scored for i in part] for part in (items[:15], items[15:])]
+    assert all(half[0] for half in halves), halves
+    lengths = [half.index(False) if False in half else 15 for half in halves]
+    assert [sum(half) for half in halves] == lengths  # each scorer went through its job in order
+    # Ranked by the arms' rule, unscored posts at their neutral place: the rule's own function gives the order,
+    # for the scores that had arrived at the deadline (those of a chunk that ended just after it came too late).
+    digest_of = {i["id"]: text_digest(i["text"]) for i in items}
+    orders = []
+    for first in range(min(lengths[0], slate.n_scored) + 1):
+        arrived = [*items[:first], *items[15 : 15 + slate.n_scored - first]]
+        scores = scores_by_item({i["id"]: digest_of[i["id"]] for i in arrived}, scored, UprankBridgingRanker.attributes)
+        orders.append(rank_by_weights([i["id"] for i in items], scores, UPRANK_BRIDGING_WEIGHTS))
+    assert response.ranked_ids in orders
+    # The rest is counted as not scored in time, and is what background rescoring will score.
+    totals = await sync_to_async(stats.totals)()
+    assert totals["texts_expired"] + totals["jobs_expired"] > 0
+    since = slate.served_at - dt.timedelta(seconds=1)
+    left = await sync_to_async(unscored_texts)(since, since + dt.timedelta(minutes=1), 100)
+    stored = TextScore.objects.filter(scorer=identity(), text_hash__in=[text_digest(i["text"]) for i in items])
+    saved = {digest async for digest in stored.values_list("text_hash", flat=True)}
+    assert left
+    assert set(left) == {text_digest(i["text"]) for i in items} - saved
 
 
 # --- overload sheds scoring, never time -----------------------------------------------------------------------

@@ -22,6 +22,9 @@ class ScorerUnavailable(RuntimeError):
 class ScorerBackend(Protocol):
     # Part of the cache key: two backends never share cached scores.
     name: str
+    # Optional (class attribute ``concurrent = True``): the backend scores a call's texts concurrently (remote
+    # calls), so its time does not grow with their number and a scorer worker gives it a batch in one call
+    # instead of in chunks that each fit before the deadline.
 
     def score(self, texts: Sequence[str], attributes: Sequence[str]) -> list[Scores | None]:
         """Score each text on the requested attributes; same length and order as ``texts``.

@@ -61,6 +61,8 @@ def parse_reply(content: str | None, attributes: Sequence[str]) -> Scores | None
 
 
 class LLMBackend:
+    concurrent = True  # up to PRC_SCORER_CONCURRENCY requests at once: a batch goes in one call
+
     def __init__(
         self,
         model: str,

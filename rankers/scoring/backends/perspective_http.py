@@ -48,6 +48,8 @@ def parse_response(body: Any, attributes: Sequence[str]) -> Scores | None:
 
 
 class PerspectiveHTTPBackend:
+    concurrent = True  # up to PRC_SCORER_CONCURRENCY requests at once: a batch goes in one call
+
     def __init__(
         self,
         url: str,

@@ -1,0 +1,189 @@
+"""Partial scoring within the hold: a scorer worker publishes each chunk's scores as it finishes them, and a slate's
+texts are split into jobs that several scorer processes take. The worker runs in this process here (real Redis,
+real database); tests/rankers/test_scoring_service.py runs it as real scorer processes behind /rank."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from rankers.models import TextScore
+from rankers.scoring import configure, identity, load_backend, stats, store, worker
+from rankers.scoring.cache import text_digest
+from tests.rankers.fake_scorers import SlowPerText
+
+pytestmark = pytest.mark.django_db
+
+ATTRIBUTES = ("TOXICITY",)
+
+
+@pytest.fixture
+def slow_model(monkeypatch: pytest.MonkeyPatch) -> Iterator[SlowPerText]:
+    """A model at 30 ms a text, whose pace this worker process already knows (as after its warm-up)."""
+    model = SlowPerText(seconds_per_text=0.03)
+    model.score(["warm up"], ATTRIBUTES)  # loads the word lists, as a scorer process does before its first batch
+    model.calls.clear()
+    configure(backend=model)
+    monkeypatch.setattr(worker, "pace", worker.Pace())
+    for size in worker.WARM_UP_SIZES:
+        worker.pace.observe(0.03 * size, size)
+    yield model
+    configure()
+
+
+def enqueue(*jobs: store.Job) -> None:
+    async def push() -> None:
+        admitted, _, _ = await store.aenqueue(*jobs)
+        assert admitted
+        await store.close_async_client()
+
+    asyncio.run(push())
+
+
+def texts(n: int, tag: str) -> tuple[str, ...]:
+    return tuple(f"post {tag} number {i}, written for this test" for i in range(n))
+
+
+def done_count(slate: str) -> int:
+    return int(store.client().get(store.done_key(slate)) or 0)
+
+
+def test_a_chunk_takes_two_thirds_of_the_time_left_at_the_recent_pace_and_at_least_one_text() -> None:
+    assert worker.chunk_size(100, 0.45, 0.0, 0.0099) == 30
+    assert worker.chunk_size(100, 0.45, 0.1, 0.0099) == 20  # a fixed cost per call leaves room for fewer
+    assert worker.chunk_size(10, 0.35, 0.17, 0.002) == 10  # ... but not for none when it fits
+    assert worker.chunk_size(100, 0.3, 0.25, 0.001) == 49  # the call alone takes the share: fill the time left
+    assert worker.chunk_size(100, 0.45, 0.0, 0.001) == 100  # everything fits
+    assert worker.chunk_size(5, 0.45, 0.0, 0.01) == 5
+    assert worker.chunk_size(100, 0.01, 0.0, 0.5) == 1
+    assert worker.chunk_size(100, None, 0.0, 0.01) == 100  # no deadline (rescoring): one call
+    assert worker.chunk_size(100, 0.45, 0.0, 0.0) == 100  # no pace known yet
+
+
+def test_the_pace_tells_a_fixed_cost_per_call_from_a_cost_per_text() -> None:
+    per_call, per_text = worker.Pace(), worker.Pace()
+    for n in (40, 10, 1, 25, 5):
+        per_call.observe(0.15, n)  # 150 ms whatever the size (a remote call, a sleep)
+        per_text.observe(0.01 + 0.03 * n, n)
+
+    assert per_call.overhead == pytest.approx(0.15)
+    assert per_call.per_text == pytest.approx(0.0, abs=1e-9)
+    assert (per_text.overhead, per_text.per_text) == (pytest.approx(0.01), pytest.approx(0.03))
+    one_size = worker.Pace()
+    one_size.observe(0.3, 10)
+    one_size.observe(0.3, 10)
+    assert (one_size.overhead, one_size.per_text) == (0.0, pytest.approx(0.03))
+
+
+def test_a_scorer_process_learns_its_pace_from_a_warm_up_of_two_sizes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(worker, "pace", worker.Pace())
+    model = SlowPerText(seconds_per_text=0.02)
+    load_backend(model)  # as the start-up check has done
+    model.calls.clear()
+
+    worker.learn_pace(model)
+
+    assert model.calls == list(worker.WARM_UP_SIZES)
+    assert worker.pace.per_text == pytest.approx(0.02, abs=0.01)
+    assert worker.pace.overhead < 0.05
+
+
+def test_a_slates_texts_are_split_into_even_jobs_of_at_most_the_configured_size() -> None:
+    letters = list("abcdefghijk")
+    assert store.split_texts(letters, 4) == [("a", "b", "c", "d"), ("e", "f", "g", "h"), ("i", "j", "k")]
+    assert [len(part) for part in store.split_texts(list(range(50)), 25)] == [25, 25]
+    assert [len(part) for part in store.split_texts(list(range(51)), 25)] == [17, 17, 17]
+    assert store.split_texts(letters, 0) == [tuple(letters)]
+    assert store.split_texts([], 25) == []
+
+
+def test_a_worker_scores_what_fits_before_the_deadline_and_publishes_it_as_it_goes(slow_model: SlowPerText) -> None:
+    """30 texts at 30 ms each need 0.9 s; the deadline is 0.3 s away. Scored in one call, nothing would be ready at
+    the deadline; in chunks, what was scored by then is in Redis then, and the rest is left unscored and counted."""
+    job = store.Job(texts=texts(30, "a"), attributes=ATTRIBUTES, deadline=time.time() + 0.3)
+    enqueue(job)
+    digests = [text_digest(text) for text in job.texts]
+    at_deadline: dict[str, object] = {}
+    reader = threading.Timer(job.deadline - time.time(), lambda: at_deadline.update(store.read(digests, ATTRIBUTES)))
+    reader.start()
+
+    worker.score_batch()
+    reader.join()
+
+    published = store.read(digests, ATTRIBUTES)
+    assert 0 < len(at_deadline) < 30, slow_model.calls
+    assert set(at_deadline) <= set(published) == set(digests[: len(published)])  # in the slate's order
+    # Past the deadline, at most the chunk in flight (a loaded machine may make it a little late); never the rest.
+    assert len(published) - len(at_deadline) <= 2
+    assert len(published) < 15
+    assert len(slow_model.calls) > 1  # in chunks
+    totals = stats.totals()
+    assert totals["texts_scored"] == len(published)
+    assert totals["texts_expired"] == 30 - len(published)  # left unscored, for background rescoring
+    assert TextScore.objects.filter(scorer=identity()).count() == len(published)
+    assert done_count(job.slate) == 1  # the web process stops waiting
+
+
+def test_the_earliest_deadline_is_scored_first_and_its_job_counted_done_before_the_batch_ends(
+    slow_model: SlowPerText,
+) -> None:
+    now = time.time()
+    later = store.Job(texts=texts(4, "later"), attributes=ATTRIBUTES, deadline=now + 5)
+    sooner = store.Job(texts=texts(4, "sooner"), attributes=ATTRIBUTES, deadline=now + 0.3)
+    enqueue(sooner)
+    enqueue(later)  # the newest: taken first
+    seen: list[tuple[int, int]] = []
+    original = store.write
+
+    def watching(entries: object, done_jobs: object = ()) -> None:
+        original(entries, done_jobs)  # type: ignore[arg-type]
+        seen.append((done_count(sooner.slate), done_count(later.slate)))
+
+    store.write = watching  # type: ignore[assignment]
+    try:
+        assert worker.score_batch() == 2
+    finally:
+        store.write = original  # type: ignore[assignment]
+
+    assert (1, 0) in seen  # the sooner job was finished while the later one still waited
+    assert seen[-1] == (1, 1)
+    assert stats.totals()["texts_scored"] == 8
+
+
+def test_a_job_too_late_for_one_text_is_dropped_and_one_that_cannot_start_in_this_batch_is_left_for_another() -> None:
+    """At 20 ms a text: a job with 10 ms left is dropped (and counted done for its slate); of two 20-text jobs of
+    one slate with 0.3 s left, a worker takes one and leaves the other, which a second worker then takes."""
+    now = time.time() + 10  # the workers' clock, injected: nothing expires while the jobs are being queued
+    slate = store.new_id()
+    first = store.Job(texts=texts(20, "one"), attributes=ATTRIBUTES, deadline=now + 0.3, slate=slate)
+    second = store.Job(texts=texts(20, "two"), attributes=ATTRIBUTES, deadline=now + 0.3, slate=slate)
+    hopeless = store.Job(texts=texts(5, "late"), attributes=ATTRIBUTES, deadline=now + 0.01)
+    enqueue(hopeless)
+    enqueue(first, second)
+
+    one = store.take_jobs(256, seconds_per_text=0.02, now=now)
+    other = store.take_jobs(256, seconds_per_text=0.02, now=now)
+    rest = store.take_jobs(256, seconds_per_text=0.02, now=now)
+
+    assert [job.id for job in one.jobs] == [second.id]
+    assert [job.id for job in other.jobs] == [first.id]
+    assert rest.jobs == []
+    assert (one.expired_jobs + other.expired_jobs + rest.expired_jobs) == 1
+    assert (one.expired_texts + other.expired_texts + rest.expired_texts) == 5
+    assert done_count(hopeless.slate) == 1
+    assert store.queued_jobs() == 0
+
+
+def test_a_fast_scorer_still_takes_many_slates_jobs_in_one_batch() -> None:
+    now = time.time()
+    jobs = [store.Job(texts=texts(25, f"s{n}"), attributes=ATTRIBUTES, deadline=now + 0.35) for n in range(6)]
+    for job in jobs:
+        enqueue(job)
+
+    taken = store.take_jobs(256, seconds_per_text=0.0006, now=now)
+
+    assert len(taken.jobs) == 6
