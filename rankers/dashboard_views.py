@@ -20,6 +20,7 @@ from participants.roles import PI, researcher_required
 from rankers import charts, dashboard
 from rankers.latency_audit import LATE_MARGIN_MS, LATE_SHARE_LIMIT, P50_TOLERANCE_MS
 from rankers.models import Slate
+from rankers.scoring import identity, readiness
 from rankers.scoring.backends import describe_backend
 
 # A slate id as typed into the lookup box: a bigint fits 18 digits.
@@ -142,6 +143,7 @@ def delivery_context(study: Study, **filters: Any) -> dict[str, Any]:
         "hold_ms": study.rank_hold_ms,
         "scorer": scorer,
         "scorer_is_baseline": scorer_is_baseline,
+        "scorer_verdict": readiness.verdict(identity()),
         "scoring": service,
         "scoring_windows": [("last 5 minutes", service.last_5), ("last 60 minutes", service.last_60)]
         if service
