@@ -5,7 +5,10 @@
 - ``GET /healthz`` (also ``/healthz/ready``): readiness. 503 only when the database is down (the
   participant pages need it; ``/rank`` would answer every request with the untouched feed). Redis
   down is reported as ``degraded`` with a 200: ``/rank`` does not need it, so the node stays in
-  rotation. Redis is pinged on one kept connection, not a new broker connection per poll.
+  rotation. Redis is pinged on one kept connection, not a new broker connection per poll. ``scorer`` says
+  what the scorer workers reported about the configured model (``loaded``, ``failed``, ``unknown``: none has
+  started, ``unreadable``; see ``rankers.scoring.readiness``); it never changes the status code, since control
+  arms and the untouched feed need no scores.
 """
 
 from __future__ import annotations
@@ -58,7 +61,10 @@ def live(request: HttpRequest) -> JsonResponse:
 
 @never_cache
 def ready(request: HttpRequest) -> JsonResponse:
+    from rankers.scoring import identity, readiness  # the rankers app reads its Redis keys from settings
+
     database, broker = _database_ok(), _broker_ok()
     status = "error" if not database else "ok" if broker else "degraded"
     body = {"status": status, "database": "ok" if database else "down", "broker": "ok" if broker else "down"}
+    body["scorer"] = readiness.verdict(identity()).status if broker else "unreadable"
     return JsonResponse(body, status=200 if database else 503)

@@ -20,10 +20,13 @@ from participants.roles import PI, researcher_required
 from rankers import charts, dashboard
 from rankers.latency_audit import LATE_MARGIN_MS, LATE_SHARE_LIMIT, P50_TOLERANCE_MS
 from rankers.models import Slate
+from rankers.scoring import identity, readiness
+from rankers.scoring import usage as scoring_usage
 from rankers.scoring.backends import describe_backend
 
 # A slate id as typed into the lookup box: a bigint fits 18 digits.
 SLATE_ID = re.compile(r"[0-9]{1,18}")
+USAGE_DAYS = 14  # days of paid scorer usage on the delivery page
 
 
 def can_see_content(user: AbstractBaseUser | AnonymousUser) -> bool:
@@ -142,6 +145,9 @@ def delivery_context(study: Study, **filters: Any) -> dict[str, Any]:
         "hold_ms": study.rank_hold_ms,
         "scorer": scorer,
         "scorer_is_baseline": scorer_is_baseline,
+        "scorer_verdict": readiness.verdict(identity()),
+        "scorer_usage": scoring_usage.daily_usage(USAGE_DAYS),
+        "usage_days": USAGE_DAYS,
         "scoring": service,
         "scoring_windows": [("last 5 minutes", service.last_5), ("last 60 minutes", service.last_60)]
         if service

@@ -11,7 +11,10 @@ researchers can read it in the browser.
 
 The scoring service's counters (``prc_scoring_events_total``, ``prc_scoring_queued_jobs``,
 ``prc_scoring_scored_share``) come from Redis, where every web process and scorer worker adds to them, so any
-process's ``/metrics`` shows the whole service.
+process's ``/metrics`` shows the whole service. What paid scorers (the ``llm`` backend) used comes from
+PostgreSQL's ``ScorerUsage``, per backend: ``prc_scorer_calls_total{backend,outcome}``,
+``prc_scorer_tokens_total{backend,kind}`` and ``prc_scorer_cost_total{backend}`` over every day (a day's use is
+their ``increase`` over it), and today's cost as ``prc_scorer_cost_today{backend}``.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from participants.roles import is_researcher
 from prc_site.lib.api_errors import error_response
 from rankers.scoring import stats as scoring_stats
 from rankers.scoring import store as scoring_store
+from rankers.scoring import usage as scoring_usage
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.55, 0.6, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0)
 
@@ -69,7 +73,32 @@ class ScoringCollector(Collector):
         return [events, GaugeMetricFamily("prc_scoring_queued_jobs", "Scoring jobs waiting.", value=queued), share]
 
 
+class ScorerUsageCollector(Collector):
+    """Calls, tokens and cost of paid scorers, read from PostgreSQL at each scrape (nothing if it does not answer)."""
+
+    def collect(self) -> list[Metric]:
+        try:
+            totals = scoring_usage.usage_totals()
+            today = scoring_usage.daily_usage(1)
+        except Exception:
+            return []
+        calls = CounterMetricFamily("prc_scorer_calls", "Paid scorer calls by outcome.", labels=["backend", "outcome"])
+        tokens = CounterMetricFamily("prc_scorer_tokens", "Paid scorer tokens by kind.", labels=["backend", "kind"])
+        cost = CounterMetricFamily("prc_scorer_cost", "Paid scorer cost at the configured prices.", labels=["backend"])
+        for total in totals:
+            calls.add_metric([total.backend, "ok"], total.calls - total.failed_calls)
+            calls.add_metric([total.backend, "failed"], total.failed_calls)
+            tokens.add_metric([total.backend, "prompt"], total.prompt_tokens)
+            tokens.add_metric([total.backend, "completion"], total.completion_tokens)
+            cost.add_metric([total.backend], float(total.cost))
+        day = GaugeMetricFamily("prc_scorer_cost_today", "Paid scorer cost today (local date).", labels=["backend"])
+        for row in today:
+            day.add_metric([row.backend], float(row.cost))
+        return [calls, tokens, cost, day]
+
+
 REGISTRY.register(ScoringCollector())
+REGISTRY.register(ScorerUsageCollector())
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:
@@ -80,6 +109,7 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
         registry = CollectorRegistry()
         MultiProcessCollector(registry)  # every web process's counts, from the shared folder
         registry.register(ScoringCollector())
+        registry.register(ScorerUsageCollector())
         return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
     return HttpResponse(generate_latest(), content_type=CONTENT_TYPE_LATEST)
 

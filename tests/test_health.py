@@ -4,6 +4,7 @@ from django.conf import settings as django_settings
 from django.test import Client
 
 from prc_site.lib.embedded import redis_py_url
+from rankers.scoring import identity, readiness
 
 # One worker runs these: the connection test counts the broker's clients named prc-health.
 pytestmark = pytest.mark.xdist_group("health")
@@ -14,7 +15,7 @@ def test_readiness_reports_database_and_broker_ok(client: Client) -> None:
     for path in ("/healthz", "/healthz/ready"):
         response = client.get(path)
         assert response.status_code == 200
-        assert response.json() == {"status": "ok", "database": "ok", "broker": "ok"}
+        assert response.json() == {"status": "ok", "database": "ok", "broker": "ok", "scorer": "unknown"}
 
 
 @pytest.mark.django_db
@@ -24,7 +25,21 @@ def test_redis_down_is_degraded_but_keeps_the_node_in_rotation(client: Client, s
     response = client.get("/healthz/ready")
 
     assert response.status_code == 200
-    assert response.json() == {"status": "degraded", "database": "ok", "broker": "down"}
+    assert response.json() == {"status": "degraded", "database": "ok", "broker": "down", "scorer": "unreadable"}
+
+
+@pytest.mark.django_db
+def test_readiness_says_when_the_scorer_workers_could_not_load_the_model_without_leaving_rotation(
+    client: Client,
+) -> None:
+    readiness.report("scorer@node-1", identity(), error="ScorerUnavailable: no model in /models/x")
+
+    response = client.get("/healthz")
+
+    assert response.status_code == 200
+    assert response.json()["scorer"] == "failed"
+    readiness.report("scorer@node-1", identity())
+    assert client.get("/healthz").json()["scorer"] == "loaded"
 
 
 def test_liveness_depends_on_nothing(client: Client, settings, tmp_path) -> None:

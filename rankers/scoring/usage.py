@@ -1,17 +1,19 @@
 """Token and cost accounting of paid scorer calls (the ``llm`` backend).
 
 ``call_cost`` is the one price rule; ``Usage`` adds calls up in memory; ``record_usage`` adds one batch's usage
-to the day's ``ScorerUsage`` row in PostgreSQL, where every scorer process's spending meets.
+to the day's ``ScorerUsage`` row in PostgreSQL, where every scorer process's spending meets. ``daily_usage`` and
+``usage_totals`` read it back for the delivery page and ``/metrics``.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
-from django.db.models import F
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from rankers.models import ScorerUsage
@@ -75,3 +77,46 @@ def record_usage(*, backend: str, usage: Usage) -> None:
         )
     except Exception:
         logger.warning("could not record %s usage (%d calls)", backend, usage.calls, exc_info=True)
+
+
+def daily_usage(days: int, *, today: dt.date | None = None) -> list[ScorerUsage]:
+    """The ``ScorerUsage`` rows of the last ``days`` days up to ``today`` (the local date), newest day first."""
+    last = today or timezone.localdate()
+    rows = ScorerUsage.objects.filter(day__gt=last - dt.timedelta(days=days), day__lte=last)
+    return list(rows.order_by("-day", "backend"))
+
+
+@dataclass(frozen=True)
+class BackendTotal:
+    backend: str
+    calls: int
+    failed_calls: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost: Decimal
+
+
+def usage_totals() -> list[BackendTotal]:
+    """Every day's usage added up per backend."""
+    rows = (
+        ScorerUsage.objects.values("backend")
+        .annotate(
+            all_calls=Sum("calls"),
+            all_failed=Sum("failed_calls"),
+            all_prompt=Sum("prompt_tokens"),
+            all_completion=Sum("completion_tokens"),
+            all_cost=Sum("cost"),
+        )
+        .order_by("backend")
+    )
+    return [
+        BackendTotal(
+            backend=row["backend"],
+            calls=row["all_calls"],
+            failed_calls=row["all_failed"],
+            prompt_tokens=row["all_prompt"],
+            completion_tokens=row["all_completion"],
+            cost=row["all_cost"],
+        )
+        for row in rows
+    ]

@@ -34,7 +34,7 @@ from typing import Any
 
 from django.conf import settings
 
-from rankers.scoring import get_backend, identity, load_backend, make_backend, score_texts, stats, store
+from rankers.scoring import get_backend, identity, load_backend, make_backend, readiness, score_texts, stats, store
 from rankers.scoring.backends import ScorerBackend
 from rankers.scoring.cache import Entry, text_digest
 
@@ -240,7 +240,9 @@ def refuse_to_start_without_a_backend(sender: str, instance: Any, **kwargs: Any)
         )
         logger.critical(message)
         print(message, file=sys.stderr, flush=True)
+        readiness.report(sender, identity(), error=f"{type(error).__name__}: {error}")  # for the launch checklist
         raise SystemExit(3) from error
+    readiness.report(sender, identity())
     logger.info("scorer worker ready: backend %s", identity())
 
 

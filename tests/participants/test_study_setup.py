@@ -184,7 +184,7 @@ def test_checklist_passes_once_the_study_is_complete_and_recruiting_is_audited(p
     page = text(pi.get(f"{STUDIES}{study.pk}/checklist/"))
     response = change_status(pi, study, Study.Status.RECRUITING)
 
-    assert "6 of 6 checks pass" in page
+    assert "7 of 7 checks pass" in page
     assert f"{study.name} is now recruiting." in text(response)
     study.refresh_from_db()
     assert study.status == Study.Status.RECRUITING
@@ -239,7 +239,7 @@ def test_a_read_only_researcher_sees_the_checklist_but_cannot_change_the_status(
     page = text(reader.get(f"{STUDIES}{study.pk}/checklist/"))
     response = reader.post(f"{STUDIES}{study.pk}/checklist/", {"to": "recruiting"})
 
-    assert "6 of 6 checks pass" in page
+    assert "7 of 7 checks pass" in page
     assert "Start recruiting" not in page
     assert response.status_code == 403
     study.refresh_from_db()

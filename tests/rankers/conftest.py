@@ -9,12 +9,14 @@ from typing import Any, ClassVar
 import orjson
 import pytest
 from asgiref.sync import sync_to_async
+from django.contrib.auth.models import Group, User
 from django.db import connection
-from django.test import AsyncClient
+from django.test import AsyncClient, Client
 from ranking_challenge.fake import fake_request
 from ranking_challenge.response import RankingResponse
 
 from participants.models import Arm, Participant, Study
+from participants.roles import READER
 from prc_site.lib import asyncdb
 from rankers import slatelog
 from rankers.management.commands.enroll_test_participant import create_test_participant
@@ -162,3 +164,12 @@ def days_ago(days: float) -> dt.datetime:
     from django.utils import timezone
 
     return timezone.now() - dt.timedelta(days=days)
+
+
+def reader_browser() -> Client:
+    """A signed-in researcher with the reader role (the delivery page's audience)."""
+    user = User.objects.create_user("reader", password="pw-for-tests-only", is_staff=True)
+    user.groups.add(Group.objects.get_or_create(name=READER)[0])
+    browser = Client()
+    browser.force_login(user)
+    return browser

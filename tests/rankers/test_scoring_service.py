@@ -24,23 +24,21 @@ import orjson
 import pytest
 from asgiref.sync import sync_to_async
 from django.conf import settings as django_settings
-from django.contrib.auth.models import Group, User
 from django.db import connection
 from django.test import AsyncClient, Client
 
 from participants.models import Study
-from participants.roles import READER
 from prc_site.celery import app as celery_app
 from rankers.models import Slate, TextScore
 from rankers.plugins.bridging import UPRANK_BRIDGING_WEIGHTS, UprankBridgingRanker, rank_by_weights
-from rankers.scoring import configure, identity, scores_by_item, scoring_attributes, stats, store
+from rankers.scoring import configure, identity, readiness, scores_by_item, scoring_attributes, stats, store
 from rankers.scoring.cache import text_digest
 from rankers.scoring.rescore import unscored_texts
 from rankers.scoring.service import prepare
 from rankers.tasks import score_pending
 from tests.conftest import _wait_for_worker
 from tests.factories import ArmFactory, StudyFactory
-from tests.rankers.conftest import _enrol, item, post_rank, request_with, valid_response
+from tests.rankers.conftest import _enrol, item, post_rank, reader_browser, request_with, valid_response
 from tests.rankers.fake_scorers import NotHere
 
 pytestmark = [pytest.mark.broker, pytest.mark.django_db(transaction=True)]
@@ -203,6 +201,7 @@ async def test_a_scorer_process_scores_a_slate_that_a_web_process_asked_for(
     stored = TextScore.objects.filter(scorer=identity(), text_hash__in=digests)
     assert await stored.acount() == 20  # the durable copy, written by the worker
     assert NotHere.texts_seen == []
+    assert (await sync_to_async(readiness.verdict)(identity())).status == "loaded"  # its start-up report
 
 
 # --- deadlines travel with the work ---------------------------------------------------------------------------
@@ -383,6 +382,10 @@ def test_a_scorer_whose_backend_does_not_load_refuses_to_start_and_says_why(
     log = scorer.log.read_text()
     assert "scorer backend 'tests.rankers.fake_scorers.Unloadable' failed to load" in log
     assert "no model in /nonexistent/model-dir" in log
+    # ... and tells the launch checklist, /healthz and the delivery page (rankers.scoring.readiness).
+    verdict = readiness.verdict(identity())
+    assert verdict.status == "failed"
+    assert "no model in /nonexistent/model-dir" in verdict.failed[0].error
 
 
 # --- texts are scored once ---------------------------------------------------------------------------------------
@@ -495,10 +498,7 @@ def test_shed_and_failed_scoring_shows_on_the_delivery_page_and_in_metrics(setti
     settings.METRICS_TOKEN = "scoring-metrics"
     stats.count(items_wanted=100, items_scored=40, texts_cached=10, jobs_refused=3, jobs_expired=2, texts_garbage=5)
     study = StudyFactory(status=Study.Status.RUNNING, timezone="UTC")
-    user = User.objects.create_user("reader", password="pw-for-tests-only", is_staff=True)
-    user.groups.add(Group.objects.get_or_create(name=READER)[0])
-    browser = Client()
-    browser.force_login(user)
+    browser = reader_browser()
 
     page = browser.get("/research/ranking/delivery/", {"study": study.slug}).content.decode()
     metrics = Client().get("/metrics", headers={"Authorization": "Bearer scoring-metrics"}).content.decode()
