@@ -13,32 +13,15 @@ from rankers.scoring import attributes as A
 from rankers.scoring import configure, identity, score_items
 from rankers.scoring.backends import ScorerUnavailable, build_backend
 from rankers.scoring.backends.local_model import TransformersBackend
+from tests.rankers.tiny_models import save_tiny_bert
 
 LABELS = ["REASONING_EXPERIMENTAL", "TOXICITY", "INSULT", "Stereotyping"]
-WORDS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "you", "are", "a", "stupid", "idiot", "i", "because", "thank"]
+WORDS = ["you", "are", "a", "stupid", "idiot", "i", "because", "thank"]
 
 
 @pytest.fixture(scope="module")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
-
-    directory = tmp_path_factory.mktemp("tiny-scorer")
-    (directory / "vocab.txt").write_text("\n".join(WORDS) + "\n")
-    config = BertConfig(
-        vocab_size=len(WORDS),
-        hidden_size=8,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=16,
-        max_position_embeddings=64,
-        num_labels=len(LABELS),
-        id2label=dict(enumerate(LABELS)),
-        label2id={label: i for i, label in enumerate(LABELS)},
-        problem_type="multi_label_classification",
-    )
-    BertForSequenceClassification(config).save_pretrained(directory)
-    BertTokenizer(vocab_file=str(directory / "vocab.txt")).save_pretrained(directory)
-    return directory
+    return save_tiny_bert(tmp_path_factory.mktemp("tiny-scorer"), LABELS, WORDS)
 
 
 @pytest.fixture(autouse=True)
