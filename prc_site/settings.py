@@ -178,6 +178,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         }
         for platform in ("facebook", "reddit", "twitter")
     },
+    # Annotation of new candidate posts: LLM and classifier batches (by hand: ``manage.py annotate_posts``).
+    "rankers.content.annotate_new_posts": {"task": "rankers.content.tasks.annotate_new_posts", "schedule": 10 * 60},
 }
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -270,12 +272,26 @@ PRC_CONTENT_FETCH_TIMEOUT_S = env.float("PRC_CONTENT_FETCH_TIMEOUT_S", default=2
 PRC_CONTENT_MAX_BYTES = env.int("PRC_CONTENT_MAX_BYTES", default=50 * 1024 * 1024)
 PRC_CONTENT_USER_AGENT = env.str("PRC_CONTENT_USER_AGENT", default="prc-research-platform/0.1 (content pipeline)")
 PRC_CONTENT_STALE_AFTER_H = env.float("PRC_CONTENT_STALE_AFTER_H", default=24.0)
-# Annotation of candidate posts (rankers/content; docs/content-pipeline.md).
+# Annotation of candidate posts (rankers/content; docs/content-pipeline.md). The LLM annotator speaks to any
+# OpenAI-compatible server; unset, it uses OPENAI_BASE_URL and PRC_LLM_MODEL, at PRC_LLM_PRICE_*_PER_1K.
 PRC_EMBEDDING_MODEL_DIR = env.str("PRC_EMBEDDING_MODEL_DIR", default="")  # sentence encoder; default: installed MiniLM
 # The inserting arms on /rank: how long a web process keeps its copy of a candidate pool, and how long a request
 # may take to read its participant's queue and shown posts before it falls back to the original order.
 PRC_CONTENT_POOL_CACHE_S = env.float("PRC_CONTENT_POOL_CACHE_S", default=60.0)
 PRC_CONTENT_LOAD_TIMEOUT_S = env.float("PRC_CONTENT_LOAD_TIMEOUT_S", default=0.1)
+PRC_ANNOTATION_LLM_BASE_URL = env.str("PRC_ANNOTATION_LLM_BASE_URL", default="")
+PRC_ANNOTATION_LLM_MODEL = env.str("PRC_ANNOTATION_LLM_MODEL", default="")
+PRC_ANNOTATION_PROMPT_VERSION = env.str("PRC_ANNOTATION_PROMPT_VERSION", default="prc-s3.3-s3.2-v1")
+PRC_ANNOTATION_DAILY_BUDGET = env.float("PRC_ANNOTATION_DAILY_BUDGET", default=25.0)  # 0: no annotation at all
+PRC_ANNOTATION_LLM_TIMEOUT_S = env.float("PRC_ANNOTATION_LLM_TIMEOUT_S", default=60.0)  # per request
+PRC_ANNOTATION_LLM_ATTEMPTS = env.int("PRC_ANNOTATION_LLM_ATTEMPTS", default=3)  # then the post is recorded as failed
+PRC_ANNOTATION_LLM_CONCURRENCY = env.int("PRC_ANNOTATION_LLM_CONCURRENCY", default=16)  # requests in flight per task
+PRC_ANNOTATION_BATCH_SIZE = env.int("PRC_ANNOTATION_BATCH_SIZE", default=64)  # posts per annotation task
+PRC_ANNOTATION_RATE_LIMIT = env.str("PRC_ANNOTATION_RATE_LIMIT", default="30/m")  # LLM batch tasks per worker process
+PRC_ANNOTATION_CLAIM_TIMEOUT_S = env.int("PRC_ANNOTATION_CLAIM_TIMEOUT_S", default=900)  # also a batch's time limit
+PRC_ANNOTATION_MAX_AGE_H = env.float("PRC_ANNOTATION_MAX_AGE_H", default=72.0)  # older posts are not sent to the LLM
+PRC_CIVIC_MODEL_DIR = env.str("PRC_CIVIC_MODEL_DIR", default="")  # transformers dir, or a train_scorer dir
+PRC_CIVIC_LABEL = env.str("PRC_CIVIC_LABEL", default="civic")  # the civic model's positive label
 
 LOGGING = {
     "version": 1,
@@ -334,6 +350,9 @@ PRC_RESCORE_MAX_TEXTS = env.int("PRC_RESCORE_MAX_TEXTS", default=5000)  # texts 
 CELERY_TASK_ROUTES = {
     "rankers.tasks.score_pending": {"queue": PRC_SCORER_QUEUE},
     "rankers.tasks.rescore_missed_slates": {"queue": PRC_SCORER_QUEUE},
+    # Annotation of candidate posts runs on the same workers (models and LLM client loaded once per process).
+    "rankers.content.tasks.annotate_llm_batch": {"queue": PRC_SCORER_QUEUE},
+    "rankers.content.tasks.classify_posts": {"queue": PRC_SCORER_QUEUE},
 }
 PRC_EXTERNAL_RANKER_TIMEOUT_S = env.float("PRC_EXTERNAL_RANKER_TIMEOUT_S", default=0.4)  # default hard timeout
 

@@ -156,18 +156,25 @@ def _labelled(row: dict[str, str], where: str) -> LabelledText:
     return LabelledText(row["text"], attribute, label)
 
 
+def in_paper_order(attributes: Iterable[str]) -> list[str]:
+    """The distinct ``attributes``, the paper's in its order (``attributes.ALL``), then any others (such as the
+    content pipeline's ``CIVIC``) by name."""
+    present = set(attributes)
+    return [a for a in A.ALL if a in present] + sorted(present - set(A.ALL))
+
+
 def by_attribute(rows: Iterable[LabelledText]) -> dict[str, list[LabelledText]]:
-    """The rows grouped by attribute, in the paper's order (``attributes.ALL``)."""
+    """The rows grouped by attribute, in ``in_paper_order``."""
     groups: dict[str, list[LabelledText]] = {}
     for row in rows:
         groups.setdefault(row.attribute, []).append(row)
-    return {a: groups[a] for a in A.ALL if a in groups}
+    return {a: groups[a] for a in in_paper_order(groups)}
 
 
 def score_rows(backend: ScorerBackend, rows: Sequence[LabelledText], chunk: int = 64) -> list[float | None]:
     """The backend's score of each row's attribute (None: unscored); each distinct text is sent once."""
     texts = list(dict.fromkeys(row.text for row in rows))
-    attributes = [a for a in A.ALL if any(row.attribute == a for row in rows)]
+    attributes = in_paper_order(row.attribute for row in rows)
     scored: dict[str, Scores | None] = {}
     for start in range(0, len(texts), chunk):
         batch = texts[start : start + chunk]
@@ -178,14 +185,13 @@ def score_rows(backend: ScorerBackend, rows: Sequence[LabelledText], chunk: int 
 def validate(
     backend: ScorerBackend, rows: Sequence[LabelledText], n_bins: int = 10, chunk: int = 64
 ) -> list[AttributeQuality]:
-    """Score the labelled rows and measure each attribute, in the paper's order."""
+    """Score the labelled rows and measure each attribute, in ``in_paper_order``."""
     scores = score_rows(backend, rows, chunk)
     results = []
-    for attribute in A.ALL:
+    for attribute in in_paper_order(row.attribute for row in rows):
         indices = [i for i, row in enumerate(rows) if row.attribute == attribute]
-        if indices:
-            labels = [rows[i].label for i in indices]
-            results.append(attribute_quality(attribute, [scores[i] for i in indices], labels, n_bins))
+        labels = [rows[i].label for i in indices]
+        results.append(attribute_quality(attribute, [scores[i] for i in indices], labels, n_bins))
     return results
 
 

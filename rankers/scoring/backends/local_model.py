@@ -75,6 +75,11 @@ class TransformersBackend:
         self.name = f"transformers:{model_dir}" + (":int8" if quantize else "")  # int8 scores are not fp32's
         self._loaded = load_classifier(model_dir, max_length, quantize)
 
+    @property
+    def labels(self) -> set[str]:
+        """The attributes the model scores."""
+        return set(self._loaded.labels.values())
+
     def score(self, texts: Sequence[str], attributes: Sequence[str]) -> list[Scores | None]:
         loaded = self._loaded
         wanted = {i: name for i, name in loaded.labels.items() if name in set(attributes)}
