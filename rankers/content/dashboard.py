@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
-from django.db.models import Count, Max, OuterRef, Q, Subquery, Sum
-from django.db.models.functions import Coalesce, TruncDate
+from django.db.models import Count, Max, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 
 from participants.models import Participant
 from participants.paper import PLATFORMS
@@ -25,9 +25,7 @@ from rankers.content.models import (
     CandidatePost,
     ConnectorRun,
     ContentSource,
-    LLMStatus,
     ParticipantQueue,
-    PostAnnotation,
 )
 from rankers.plugins import inserting
 
@@ -166,15 +164,6 @@ class ExposureRow:
     inserted: int
 
 
-@dataclass(frozen=True)
-class AnnotationDay:
-    day: dt.date
-    annotated: int
-    failed: int
-    tokens: int
-    cost: float
-
-
 def fresh_candidates(
     ranker_key: str, rows: Sequence[Mapping[str, Any]], *, newest: dt.datetime | None, now: dt.datetime
 ) -> int:
@@ -269,41 +258,3 @@ def exposure_rows(*, since: dt.datetime) -> list[ExposureRow]:
     with connection.cursor() as cursor:
         cursor.execute(EXPOSURE_SQL, [since, list(INSERTING_ARMS)])
         return [ExposureRow(*row) for row in cursor.fetchall()]
-
-
-def annotation_backlog() -> tuple[int, int]:
-    """(posts of active sources waiting for their LLM annotation, posts whose annotation failed)."""
-    waiting = CandidatePost.objects.filter(source__active=True).filter(
-        Q(annotation__isnull=True) | Q(annotation__llm_status=LLMStatus.PENDING)
-    )
-    failed = PostAnnotation.objects.failed().filter(post__source__active=True)
-    return waiting.count(), failed.count()
-
-
-def annotation_days(*, since: dt.datetime) -> list[AnnotationDay]:
-    """Per UTC day: valid annotations stored, posts that failed, and the LLM tokens and cost of the valid ones."""
-    done = dict(
-        (row["day"], row)
-        for row in PostAnnotation.objects.filter(annotated_at__gte=since)
-        .annotate(day=TruncDate("annotated_at", tzinfo=dt.UTC))
-        .values("day")
-        .annotate(n=Count("pk"), tokens=Sum("prompt_tokens") + Sum("completion_tokens"), cost=Sum("cost"))
-    )
-    failed = dict(
-        PostAnnotation.objects.filter(llm_failed_at__gte=since, llm_status=LLMStatus.FAILED)
-        .annotate(day=TruncDate("llm_failed_at", tzinfo=dt.UTC))
-        .values("day")
-        .annotate(n=Count("pk"))
-        .values_list("day", "n")
-    )
-    days = sorted(set(done) | set(failed))
-    return [
-        AnnotationDay(
-            day=day,
-            annotated=done[day]["n"] if day in done else 0,
-            failed=failed.get(day, 0),
-            tokens=int(done[day]["tokens"] or 0) if day in done else 0,
-            cost=float(done[day]["cost"] or 0) if day in done else 0.0,
-        )
-        for day in days
-    ]

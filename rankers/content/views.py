@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET
 
 from participants.roles import researcher_required
 from rankers.charts import figure_html
-from rankers.content import charts, dashboard
+from rankers.content import annotating, charts, dashboard
 
 
 @require_GET
@@ -28,7 +28,6 @@ def health_context(*, now: dt.datetime) -> dict[str, Any]:
     pools = dashboard.pool_rows(now=now, limit=limit)
     sources = dashboard.source_rows(now=now, limit=limit)
     arms = dashboard.arm_rows(now=now, refresh=dt.timedelta(seconds=settings.PRC_QUEUE_REFRESH_S))
-    backlog, failed = dashboard.annotation_backlog()
     return {
         "now": now,
         "limit_h": limit_h,
@@ -40,9 +39,7 @@ def health_context(*, now: dt.datetime) -> dict[str, Any]:
         "stale_arms": [row for row in arms if row.stale],
         "refresh_h": settings.PRC_QUEUE_REFRESH_S / 3600,
         "exposure": dashboard.exposure_rows(since=now - dt.timedelta(days=1)),
-        "annotation_backlog": backlog,
-        "annotation_failed": failed,
-        "annotation_days": dashboard.annotation_days(since=now - dt.timedelta(days=7)),
+        "annotation": annotating.annotation_stats(now - dt.timedelta(days=7)),
         "charts": [
             figure_html(charts.pool_figure(pools, limit_h=limit_h), div_id="content-pools"),
             figure_html(charts.age_figure(sources, limit_h=limit_h), div_id="content-ages"),

@@ -4,18 +4,19 @@ annotation backlog, as rows and on the content page."""
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 from django.utils import timezone
 
 from participants.models import Participant
 from participants.roles import READER, create_roles
-from rankers.content.dashboard import annotation_backlog, arm_rows, exposure_rows, fresh_candidates
+from rankers.content.dashboard import arm_rows, exposure_rows, fresh_candidates
 from rankers.content.freshness import arm_stale_reason
 from rankers.content.inventory import candidate_row
 from rankers.content.models import CandidatePool, CandidatePost, LLMStatus, ParticipantQueue, PostAnnotation
 from rankers.management.commands.enroll_test_participant import create_test_participant
-from rankers.models import Slate
+from rankers.models import ScorerUsage, Slate
 from rankers.plugins.base import Candidate
 from tests.factories import ArmFactory, StudyFactory, login
 from tests.rankers.content.conftest import make_source
@@ -119,18 +120,28 @@ def test_exposure_counts_inserted_posts_by_arm_and_lean_from_the_slate_log() -> 
 
 
 @pytest.mark.django_db
-def test_the_backlog_counts_posts_without_a_valid_annotation_and_the_failed_ones_apart() -> None:
+def test_the_content_page_shows_the_annotation_backlog_and_each_days_llm_cost() -> None:
     source = make_source(name="outlet")
     posts = [
         CandidatePost.objects.create(
             source=source, platform=source.platform, post_id=str(i), url=f"https://o.example.org/{i}"
         )
-        for i in range(4)
+        for i in range(3)
     ]
-    PostAnnotation.objects.create(post=posts[1], llm_status=LLMStatus.PENDING)
-    PostAnnotation.objects.create(post=posts[2], llm_status=LLMStatus.DONE, annotated_at=timezone.now())
-    PostAnnotation.objects.create(post=posts[3], llm_status=LLMStatus.FAILED, llm_failed_at=timezone.now())
-    assert annotation_backlog() == (2, 1)
+    PostAnnotation.objects.create(post=posts[0], llm_status=LLMStatus.PENDING)
+    PostAnnotation.objects.create(post=posts[1], llm_status=LLMStatus.DONE, annotated_at=timezone.now())
+    PostAnnotation.objects.create(post=posts[2], llm_status=LLMStatus.FAILED, llm_failed_at=timezone.now())
+    ScorerUsage.objects.create(
+        day=timezone.localdate(), backend="annotation:gpt-test", calls=4, failed_calls=1, prompt_tokens=900,
+        completion_tokens=120, cost=Decimal("0.0123"),
+    )  # fmt: skip
+    create_roles()
+    page = login("annotation-reader", READER).get("/research/ranking/content/").content.decode()
+    assert "1 post waiting for the LLM" in page
+    assert "1 annotated and 1 failed" in page
+    assert "(failure rate 50 %)" in page
+    assert f'<tr data-day="{timezone.localdate():%Y-%m-%d}">' in page
+    assert '<td data-col="cost">0.0123</td>' in page
 
 
 @pytest.mark.django_db
