@@ -15,7 +15,7 @@ from django.conf import settings
 
 from participants.launch import CheckResult
 from participants.models import Study
-from rankers.plugins import all_rankers
+from rankers.plugins import all_rankers, inserting
 from rankers.scoring import identity, readiness
 from rankers.scoring.backends import BACKEND_NAMES
 from rankers.system_checks import reads_attributes
@@ -50,6 +50,7 @@ def arm_settings_problems(ranker_key: str, config: dict[str, Any]) -> list[str]:
     problems = []
     if ranker_key == "external" and not is_http_url(str(config.get("url", ""))):
         problems.append('The external ranker needs {"url": "https://…/rank"} in its ranker settings.')
+    problems += inserting.settings_problems(ranker_key, config)
     if rankers[ranker_key].attributes and (problem := scorer_problem()):
         problems.append(f"{ranker_key} needs attribute scores, but {problem}")
     return problems
