@@ -152,6 +152,7 @@ async def bridging(study: Study, settings: Any) -> tuple[str, str]:
     await study.asave(update_fields=["rank_hold_ms"])
     settings.RANK_RANKER_BUDGET_MS = 400
     settings.PRC_SCORER_DEADLINE_S = 0.35
+    settings.RANK_DB_LOOKUP_TIMEOUT_S = 30.0  # about scoring: a lookup slowed by a loaded machine must not untreat
     participant, token = await sync_to_async(_enrol)(study, BRIDGING, True, {"ranker_config": BUDGET})
     return participant.public_id, token
 
