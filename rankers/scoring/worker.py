@@ -73,6 +73,12 @@ class Pace:
 
 pace = Pace()
 
+# A pace that says no job can make its deadline would never be corrected, since only scoring updates it (a slow
+# first warm-up call can do that): after this long without a batch while jobs were dropped as hopeless, it is
+# forgotten, and the next batch measures it again.
+STALE_PACE_S = 5.0
+_last_batch = time.monotonic()
+
 
 # What share of the time left before the earliest deadline one chunk may be expected to take.
 CHUNK_SHARE = 2 / 3
@@ -113,10 +119,17 @@ class Progress:
 
 def score_batch(now: float | None = None) -> int:
     """Take and score one batch of queued jobs; returns how many jobs it took (0 when the queue was empty)."""
+    global _last_batch, pace
     taken = store.take_jobs(
         settings.PRC_SCORER_BATCH_TEXTS, overhead=pace.overhead, seconds_per_text=pace.per_text, now=now
     )
     stats.count(jobs_expired=taken.expired_jobs, texts_expired=taken.expired_texts)
+    if taken.jobs:
+        _last_batch = time.monotonic()
+    elif taken.expired_jobs and time.monotonic() - _last_batch > STALE_PACE_S:
+        logger.warning("no job fitted this process's pace for %.0f s; measuring it again", STALE_PACE_S)
+        pace = Pace()
+        _last_batch = time.monotonic()
     mine = sorted((job for job in taken.jobs if job.scorer == identity()), key=lambda job: job.deadline)
     foreign = [job for job in taken.jobs if job.scorer != identity()]
     if foreign:

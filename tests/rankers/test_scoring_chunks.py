@@ -187,3 +187,17 @@ def test_a_fast_scorer_still_takes_many_slates_jobs_in_one_batch() -> None:
     taken = store.take_jobs(256, seconds_per_text=0.0006, now=now)
 
     assert len(taken.jobs) == 6
+
+
+def test_a_pace_that_lets_no_job_in_is_forgotten_after_a_while(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A first warm-up call far slower than the model's real pace would otherwise drop every job for good."""
+    monkeypatch.setattr(worker, "pace", worker.Pace())
+    worker.pace.observe(2.0, 1)  # nothing fits before a 0.35 s deadline at this pace
+    monkeypatch.setattr(worker, "_last_batch", time.monotonic() - worker.STALE_PACE_S - 1)
+    enqueue(store.Job(texts=texts(3, "x"), attributes=ATTRIBUTES, deadline=time.time() + 0.35))
+
+    assert worker.score_batch() == 0  # dropped as hopeless ...
+
+    assert worker.pace.per_text == 0.0  # ... and the pace forgotten: the next job is taken and measured
+    enqueue(store.Job(texts=texts(3, "y"), attributes=ATTRIBUTES, deadline=time.time() + 0.35))
+    assert store.take_jobs(256, seconds_per_text=worker.pace.per_text).jobs
