@@ -167,12 +167,14 @@ async def slates_of(public_id: str) -> list[Slate]:
     return [slate async for slate in Slate.objects.filter(participant_id=public_id).order_by("served_at")]
 
 
-async def fully_scored_again(client: AsyncClient, token: str, public_id: str, tries: int = 3) -> bool:
-    """Whether one of the next few slates of new posts is scored in full (a loaded machine may need a second)."""
+async def fully_scored_again(client: AsyncClient, token: str, public_id: str, tries: int = 12) -> bool:
+    """Whether one of the slates of new posts sent over the next several seconds is scored in full (a scorer that
+    dropped every job while overloaded forgets its pace after five seconds; a loaded machine may need longer)."""
     for attempt in range(tries):
         await timed_rank(client, token, public_id, fresh_items(10, tag=f"again{attempt}-"))
         if (await slates_of(public_id))[-1].n_scored == 10:
             return True
+        await asyncio.sleep(0.5)
     return False
 
 
