@@ -22,7 +22,7 @@ import asyncio
 import datetime as dt
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -138,14 +138,20 @@ _lookups: dict[asyncio.AbstractEventLoop, Coalescer[str, dict[str, Any]]] = {}
 _late_lookups: dict[asyncio.AbstractEventLoop, Coalescer[str, dict[str, Any]]] = {}
 
 
-async def _fetch_enrolments(token_hashes: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """One query for many tokens, given up (TimeoutError) after ``RANK_DB_LOOKUP_TIMEOUT_S``: the pool
-    wait, a new connection and the query all count, so a stopped, paused or slow database costs at most that."""
-    return await within(_read_enrolments(list(token_hashes)), settings.RANK_DB_LOOKUP_TIMEOUT_S)
+def _enrolment_fetcher(timeout_setting: str) -> Callable[[Sequence[str]], Awaitable[dict[str, dict[str, Any]]]]:
+    """One query for many tokens, given up (TimeoutError) after the named setting's seconds: the pool wait, a
+    new connection and the query all count, so a stopped, paused or slow database costs at most that. The
+    request's lookup uses ``RANK_DB_LOOKUP_TIMEOUT_S``; the late one, for a slate already answered untouched,
+    may take as long as a write (``RANK_WRITE_TIMEOUT_S``)."""
+
+    async def fetch(token_hashes: Sequence[str]) -> dict[str, dict[str, Any]]:
+        return await within(_read_enrolments(list(token_hashes)), getattr(settings, timeout_setting))
+
+    return fetch
 
 
-async def _fetch_late_enrolments(token_hashes: Sequence[str]) -> dict[str, dict[str, Any]]:
-    return await within(_read_enrolments(list(token_hashes)), settings.RANK_WRITE_TIMEOUT_S)
+_fetch_enrolments = _enrolment_fetcher("RANK_DB_LOOKUP_TIMEOUT_S")
+_fetch_late_enrolments = _enrolment_fetcher("RANK_WRITE_TIMEOUT_S")
 
 
 def enrolments_for_token_hashes_sync(token_hashes: list[str]) -> dict[str, Enrolment]:
