@@ -219,11 +219,17 @@ def test_target_population_included_waits_for_inclusion(
     assert "invitations_created=0" in run_schedule()
 
 
-def test_the_command_refuses_a_time_without_offset(baseline: Wave) -> None:
+@pytest.mark.parametrize("command", ["run_survey_schedule", "send_monthly_updates"])
+@pytest.mark.parametrize(
+    ("at", "message"), [("2024-10-29T09:00:00", "UTC offset"), ("next tuesday", "must be an ISO 8601 time")]
+)
+def test_the_clocked_commands_refuse_a_time_without_offset_or_not_a_time(
+    baseline: Wave, command: str, at: str, message: str
+) -> None:
     from django.core.management import CommandError, call_command
 
-    with pytest.raises(CommandError, match="UTC offset"):
-        call_command("run_survey_schedule", "--at", "2024-10-29T09:00:00")
+    with pytest.raises(CommandError, match=message):
+        call_command(command, "--at", at)
 
 
 def test_the_extension_flag_lists_open_surveys_and_logs_the_showing_once(
