@@ -7,6 +7,7 @@ dismissals are idempotent by the client's key. Errors use the project's one form
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -119,31 +120,36 @@ class NextInFeedQuestionView(ExtensionView):
         return Response(next_body(None if prompt is None else ShownPrompt.of(prompt)))
 
 
-class InFeedAnswerView(ExtensionView):
+class _ClosingView(ExtensionView):
+    def close(
+        self,
+        request: Request,
+        input_class: type[serializers.Serializer[dict[str, object]]],
+        service: Callable[..., tuple[InFeedPrompt, bool]],
+    ) -> Response:
+        """Validate the body, close the caller's prompt through ``service``; 201 the first time, 200 for a
+        repeat with the same client key."""
+        data = input_class(data=request.data)
+        data.is_valid(raise_exception=True)
+        participant, _ = self.caller(request)
+        try:
+            prompt, created = service(participant=participant, **data.validated_data)
+        except services.InFeedError as exc:
+            raise _in_feed_error(exc) from exc
+        return Response(InFeedClosedOutput(_closed_body(prompt)).data, status=201 if created else 200)
+
+
+class InFeedAnswerView(_ClosingView):
     """Answer a question; 201 the first time, 200 with the first result for a repeat with the same client key."""
 
     @extend_schema(request=InFeedAnswerInput, responses={200: InFeedClosedOutput, 201: InFeedClosedOutput})
     def post(self, request: Request) -> Response:
-        data = InFeedAnswerInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        participant, _ = self.caller(request)
-        try:
-            prompt, created = services.answer_in_feed_prompt(participant=participant, **data.validated_data)
-        except services.InFeedError as exc:
-            raise _in_feed_error(exc) from exc
-        return Response(InFeedClosedOutput(_closed_body(prompt)).data, status=201 if created else 200)
+        return self.close(request, InFeedAnswerInput, services.answer_in_feed_prompt)
 
 
-class InFeedDismissView(ExtensionView):
+class InFeedDismissView(_ClosingView):
     """Close a question without answering; it is not offered again."""
 
     @extend_schema(request=InFeedDismissInput, responses={200: InFeedClosedOutput, 201: InFeedClosedOutput})
     def post(self, request: Request) -> Response:
-        data = InFeedDismissInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        participant, _ = self.caller(request)
-        try:
-            prompt, created = services.dismiss_in_feed_prompt(participant=participant, **data.validated_data)
-        except services.InFeedError as exc:
-            raise _in_feed_error(exc) from exc
-        return Response(InFeedClosedOutput(_closed_body(prompt)).data, status=201 if created else 200)
+        return self.close(request, InFeedDismissInput, services.dismiss_in_feed_prompt)
