@@ -338,6 +338,7 @@ PRC_SCORER_CACHE_TTL_S = env.int("PRC_SCORER_CACHE_TTL_S", default=7 * 24 * 3600
 PRC_SCORER_QUEUE = env.str("PRC_SCORER_QUEUE", default="scoring")
 PRC_SCORER_NICE = env.int("PRC_SCORER_NICE", default=19)  # scorer processes yield the CPU to web processes
 PRC_SCORER_WORKERS = env.int("PRC_SCORER_WORKERS", default=2)  # processes of the scorer worker run_platform starts
+PRC_SCORER_THREADS = env.int("PRC_SCORER_THREADS", default=1)  # torch threads per scorer process
 PRC_SCORER_REDIS_URL = env.str("PRC_SCORER_REDIS_URL", default="")  # scores and jobs; default: the broker's Redis
 PRC_SCORER_KEY_PREFIX = env.str("PRC_SCORER_KEY_PREFIX", default="prc:scoring")
 PRC_SCORER_REDIS_TIMEOUT_S = env.float("PRC_SCORER_REDIS_TIMEOUT_S", default=0.2)  # each Redis call

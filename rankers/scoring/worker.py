@@ -264,11 +264,21 @@ def load_backend_in_each_process(**kwargs: Any) -> None:
     if _scorer_worker:
         try:
             backend = get_backend()
+            limit_model_threads()
             load_backend(backend)
             if not getattr(backend, "concurrent", False):  # remote (perhaps paid) calls: their pace comes from work
                 learn_pace(backend)
         except Exception:
             logger.exception("scorer backend %s failed to load in a worker process", identity())
+
+
+def limit_model_threads() -> None:
+    """Run a torch model on ``PRC_SCORER_THREADS`` threads per scorer process (1): scorer processes already run
+    side by side, and torch's default of one thread per core made a MiniLM-sized call take 0.8 s instead of
+    20 ms on a loaded two-core machine (the threads of each process wait for one another)."""
+    torch = sys.modules.get("torch")  # only a backend that runs a torch model has imported it
+    if torch is not None:
+        torch.set_num_threads(settings.PRC_SCORER_THREADS)
 
 
 WARM_UP_SIZES = (1, 8)

@@ -8,6 +8,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -201,3 +202,16 @@ def test_a_pace_that_lets_no_job_in_is_forgotten_after_a_while(monkeypatch: pyte
     assert worker.pace.per_text == 0.0  # ... and the pace forgotten: the next job is taken and measured
     enqueue(store.Job(texts=texts(3, "y"), attributes=ATTRIBUTES, deadline=time.time() + 0.35))
     assert store.take_jobs(256, seconds_per_text=worker.pace.per_text).jobs
+
+
+def test_a_scorer_process_runs_its_torch_model_on_the_configured_threads(settings: Any) -> None:
+    import torch
+
+    before = torch.get_num_threads()
+    settings.PRC_SCORER_THREADS = 1
+    try:
+        torch.set_num_threads(2)
+        worker.limit_model_threads()
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
