@@ -562,17 +562,28 @@ def _include_if_due(participant: Participant, install: ExtensionInstall, at: dt.
     return True
 
 
-def record_baseline_completion(*, participant: Participant, at: dt.datetime, ranker_survey: Mapping[str, Any]) -> bool:
-    """Note that the baseline survey is done (the first time is kept) and copy the answers rankers may read.
+def record_baseline_completion(
+    *,
+    participant: Participant,
+    at: dt.datetime,
+    ranker_survey: Mapping[str, Any],
+    issue_positions: Mapping[str, Any] | None = None,
+) -> bool:
+    """Note that the baseline survey is done (the first time is kept) and copy the answers rankers may read:
+    the PRC ``SurveyResponse`` and the issue positions Challenging Stereotypes personalizes on.
 
     Includes the participant at once when their extension has already been installed long enough;
     otherwise the next heartbeat after the week does. True if the participant is included now.
     Called by the surveys app, inside the transaction that records the completion.
     """
     Participant.objects.filter(pk=participant.pk).update(
-        baseline_completed_at=Coalesce(F("baseline_completed_at"), Value(at)), ranker_survey=dict(ranker_survey)
+        baseline_completed_at=Coalesce(F("baseline_completed_at"), Value(at)),
+        ranker_survey=dict(ranker_survey),
+        baseline_issue_positions=dict(issue_positions or {}),
     )
-    participant.refresh_from_db(fields=["baseline_completed_at", "ranker_survey", "included_at", "withdrawn_at"])
+    participant.refresh_from_db(
+        fields=["baseline_completed_at", "ranker_survey", "baseline_issue_positions", "included_at", "withdrawn_at"]
+    )
     if participant.is_withdrawn:
         return False
     install = participant.installs.filter(uninstalled_at__isnull=True).order_by("installed_at").first()

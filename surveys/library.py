@@ -330,6 +330,68 @@ DEMOGRAPHIC_QUESTIONS: list[dict[str, Any]] = [
 ]
 
 
+# The nine issues of section 3.3 ("the user's political position on nine issues (known from their baseline survey
+# answers)"). Section 7 does not print these questions; each asks for the position the GPT-4o prompt rates a post
+# on, with the prompt's five answers and its numbers (5 = the prompt's first wording), so a participant's answer and
+# a post's rating are on one scale. Key: ``issue_<name>``; ``ranker_input.issue_positions_from_answers`` reads them.
+ISSUES: dict[str, tuple[str, tuple[str, str, str, str, str]]] = {
+    "trump": (
+        "How do you feel about Donald Trump?",
+        ("Highly favorable", "Somewhat favorable", "Neutral", "Somewhat unfavorable", "Strongly unfavorable"),
+    ),
+    "media": (
+        "How much do you trust the mainstream media?",
+        ("Strongly trust", "Somewhat trust", "Neither trust nor distrust", "Somewhat distrust", "Strongly distrust"),
+    ),
+    "immigration": (
+        "Should immigration to the United States be increased, decreased, or kept about the same?",
+        ("Greatly increased", "Somewhat increased", "Kept about the same", "Somewhat decreased", "Greatly decreased"),
+    ),
+    "abortion": (
+        "Do you support or oppose a legal right to abortion?",
+        ("Strongly support", "Somewhat support", "Neither support nor oppose", "Somewhat oppose", "Strongly oppose"),
+    ),
+    "israel": (
+        "Do you support or oppose Israel?",
+        ("Strongly support", "Somewhat support", "Neither support nor oppose", "Somewhat oppose", "Strongly oppose"),
+    ),
+    "climate": (
+        "How concerned are you about climate change?",
+        ("Extremely concerned", "Somewhat concerned", "Moderately concerned", "Only a little concerned",
+         "Not at all concerned"),
+    ),
+    "racism": (
+        "How big a problem is racism against Black Americans?",
+        ("A major problem", "A significant problem", "A moderate problem", "Only a slight problem",
+         "Not a problem at all"),
+    ),
+    "military": (
+        "Do you support or oppose the U.S. military?",
+        ("Strongly support", "Somewhat support", "Neutral", "Somewhat oppose", "Strongly oppose"),
+    ),
+    "economy": (
+        "How do you feel about the current U.S. economic situation?",
+        ("Extremely positive", "Somewhat positive", "Neither positive nor negative", "Somewhat negative",
+         "Extremely negative"),
+    ),
+}  # fmt: skip
+ISSUE_KEY_PREFIX = "issue_"
+
+
+def issue_questions(page: int) -> list[dict[str, Any]]:
+    """The nine issue questions, on ``page`` (answer values 5 down to 1, as the prompt numbers them)."""
+    return [
+        {
+            "key": f"{ISSUE_KEY_PREFIX}{issue}",
+            "page": page,
+            "kind": "likert",
+            "text": text,
+            "options": [{"value": 5 - i, "label": label} for i, label in enumerate(labels)],
+        }
+        for issue, (text, labels) in ISSUES.items()
+    ]
+
+
 def _scale_100(key: str, page: int, text: str, low: str, high: str) -> dict[str, Any]:
     return {
         "key": key,
@@ -517,8 +579,15 @@ INSTRUMENTS: list[dict[str, Any]] = [
         "slug": "prc-baseline",
         "name": "PRC baseline survey",
         "description": "Party identification, demographics and every outcome measure (supplementary section 7); "
-        "headline group 9.",
-        "questions": [*PARTY_QUESTIONS, *DEMOGRAPHIC_QUESTIONS, *outcome_questions(4), _headlines(9, 9)],
+        "headline group 9; last, the nine issue positions Challenging Stereotypes personalizes on (section 3.3).",
+        # The issue questions come last, so that they cannot prime the outcome measures.
+        "questions": [
+            *PARTY_QUESTIONS,
+            *DEMOGRAPHIC_QUESTIONS,
+            *outcome_questions(4),
+            _headlines(9, 9),
+            *issue_questions(10),
+        ],
     },
     {
         "slug": "prc-midline",

@@ -26,7 +26,7 @@ from participants.services import record_baseline_completion
 from participants.vendors import SIGNATURE_PARAM, signature_is_valid
 from surveys import in_feed_schedule, indexes, library, piping
 from surveys.models import InFeedPrompt, InFeedQuestion, Instrument, Invitation, Question, Response, Wave
-from surveys.ranker_input import ranker_survey_from_answers
+from surveys.ranker_input import issue_positions_from_answers, ranker_survey_from_answers
 from surveys.signals import wave_completed
 
 logger = logging.getLogger(__name__)
@@ -194,7 +194,10 @@ def complete_invitation(
             )
         if wave.kind == Wave.Kind.BASELINE:
             record_baseline_completion(
-                participant=invitation.participant, at=at, ranker_survey=ranker_survey_from_answers(response.answers)
+                participant=invitation.participant,
+                at=at,
+                ranker_survey=ranker_survey_from_answers(response.answers),
+                issue_positions=issue_positions_from_answers(response.answers),
             )
         record_audit(
             action="survey.completed",

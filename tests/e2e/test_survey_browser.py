@@ -36,15 +36,15 @@ def test_participant_answers_the_baseline_in_the_browser_from_the_email_link(liv
     link = re.search(r"/survey/[^/\s]+/", mail.outbox[-1].body).group(0)  # type: ignore[union-attr]
 
     page.goto(f"{live_server}{link}")
-    expect(page.get_by_test_id("progress")).to_have_text("Page 1 of 9")
+    expect(page.get_by_test_id("progress")).to_have_text("Page 1 of 10")
     page.get_by_role("button", name="Continue").click()
     expect(page.get_by_role("alert")).to_be_visible()  # nothing chosen: the error is shown, nothing saved
     page.check("input[name=party_id][value=democrat]")
     page.get_by_role("button", name="Continue").click()
     expect(page.get_by_text("a strong Democrat or not a very strong Democrat")).to_be_visible()
-    for page_number in range(2, 10):
+    for page_number in range(2, 11):
         # Wait for the next page itself: reading the form before it has loaded answers the old page twice.
-        expect(page.get_by_test_id("progress")).to_have_text(f"Page {page_number} of 9")
+        expect(page.get_by_test_id("progress")).to_have_text(f"Page {page_number} of 10")
         for group in {name for name in page.locator("input[type=radio]").evaluate_all("els => els.map(e => e.name)")}:
             page.locator(f"input[type=radio][name='{group}']").first.check()
         for box in page.locator("input[type=number]").all():

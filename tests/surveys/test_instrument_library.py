@@ -7,7 +7,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from surveys.library import HEADLINE_GROUPS
+from surveys.library import HEADLINE_GROUPS, ISSUES
 from surveys.models import Instrument, Question
 
 pytestmark = pytest.mark.django_db
@@ -32,7 +32,8 @@ def test_load_instruments_creates_the_three_wave_instruments_with_every_section_
                 "meta_spv_2", "meta_wev_past", "empathy", "gss_trust", "sd_out", "sd_in", "headlines"}  # fmt: skip
     expected |= {f"{p}_{x}" for p in ("learned", "bftw", "meaningful", "negative") for x in ("facebook", "x", "reddit")}
     assert expected <= set(keys)
-    assert len(keys) == 3 + 9 + 24 + 1
+    assert keys[-9:] == [f"issue_{issue}" for issue in ISSUES]  # asked last, so they cannot prime the outcomes
+    assert len(keys) == 3 + 9 + 24 + 1 + 9
     midline = Instrument.objects.get(slug="prc-midline")
     assert "party_id" not in set(midline.questions.values_list("key", flat=True))
 

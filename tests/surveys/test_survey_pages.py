@@ -7,6 +7,7 @@ from django.core import mail
 from django.test import Client
 
 from participants.models import ConsentDocument, Participant, RecruitmentSource
+from surveys.library import ISSUES
 from surveys.models import Invitation, MessageLog, Response, Wave
 from tests.surveys.conftest import age_install, answer_all, enrol, fill, link_in, run_schedule
 
@@ -28,14 +29,16 @@ def test_baseline_from_invitation_email_to_completion_includes_the_participant(
     assert client.get(f"/p/{key}/").context["next_survey"].url == url
     progress = answer_all(client, url, {"party_id": "democrat"})
 
-    assert progress[0] == "Page 1 of 9"
-    assert progress[-1] == "Page 9 of 9"
+    assert progress[0] == "Page 1 of 10"
+    assert progress[-1] == "Page 10 of 10"
     done = client.get(url)
     assert "already completed" in done.content.decode()
     participant.refresh_from_db()
     assert participant.baseline_completed_at is not None
     assert participant.included_at is not None
     assert participant.ranker_survey["party_id"] == "democrat"
+    # The first answer everywhere: extremely liberal (7 on the paper's scale), and 5 on every issue.
+    assert participant.baseline_issue_positions == {"ideology": 7, **dict.fromkeys(ISSUES, 5)}
     response = Response.objects.get(participant=participant)
     assert response.completed_at is not None
     assert set(response.indexes) >= {"wellbeing", "affective_polarization", "knowledge", "neely", "trust"}
@@ -74,7 +77,7 @@ def test_answers_are_saved_per_page_and_the_link_resumes_where_the_participant_l
 
     later = Client().get(url)  # another browser, same link
 
-    assert "Page 2 of 9" in later.content.decode()
+    assert "Page 2 of 10" in later.content.decode()
     assert "closer to the Republican or Democratic Party" in later.content.decode()
     back = Client().post(url, {"action": "back"})
     assert back.status_code == 302
