@@ -39,7 +39,7 @@ from rankers.content.models import CandidatePost, LLMStatus, PostAnnotation, Pos
 from rankers.models import ScorerUsage, text_hash
 from rankers.scoring.attributes import canonical_name
 from rankers.scoring.quality import LabelledText
-from rankers.scoring.usage import Prices, Usage, record_usage
+from rankers.scoring.usage import Prices, Usage, record_usage, usage_sums
 
 logger = logging.getLogger(__name__)
 
@@ -277,17 +277,8 @@ def annotation_stats(since: dt.datetime) -> dict[str, Any]:
     annotated = PostAnnotation.objects.filter(annotated_at__gte=since).count()
     failed = PostAnnotation.objects.filter(llm_failed_at__gte=since, llm_status=LLMStatus.FAILED).count()
     oldest = waiting.order_by("post__first_seen_at").values_list("post__first_seen_at", flat=True).first()
-    days = (
-        ScorerUsage.objects.filter(day__gte=timezone.localdate(since), backend__startswith=USAGE_PREFIX)
-        .values("day")
-        .annotate(
-            calls=Sum("calls"),
-            failed_calls=Sum("failed_calls"),
-            prompt_tokens=Sum("prompt_tokens"),
-            completion_tokens=Sum("completion_tokens"),
-            cost=Sum("cost"),
-        )
-        .order_by("day")
+    days = usage_sums(
+        ScorerUsage.objects.filter(day__gte=timezone.localdate(since), backend__startswith=USAGE_PREFIX), "day"
     )
     spent = spent_today()
     return {

@@ -2,7 +2,8 @@
 
 ``call_cost`` is the one price rule; ``Usage`` adds calls up in memory; ``record_usage`` adds one batch's usage
 to the day's ``ScorerUsage`` row in PostgreSQL, where every scorer process's spending meets. ``daily_usage`` and
-``usage_totals`` read it back for the delivery page and ``/metrics``.
+``usage_totals`` read it back for the delivery page and ``/metrics``; ``usage_sums`` adds rows up per day or
+backend (the content health page's LLM annotation cost per day uses it too).
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ import logging
 import threading
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from typing import Any
 
-from django.db.models import F, Sum
+from django.db.models import F, QuerySet, Sum
 from django.utils import timezone
 
 from rankers.models import ScorerUsage
@@ -86,6 +88,16 @@ def daily_usage(days: int, *, today: dt.date | None = None) -> list[ScorerUsage]
     return list(rows.order_by("-day", "backend"))
 
 
+# What a ``ScorerUsage`` row counts; ``usage_sums`` adds each up.
+COUNTERS = ("calls", "failed_calls", "prompt_tokens", "completion_tokens", "cost")
+
+
+def usage_sums(rows: QuerySet[ScorerUsage], by: str) -> list[dict[str, Any]]:
+    """``rows`` added up per value of the column ``by`` (``day`` or ``backend``), in its order: one dict each with
+    ``by`` and every counter of ``COUNTERS`` (``cost`` a Decimal)."""
+    return list(rows.values(by).annotate(**{name: Sum(name) for name in COUNTERS}).order_by(by))
+
+
 @dataclass(frozen=True)
 class BackendTotal:
     backend: str
@@ -98,25 +110,4 @@ class BackendTotal:
 
 def usage_totals() -> list[BackendTotal]:
     """Every day's usage added up per backend."""
-    rows = (
-        ScorerUsage.objects.values("backend")
-        .annotate(
-            all_calls=Sum("calls"),
-            all_failed=Sum("failed_calls"),
-            all_prompt=Sum("prompt_tokens"),
-            all_completion=Sum("completion_tokens"),
-            all_cost=Sum("cost"),
-        )
-        .order_by("backend")
-    )
-    return [
-        BackendTotal(
-            backend=row["backend"],
-            calls=row["all_calls"],
-            failed_calls=row["all_failed"],
-            prompt_tokens=row["all_prompt"],
-            completion_tokens=row["all_completion"],
-            cost=row["all_cost"],
-        )
-        for row in rows
-    ]
+    return [BackendTotal(**row) for row in usage_sums(ScorerUsage.objects.all(), "backend")]
