@@ -56,17 +56,10 @@ from django.utils import timezone  # noqa: E402
 
 from prc_site.lib import asyncdb  # noqa: E402
 from rankers.content import inventory, queues  # noqa: E402
-from rankers.content.embeddings import to_bytes  # noqa: E402
 from rankers.content.inventory import candidate_row  # noqa: E402
-from rankers.content.models import (  # noqa: E402
-    CandidatePool,
-    CandidatePost,
-    ContentSource,
-    ParticipantQueue,
-    PostAnnotation,
-    TextEmbedding,
-)
-from rankers.models import ContentItem, Slate, text_hash  # noqa: E402
+from rankers.content.models import CandidatePool, ContentSource, ParticipantQueue  # noqa: E402
+from rankers.content.synthetic import NewPost, store_embeddings, store_posts  # noqa: E402
+from rankers.models import ContentItem, Slate  # noqa: E402
 from rankers.plugins import RankContext, SlateItem, get_ranker  # noqa: E402
 from rankers.plugins import inserting as ins  # noqa: E402
 from rankers.plugins.base import Candidate  # noqa: E402
@@ -201,38 +194,32 @@ def store_refresh_fixture(n_participants: int, now: dt.datetime) -> tuple[list[q
         name="bench", platform=PLATFORM, kind="news_outlet", connector="rss", location="https://bench.example.org/f",
         lean="centre", arms=list(ins.DEFAULTS),
     )  # fmt: skip
-    posts = CandidatePost.objects.bulk_create(
-        CandidatePost(
-            source=source,
-            platform=PLATFORM,
-            post_id=f"b{i}",
-            url=f"https://bench.example.org/{i}",
-            title=f"Story {i}",
-            text=f"The text of benchmark story {i}.",
-            created_at=now,
-        )
-        for i in range(2000)
-    )
-    PostAnnotation.objects.bulk_create(
-        PostAnnotation(
-            post=p,
-            annotated_at=now,
-            political_orientation=int(rng.integers(1, 8)),
-            issue_opinions={"trump": int(rng.integers(1, 6)), "climate": int(rng.integers(1, 6))},
-            ideologically_surprising=bool(rng.random() < 0.2),
-            quality={k: False for k in QUALITY},
-            llm_model="m",
-            prompt_version="v1",
-        )
-        for p in posts
-    )
     vectors = random_vectors(2000 + 20000, rng)
-    rows = [TextEmbedding(text_hash=text_hash(p.text, p.title), model="bench", vector=to_bytes(vectors[i]))
-            for i, p in enumerate(posts)]  # fmt: skip
-    rows += [
-        TextEmbedding(text_hash=f"h{i:05d}", model="bench", vector=to_bytes(vectors[2000 + i])) for i in range(20000)
-    ]
-    TextEmbedding.objects.bulk_create(rows, batch_size=2000)
+    store_posts(
+        source,
+        [
+            NewPost(
+                post_id=f"b{i}",
+                url=f"https://bench.example.org/{i}",
+                title=f"Story {i}",
+                text=f"The text of benchmark story {i}.",
+                created_at=now,
+                annotation={
+                    "political_orientation": int(rng.integers(1, 8)),
+                    "issue_opinions": {"trump": int(rng.integers(1, 6)), "climate": int(rng.integers(1, 6))},
+                    "ideologically_surprising": bool(rng.random() < 0.2),
+                    "quality": {k: False for k in QUALITY},
+                    "llm_model": "m",
+                    "prompt_version": "v1",
+                },
+                vector=vectors[i],
+            )
+            for i in range(2000)
+        ],
+        model="bench",
+        now=now,
+    )
+    store_embeddings({f"h{i:05d}": vectors[2000 + i] for i in range(20000)}, model="bench")
     ContentItem.objects.bulk_create(
         (ContentItem(platform=PLATFORM, item_id=f"s{i}", text_hash=f"h{i:05d}", text=f"A served post about topic {i}.")
          for i in range(20000)), batch_size=5000,

@@ -12,24 +12,21 @@ import numpy as np
 import pytest
 from django.conf import settings
 from django.core.management import call_command
+from django.test import Client
 from django.utils import timezone
 
 from participants.models import Participant
 from rankers.content import personalization as P
 from rankers.content import queues
-from rankers.content.embeddings import to_bytes
-from rankers.content.models import (
-    CandidatePool,
-    CandidatePost,
-    ContentSource,
-    ParticipantQueue,
-    PostAnnotation,
-    TextEmbedding,
-)
+from rankers.content.models import CandidatePool, CandidatePost, ContentSource, ParticipantQueue
+from rankers.content.synthetic import NewPost, store_embeddings, store_posts
 from rankers.content.tasks import refresh_queues
 from rankers.management.commands.enroll_test_participant import create_test_participant
 from rankers.models import ContentItem, Slate, text_hash
+from surveys.models import Invitation
+from surveys.services import survey_token
 from tests.factories import ArmFactory, StudyFactory
+from tests.surveys.conftest import answer_all, make_wave
 
 DIM = 8
 
@@ -146,17 +143,13 @@ def make_source(name: str, lean: str, arms: list[str]) -> ContentSource:
 
 
 def make_post(source: ContentSource, number: int, vector: np.ndarray, **annotation: Any) -> CandidatePost:
-    post = CandidatePost.objects.create(
-        source=source, platform="reddit", post_id=f"t3_{number}", url=f"https://{source.name}.example.org/{number}",
-        title=f"Story {number}", text=f"The text of story number {number}.",
-        created_at=timezone.now() - dt.timedelta(hours=number),
+    post = NewPost(
+        post_id=f"t3_{number}", url=f"https://{source.name}.example.org/{number}", title=f"Story {number}",
+        text=f"The text of story number {number}.", created_at=timezone.now() - dt.timedelta(hours=number),
+        annotation={"llm_model": "m", "prompt_version": "v2", **annotation} if annotation else None, vector=vector,
     )  # fmt: skip
-    TextEmbedding.objects.create(text_hash=text_hash(post.text, post.title), model="test", vector=to_bytes(vector))
-    if annotation:
-        PostAnnotation.objects.create(
-            post=post, annotated_at=timezone.now(), llm_model="m", prompt_version="v2", **annotation
-        )
-    return post
+    [stored] = store_posts(source, [post], model="test")
+    return stored
 
 
 def serve_history(participant: Participant, texts_and_vectors: list[tuple[str, np.ndarray]]) -> None:
@@ -164,7 +157,7 @@ def serve_history(participant: Participant, texts_and_vectors: list[tuple[str, n
     for i, (text, vector) in enumerate(texts_and_vectors):
         digest = text_hash(text)
         ContentItem.objects.create(platform="reddit", item_id=f"seen{i}", text_hash=digest, text=text)
-        TextEmbedding.objects.get_or_create(text_hash=digest, defaults={"model": "test", "vector": to_bytes(vector)})
+        store_embeddings({digest: vector}, model="test")
         hashes.append(digest)
     Slate.objects.create(
         study_id=participant.study_id, served_at=timezone.now() - dt.timedelta(hours=1),
@@ -272,3 +265,37 @@ def test_beat_refreshes_every_platforms_queues_through_the_registered_task() -> 
     assert {entry["task"] for entry in entries} == {"rankers.content.tasks.refresh_queues"}
     assert "rankers.content.tasks.refresh_queues" in app.tasks
     assert all(entry["schedule"] == settings.PRC_QUEUE_REFRESH_S for entry in entries)
+
+
+@pytest.mark.django_db
+def test_answering_the_baseline_survey_personalizes_the_challenging_stereotypes_queue(
+    arms: dict[str, Any], client: Client
+) -> None:
+    source = make_source("mixed", "centre", ["challenging_stereotypes"])
+    good = {"is_nsfw": False, "is_niche": False, "is_frivolous": False, "is_outrage": False,
+            "is_conspiratorial": False, "is_pessimistic": False, "is_sarcastic": False}  # fmt: skip
+    # Stored orientation 6 is conservative (2 on the paper's scale), like the participant's answer below.
+    make_post(source, 1, unit(1.0), political_orientation=6, issue_opinions={"trump": 5}, quality=good)
+    half = make_post(source, 2, unit(1.0), political_orientation=4, issue_opinions={"trump": 3}, quality=good)
+    participant = enrolled(arms["challenging_stereotypes"])
+    call_command("load_instruments", stdout=io.StringIO())
+    wave = make_wave(participant.study, "baseline", target="consented")
+    assert participant.consented_at is not None
+    opens, closes = wave.window_for(participant.consented_at)
+    invitation = Invitation.objects.create(participant=participant, wave=wave, opens_at=opens, closes_at=closes)
+    refresh_queues("reddit")
+    assert not ParticipantQueue.objects.get(participant_id=participant.public_id).personalized
+
+    # Conservative (6 of 7 on the survey's scale) and highly favourable to Trump; the other issues left at the
+    # first answer, which no post here is rated on.
+    answer_all(client, f"/survey/{survey_token(invitation)}/", {"ideology": "6", "issue_trump": "5"})
+    refresh_queues("reddit")
+
+    participant.refresh_from_db()
+    assert participant.baseline_issue_positions["ideology"] == 2
+    assert participant.baseline_issue_positions["trump"] == 5
+    queue = ParticipantQueue.objects.get(participant_id=participant.public_id)
+    assert queue.personalized
+    # They agree with the source (mean similarity 0.79) and half with the moderate post (0.58): mismatch
+    # 0.9 x 0.79 x 0.83 = 0.59, over the 0.5 threshold. The post they fully agree with scores 0.38 and stays out.
+    assert queue.candidate_ids == [f"prc-{half.pk}"]
