@@ -58,6 +58,7 @@ class Command(BaseCommand):
             call_command("seed_demo", stdout=self.stdout)
             call_command("seed_demo_slates", stdout=self.stdout)
             call_command("seed_demo_surveys", stdout=self.stdout)
+            call_command("seed_demo_content", stdout=self.stdout)  # last: it reads the demo's slates and answers
         url = f"http://{options['host']}:{options['port']}"
         children = self._start_children(options)
         try:
