@@ -33,7 +33,7 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 
 from rankers.content import classifiers
-from rankers.content.annotation import Budget, LLMAnnotator, Outcome, post_for_prompt
+from rankers.content.annotation import Budget, LLMAnnotator, Outcome, is_political, post_for_prompt
 from rankers.content.embeddings import embedding_input, embedding_matrix, ensure_embeddings
 from rankers.content.models import CandidatePost, LLMStatus, PostAnnotation, PostAnnotationQuerySet
 from rankers.models import ScorerUsage, text_hash
@@ -244,7 +244,7 @@ def civic_probabilities(
 
 
 def civic_training_labels() -> list[LabelledText]:
-    """Each LLM-annotated post as a civic label (1 when the LLM called it political or social, else 0), for
+    """Each LLM-annotated post as a civic label (1 when the LLM called it political or social, ``is_political``), for
     ``manage.py train_scorer --from-annotations``: the text is the one the embeddings read."""
     attribute = canonical_name(settings.PRC_CIVIC_LABEL)
     rows = (
@@ -253,9 +253,7 @@ def civic_training_labels() -> list[LabelledText]:
         .values_list("post__title", "post__text", "quality")
     )
     labels = [
-        LabelledText(
-            embedding_input(title, text), attribute, 1.0 if (quality or {}).get("is_political_social") else 0.0
-        )
+        LabelledText(embedding_input(title, text), attribute, 1.0 if is_political(quality) else 0.0)
         for title, text, quality in rows.iterator()
     ]
     return [row for row in labels if row.text]

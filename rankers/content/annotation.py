@@ -15,8 +15,9 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any
@@ -115,7 +116,7 @@ MAX_POST_CHARS = 6000  # a long article's first screens say what it is about; th
 class Annotation:
     """A validated reply: the values ``PostAnnotation``'s LLM columns hold."""
 
-    quality: dict[str, bool]
+    quality: dict[str, float]  # flag -> probability (prompt version 1's true/false as 1.0/0.0)
     political_orientation: int | None  # 1 = extremely liberal .. 7 = extremely conservative
     issue_opinions: dict[str, int | None]
     ideologically_surprising: bool
@@ -211,9 +212,37 @@ Here is the {name} post:
 ```"""
 
 
+_FLAG_FIELD = re.compile(r'"(?P<flag>\w+)": <true if (?P<what>.*?), false otherwise>', re.DOTALL)
+
+
+def build_prompt_v2(post: str, platform: str) -> str:
+    """Version 1 with each quality flag asked as a probability from 0 to 1, as section 3.3 describes its filters
+    ("Each scraped post receives probability scores (ranging from 0 to 1) ... posts are eligible for addition if
+    they fall within acceptable thresholds"); the other true/false fields stay as they were."""
+
+    def probability(match: re.Match[str]) -> str:
+        if match["flag"] not in QUALITY_FLAGS:
+            return match[0]
+        return f'"{match["flag"]}": <a number from 0 to 1: the probability that {match["what"]}>'
+
+    return _FLAG_FIELD.sub(probability, build_prompt_v1(post, platform))
+
+
 # Prompt versions that ``PRC_ANNOTATION_PROMPT_VERSION`` may name; a changed prompt gets a new version, so each
 # annotation says which prompt made it.
-PROMPTS: dict[str, Callable[[str, str], str]] = {"prc-s3.3-s3.2-v1": build_prompt_v1}
+PROMPTS: dict[str, Callable[[str, str], str]] = {
+    "prc-s3.3-s3.2-v1": build_prompt_v1,
+    "prc-s3.3-s3.2-v2": build_prompt_v2,
+}
+# A post is political (the civic classifier's training label) when the LLM gives ``is_political_social`` at least
+# this probability (a true/false answer of prompt version 1 counts as 1 or 0).
+POLITICAL_PROBABILITY = 0.5
+
+
+def is_political(quality: Mapping[str, Any] | None) -> bool:
+    """Whether an annotation's quality flags call the post political or social."""
+    value = (quality or {}).get("is_political_social")
+    return isinstance(value, int | float) and value >= POLITICAL_PROBABILITY
 
 
 def post_for_prompt(title: str, text: str, media_alt_text: str) -> str:
@@ -222,6 +251,18 @@ def post_for_prompt(title: str, text: str, media_alt_text: str) -> str:
     if media_alt_text.strip():
         parts.append(f"[Image: {media_alt_text.strip()}]")
     return "\n\n".join(part for part in parts if part)
+
+
+def _probability(raw: dict[str, Any], name: str) -> float:
+    """A quality flag: a probability from 0 to 1 (prompt version 2), or true/false (version 1) as 1 or 0."""
+    value = raw.get(name, ...)
+    if isinstance(value, bool):
+        return float(value)
+    if value is ... or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidReply(f"{name} is missing" if value is ... else f"{name} is not a probability or true/false")
+    if not 0 <= value <= 1:
+        raise InvalidReply(f"{name} is {value}, outside 0..1")
+    return float(value)
 
 
 def _flag(raw: dict[str, Any], name: str) -> bool:
@@ -267,7 +308,7 @@ def parse_reply(content: str | None) -> Annotation:
     if not isinstance(raw, dict):
         raise InvalidReply(f"a JSON {type(raw).__name__}, not an object")
     return Annotation(
-        quality={name: _flag(raw, name) for name in QUALITY_FLAGS},
+        quality={name: _probability(raw, name) for name in QUALITY_FLAGS},
         political_orientation=_integer(raw, "political_orientation", 1, 7),
         issue_opinions={issue: _integer(raw, f"opinion_{issue}", 1, 5) for issue in ISSUES},
         ideologically_surprising=_flag(raw, "is_ideologically_surprising"),

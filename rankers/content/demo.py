@@ -151,11 +151,14 @@ def slot_posts(source: ContentSource, slot: int, now: dt.datetime) -> list[NewPo
 
 
 def synthetic_annotation(lean: str, issue: str, rng: random.Random) -> dict[str, Any]:
-    """PostAnnotation columns for a post of a source with ``lean`` about ``issue``: most posts pass the quality
-    filters; a few fail one (outrage, frivolous) so the filters have something to drop."""
-    quality = {flag: False for flag in QUALITY_FLAGS} | {"has_enough_context": True, "is_political_social": True}
+    """PostAnnotation columns for a post of a source with ``lean`` about ``issue``: quality flags as probabilities
+    (prompt version 2) that most posts pass; a few fail one (outrage, frivolous, pessimistic) so the filters have
+    something to drop."""
+    quality = {flag: round(rng.uniform(0, 0.08), 2) for flag in QUALITY_FLAGS}
+    quality["has_enough_context"] = round(rng.uniform(0.8, 1), 2)
+    quality["is_political_social"] = round(rng.uniform(0.7, 1), 2)
     if rng.random() < 0.1:
-        quality[rng.choice(("is_outrage", "is_frivolous", "is_pessimistic"))] = True
+        quality[rng.choice(("is_outrage", "is_frivolous", "is_pessimistic"))] = round(rng.uniform(0.7, 1), 2)
     surprising = rng.random() < 0.3
     leans_left = (lean == Lean.LEFT) != surprising  # a surprising post argues the other side's position
     position = rng.choice((4, 5)) if leans_left == (issue in LEFT_IS_HIGH) else rng.choice((1, 2))

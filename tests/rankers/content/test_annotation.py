@@ -14,7 +14,15 @@ import pytest
 from django.utils import timezone
 
 from rankers.content import annotating
-from rankers.content.annotation import ISSUES, QUALITY_FLAGS, InvalidReply, build_prompt_v1, parse_reply
+from rankers.content.annotation import (
+    ISSUES,
+    QUALITY_FLAGS,
+    InvalidReply,
+    build_prompt_v1,
+    build_prompt_v2,
+    is_political,
+    parse_reply,
+)
 from rankers.content.models import CandidatePost, ContentSource, LLMStatus, PostAnnotation
 from rankers.models import ScorerUsage
 from tests.rankers.content.conftest import make_source
@@ -94,7 +102,7 @@ def test_a_valid_reply_is_stored_with_its_model_prompt_version_tokens_and_cost(
     assert row.issue_opinions == {issue: 4 if issue == "climate" else None for issue in ISSUES}
     assert (row.ideologically_surprising, row.bridging, row.national_interest) == (True, True, True)
     assert (row.approval_republican, row.approval_democrat) == (4.0, 3.5)
-    assert (row.llm_model, row.prompt_version) == ("fake-annotator", "prc-s3.3-s3.2-v1")
+    assert (row.llm_model, row.prompt_version) == ("fake-annotator", "prc-s3.3-s3.2-v2")
     assert (row.prompt_tokens, row.completion_tokens, row.cost) == (1000, 200, Decimal("1.000000"))
     assert row.annotated_at is not None
     usage = ScorerUsage.objects.get(backend="annotation:fake-annotator")
@@ -294,6 +302,36 @@ def test_the_prompt_asks_for_every_field_the_validation_requires() -> None:
     assert prompt.endswith("```\nHello from the city council.\n```")
 
 
+def test_prompt_version_2_asks_each_quality_flag_as_a_probability_and_the_rest_as_before() -> None:
+    prompt = build_prompt_v2("Hello from the city council.", "reddit")
+
+    for flag in QUALITY_FLAGS:
+        assert f'"{flag}": <a number from 0 to 1: the probability that ' in prompt
+    assert '"is_niche": <a number from 0 to 1: the probability that the post is very niche, lacks' in prompt
+    assert '"is_bridging": <true if the post promotes trust' in prompt  # not a quality filter: still true/false
+    assert "true if" not in prompt.split('"is_niche"')[1].split('"is_bridging"')[0]
+    assert prompt.replace("a number from 0 to 1: the probability that", "true if").count("true if") == (
+        build_prompt_v1("Hello from the city council.", "reddit").count("true if")
+    )  # only the wording of the flags changed
+
+
+def test_quality_flags_are_stored_as_probabilities_and_true_false_answers_as_one_and_zero() -> None:
+    probabilities = parse_reply(json.dumps(valid_annotation(is_outrage=0.7, is_niche=0, has_enough_context=0.9)))
+    assert (probabilities.quality["is_outrage"], probabilities.quality["is_niche"]) == (0.7, 0.0)
+    assert probabilities.quality["has_enough_context"] == 0.9
+    old_style = parse_reply(json.dumps(valid_annotation(is_outrage=True)))
+    assert (old_style.quality["is_outrage"], old_style.quality["is_nsfw"]) == (1.0, 0.0)
+
+
+@pytest.mark.parametrize(
+    ("quality", "political"),
+    [({"is_political_social": 0.5}, True), ({"is_political_social": 0.49}, False),
+     ({"is_political_social": True}, True), ({"is_political_social": False}, False), ({}, False), (None, False)],
+)  # fmt: skip
+def test_a_post_is_political_from_a_probability_of_one_half(quality: dict[str, Any] | None, political: bool) -> None:
+    assert is_political(quality) is political
+
+
 def test_a_fenced_valid_reply_is_accepted() -> None:
     parsed = parse_reply("```json\n" + json.dumps(valid_annotation()) + "\n```")
     assert parsed.approval_democrat == 3.5
@@ -310,7 +348,10 @@ def test_a_fenced_valid_reply_is_accepted() -> None:
         (json.dumps(valid_annotation(political_orientation=...)), "political_orientation is missing"),
         (json.dumps(valid_annotation(opinion_israel=6)), "opinion_israel is 6, outside 1..5"),
         (json.dumps(valid_annotation(opinion_racism=...)), "opinion_racism is missing"),
-        (json.dumps(valid_annotation(is_nsfw="no")), "is_nsfw is not true/false"),
+        (json.dumps(valid_annotation(is_nsfw="no")), "is_nsfw is not a probability or true/false"),
+        (json.dumps(valid_annotation(is_niche=1.5)), "is_niche is 1.5, outside 0..1"),
+        (json.dumps(valid_annotation(is_niche=-0.1)), r"is_niche is -0.1, outside 0..1"),
+        (json.dumps(valid_annotation(is_bridging=0.5)), "is_bridging is not true/false"),
         (json.dumps(valid_annotation(is_outrage=...)), "is_outrage is missing"),
         (json.dumps(valid_annotation(approval_republican=0)), "approval_republican is 0, outside 1..5"),
         (json.dumps(valid_annotation(approval_democrat=True)), "approval_democrat is missing or not a number"),
