@@ -134,6 +134,11 @@ class Study(models.Model):
         default=Decimal("500.00"),
         help_text="The prize of the lottery among those who keep the extension installed (0: no lottery).",
     )
+    simulated = models.BooleanField(
+        default=False,
+        editable=False,
+        help_text="A dress rehearsal (manage.py simulate_study): every participant in it is synthetic.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

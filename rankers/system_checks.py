@@ -68,9 +68,11 @@ def timing_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> 
 
 
 def _live_arms() -> list[Arm]:
-    """Arms of recruiting and running studies, or [] when the database cannot be read."""
+    """Arms of recruiting and running studies, or [] when the database cannot be read. Simulated studies are left
+    out: their synthetic participants are answered without a hold, so that a rehearsal never sleeps."""
     try:
-        return list(Arm.objects.filter(study__status__in=Study.SIGNUP_STATUSES).select_related("study"))
+        live = Arm.objects.filter(study__status__in=Study.SIGNUP_STATUSES, study__simulated=False)
+        return list(live.select_related("study"))
     except DatabaseError:
         return []
 

@@ -27,6 +27,15 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+# A small dress rehearsal beside the demo study: synthetic people through every endpoint over three simulated
+# weeks, with a planted effect the effects page shows (manage.py simulate_study; kept small to start quickly).
+DEMO_REHEARSAL = [
+    "--slug", "sim-demo", "--participants", "24", "--weeks", "3", "--seed", "1", "--baseline-days", "3",
+    "--inclusion-days", "3", "--rank-every", "2", "--effect", "affective_polarization=-0.5",
+    "--effect", "active_minutes=-6", "--skip-existing",
+]  # fmt: skip
+
+
 class Command(BaseCommand):
     help = "Migrate, optionally seed the demo study, then run web, worker, scorer worker and beat until Ctrl-C."
 
@@ -58,7 +67,8 @@ class Command(BaseCommand):
             call_command("seed_demo", stdout=self.stdout)
             call_command("seed_demo_slates", stdout=self.stdout)
             call_command("seed_demo_surveys", stdout=self.stdout)
-            call_command("seed_demo_content", stdout=self.stdout)  # last: it reads the demo's slates and answers
+            call_command("seed_demo_content", stdout=self.stdout)  # it reads the demo's slates and answers
+            call_command("simulate_study", *DEMO_REHEARSAL, stdout=self.stdout)  # a study of its own
         url = f"http://{options['host']}:{options['port']}"
         children = self._start_children(options)
         try:

@@ -1,0 +1,110 @@
+"""Rehearse a study: synthetic participants through the real endpoints over simulated weeks.
+
+The rehearsal itself is ``prc_site.simulation``."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from participants.models import Study
+from participants.paper import PAPER_ARMS
+from prc_site import simulation
+from surveys import effects
+
+
+class Command(BaseCommand):
+    help = (
+        "Create a simulated study and drive synthetic participants through every endpoint over simulated weeks, "
+        "with planted treatment effects; then estimate the effects and print them beside what was planted."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--slug", default="sim-study", help="Slug of the new, simulated study.")
+        parser.add_argument("--participants", type=int, default=200, help="People who follow the vendor link.")
+        parser.add_argument("--weeks", type=int, default=8, help="Simulated weeks, ending yesterday.")
+        parser.add_argument("--seed", type=int, default=0, help="Everything random follows from it.")
+        parser.add_argument(
+            "--effect",
+            action="append",
+            default=[],
+            metavar="OUTCOME[:ARM]=EFFECT",
+            help="A planted effect, repeatable: survey indexes "
+            f"({', '.join(simulation.SURVEY_OUTCOMES)}) in control SDs, {', '.join(simulation.DAILY_OUTCOMES)} in "
+            "minutes a day; without ARM, every treatment arm.",
+        )
+        parser.add_argument(
+            "--arms",
+            default=",".join(a.slug for a in PAPER_ARMS),
+            help="The paper's arms to use, comma-separated (control is always one).",
+        )
+        parser.add_argument("--baseline-days", type=int, default=14, help="The study's baseline days.")
+        parser.add_argument("--inclusion-days", type=int, default=7, help="The study's inclusion days.")
+        parser.add_argument("--rank-every", type=int, default=1, help="Each person sends a slate every N days.")
+        parser.add_argument(
+            "--skip-existing", action="store_true", help="Do nothing if the simulated study exists already (the demo)."
+        )
+        parser.add_argument("--no-estimates", action="store_true", help="Skip computing the effects at the end.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if settings.PRODUCTION:
+            raise CommandError("simulate_study is refused when PRC_ENV=production: it creates synthetic participants")
+        existing = Study.objects.filter(slug=options["slug"]).first()
+        if existing is not None and existing.simulated and options["skip_existing"]:
+            self.stdout.write(f"Simulated study {existing.slug!r} exists already: nothing to do")
+            return
+        plan = self.plan(options)
+        started = time.perf_counter()
+        study, tally = simulation.simulate_study(plan, progress=self.stdout.write if options["verbosity"] > 1 else None)
+        seconds = time.perf_counter() - started
+        self.stdout.write(f"Simulated study {study.slug!r} ({study.name}) in {seconds:.1f} s")
+        for line in tally.lines():
+            self.stdout.write(f"  {line}")
+        if options["no_estimates"]:
+            return
+        run = effects.run_effects(study=study)
+        planted = plan.effects
+        self.stdout.write(f"Effect estimates ({run.status}):")
+        for row in run.estimates:
+            want = planted.get(row["outcome"], {})
+            expected = (
+                want.get(row["sample"], 0.0)
+                if row["sample"] != "pooled"
+                else (sum(want.values()) / max(1, len(plan.arms) - 1) if want else 0.0)
+            )
+            self.stdout.write(
+                f"  {row['spec']} {row['outcome']:<24} {row['sample']:<26} {row['estimate']:+.3f} "
+                f"[{row['ci_low']:+.3f}, {row['ci_high']:+.3f}]  planted {expected:+.3f}"
+            )
+
+    def plan(self, options: dict[str, Any]) -> simulation.Plan:
+        arms = tuple(dict.fromkeys(["control", *(a.strip() for a in options["arms"].split(",") if a.strip())]))
+        known = {a.slug for a in PAPER_ARMS}
+        if unknown := [a for a in arms if a not in known]:
+            raise CommandError(f"Unknown arms: {', '.join(unknown)} (the paper's are {', '.join(sorted(known))})")
+        if len(arms) < 2:
+            raise CommandError("A study needs a treatment arm besides control")
+        if Study.objects.filter(slug=options["slug"]).exists():
+            raise CommandError(f"A study {options['slug']!r} exists already; simulate into a new --slug")
+        if options["participants"] < 1 or options["weeks"] < 1:
+            raise CommandError("--participants and --weeks must be at least 1")
+        try:
+            planted = simulation.merge_effects([simulation.parse_effect(e, arms) for e in options["effect"]])
+            plan = simulation.Plan(
+                slug=options["slug"],
+                participants=options["participants"],
+                weeks=options["weeks"],
+                seed=options["seed"],
+                effects=planted,
+                arms=arms,
+                baseline_days=options["baseline_days"],
+                inclusion_days=options["inclusion_days"],
+                rank_every=max(1, options["rank_every"]),
+            )
+            simulation.waves_for(plan)
+        except ValueError as error:
+            raise CommandError(str(error)) from None
+        return plan

@@ -1,0 +1,727 @@
+"""A dress rehearsal of a study: synthetic participants through the real endpoints over simulated weeks.
+
+``simulate_study`` creates a study marked ``simulated`` (its own slug, a name that says so; refused in
+production) and walks synthetic people through the same HTTP routes real ones use, with Django's
+test client against the real URL configuration: vendor link, screener, consent, the install page,
+extension registration, daily heartbeats, ``/rank`` slates, behaviour event batches, in-feed questions,
+survey pages, and uninstalls. Payments follow from the completed surveys (each wave's payment). The
+platform's periodic jobs (the survey schedule, the behaviour and slate rollups) run at simulated times
+through their management commands, as beat would run them.
+
+Steps:
+
+1. ``population``: each person's arrival day, platform, party, activity level and latent outcome
+   levels, drawn from the seed alone (pure).
+2. The clock: ``django.utils.timezone.now`` answers the simulated time while the rehearsal runs, so every
+   stored time (consent, installation, inclusion, invitations, events) follows the simulated weeks. The
+   simulated weeks end yesterday, so that times the database stamps itself (``now()``) never precede them.
+3. Each simulated day: the survey schedule at 06:00 local time, the day's arrivals sign up, then everyone
+   installed acts once (heartbeat, a slate, the day's behaviour events, the in-feed question, open surveys).
+4. The planted effects (``Plan.effects``): once a treated person's baseline days are over (the moment
+   ``/rank`` switches their arm on), their active minutes rise by the planted minutes and their survey
+   answers move so that the outcome's index rises by the planted control standard deviations. The world
+   reads each person's assignment to know who is treated; nothing the person sends names an arm.
+5. At the end, the behaviour and slate rollups are computed for the simulated days.
+
+Every random draw comes from the seed: the same plan gives the same people, the same assignments and the
+same answers (only ids the platform generates differ).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import hashlib
+import re
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from io import StringIO
+from typing import Any
+from unittest import mock
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import orjson
+from django.apps import apps
+from django.core.management import call_command
+from django.db import transaction
+from django.test import AsyncClient, Client
+from django.test.utils import override_settings
+from django.utils import timezone
+
+from participants.copy import DEFAULT_COPY
+from participants.models import Arm, Assignment, ConsentDocument, PageCopy, RecruitmentSource, Study
+from participants.paper import PAPER_ARMS
+from prc_site.lib import asyncdb
+from rankers import slatelog
+from surveys import services as survey_services
+from surveys.models import Instrument, Question, Wave
+
+SURVEY_OUTCOMES = ("affective_polarization", "wellbeing", "trust")
+DAILY_OUTCOMES = ("active_minutes",)
+PLATFORMS = ("reddit", "twitter", "facebook")
+SLATE_ITEMS = 10
+POSTS_PER_PLATFORM = 200
+NOT_ELIGIBLE_SHARE = 0.10  # screened out (a tablet)
+ABANDON_SHARE = 0.05  # screened in, never consent
+NO_INSTALL_SHARE = 0.03  # consent, never install
+UNINSTALL_SHARE = 0.05  # uninstall on a random day
+FOLLOW_UP_RESPONSE = 0.9  # answer a follow-up survey they are invited to
+PERSON_SHARE = 0.8  # of a survey outcome's variance: the person's stable level (a test-retest correlation of 0.8)
+SIMULATED_PREFIX = "SIMULATED"
+
+
+class SimulationError(Exception):
+    """An endpoint answered what a real participant would not have been answered: a bug to look at."""
+
+
+# --- the plan ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Plan:
+    slug: str
+    participants: int
+    weeks: int
+    seed: int = 0
+    effects: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # outcome -> arm -> effect
+    arms: tuple[str, ...] = tuple(a.slug for a in PAPER_ARMS)
+    baseline_days: int = 14
+    inclusion_days: int = 7
+    rank_every: int = 1  # a slate every this many days (each person on their own phase)
+    end: dt.date | None = None  # the last simulated day; default yesterday in the study's time zone
+    timezone: str = "America/New_York"
+
+    @property
+    def days(self) -> int:
+        return self.weeks * 7
+
+    @property
+    def recruit_days(self) -> int:
+        """Arrivals spread over the first quarter of the weeks (at most two weeks)."""
+        return max(1, min(14, self.days // 4))
+
+
+def parse_effect(text: str, arms: Sequence[str]) -> tuple[str, dict[str, float]]:
+    """``OUTCOME=EFFECT`` (every treatment arm) or ``OUTCOME:ARM=EFFECT`` -> (outcome, {arm: effect})."""
+    match = re.fullmatch(r"([a-z_]+)(?::([a-z0-9_-]+))?=(-?\d+(?:\.\d+)?)", text.strip())
+    if not match:
+        raise ValueError(f"{text!r}: write OUTCOME=EFFECT or OUTCOME:ARM=EFFECT, e.g. affective_polarization=-0.2")
+    outcome, arm, value = match.group(1), match.group(2), float(match.group(3))
+    if outcome not in SURVEY_OUTCOMES + DAILY_OUTCOMES:
+        raise ValueError(f"{outcome!r} cannot be planted; choose from {', '.join(SURVEY_OUTCOMES + DAILY_OUTCOMES)}")
+    treated = [a for a in arms if a != "control"]
+    if arm is not None and arm not in treated:
+        raise ValueError(f"{arm!r} is not a treatment arm of the simulated study ({', '.join(treated)})")
+    return outcome, {a: value for a in ([arm] if arm else treated)}
+
+
+def merge_effects(parsed: Sequence[tuple[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
+    effects: dict[str, dict[str, float]] = {}
+    for outcome, by_arm in parsed:
+        effects.setdefault(outcome, {}).update(by_arm)
+    return effects
+
+
+def waves_for(plan: Plan) -> list[tuple[str, int, int | None]]:
+    """(kind, opens after days, open days) of the baseline and two follow-ups. The follow-ups open once a
+    participant is included and treated (the day after both the inclusion and the baseline days are over)
+    and close before the last arrival's last simulated day."""
+    first = max(plan.baseline_days, plan.inclusion_days) + 1
+    span = plan.days - plan.recruit_days - first
+    if span < 6:
+        raise ValueError(
+            f"{plan.weeks} weeks leave {max(span, 0)} days after the baseline and inclusion days: too few for two "
+            "follow-up surveys (add weeks or lower --baseline-days / --inclusion-days)"
+        )
+    return [("baseline", 0, 7), ("midline", first, 3), ("endline", first + span - 3, 3)]
+
+
+# --- the population (pure) -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Person:
+    index: int
+    arrival_day: int
+    arrival_minute: int  # minutes after 08:00 local
+    platform: str
+    party: str
+    eligible: bool
+    consents: bool
+    installs: bool
+    uninstall_day: int | None
+    activity: float  # usual active minutes a day
+    latent: Mapping[str, float]  # each survey outcome's person level (SD units)
+
+    @property
+    def vendor_id(self) -> str:
+        return f"sim-{self.index:06d}"
+
+
+def population(plan: Plan) -> list[Person]:
+    rng = np.random.default_rng([plan.seed, 0])
+    people = []
+    for i in range(plan.participants):
+        eligible = bool(rng.random() >= NOT_ELIGIBLE_SHARE)
+        consents = eligible and bool(rng.random() >= ABANDON_SHARE)
+        arrival = int(rng.integers(0, plan.recruit_days))
+        leaves = bool(rng.random() < UNINSTALL_SHARE)
+        people.append(
+            Person(
+                index=i,
+                arrival_day=arrival,
+                arrival_minute=int(rng.integers(0, 600)),
+                platform=PLATFORMS[int(rng.integers(0, len(PLATFORMS)))],
+                party=("democrat", "republican")[int(rng.integers(0, 2))],
+                eligible=eligible,
+                consents=consents,
+                installs=consents and bool(rng.random() >= NO_INSTALL_SHARE),
+                uninstall_day=int(rng.integers(arrival + 1, plan.days)) if leaves and arrival + 1 < plan.days else None,
+                activity=float(np.clip(rng.normal(45, 15), 5, 150)),
+                latent={o: float(rng.normal(0, np.sqrt(PERSON_SHARE))) for o in SURVEY_OUTCOMES},
+            )
+        )
+    return people
+
+
+def draw(seed: int, *keys: int) -> np.random.Generator:
+    """A generator for one person and moment, independent of the order the simulation visits them in."""
+    return np.random.default_rng([seed, *keys])
+
+
+def active_minutes(plan: Plan, person: Person, day: int, planted: float) -> int:
+    """A person's active minutes on a day: their level, the day's common shock, noise, and the planted effect."""
+    shock = draw(plan.seed, 1, day).normal(0, 4)
+    noise = draw(plan.seed, 2, person.index, day).normal(0, 8)
+    return int(np.clip(round(person.activity + shock + noise + planted), 0, 600))
+
+
+def outcome_level(plan: Plan, person: Person, outcome: str, wave: int, planted: float) -> float:
+    """Latent outcome in control SD units: person level (variance 0.8) + wave noise (0.2) + the planted effect."""
+    noise = draw(plan.seed, 3, person.index, wave, SURVEY_OUTCOMES.index(outcome)).normal(0, np.sqrt(1 - PERSON_SHARE))
+    return person.latent[outcome] + float(noise) + planted
+
+
+# --- survey answers ------------------------------------------------------------------------------------
+
+
+def _values(question: Question) -> list[Any]:
+    values = [o["value"] for o in question.options if o["value"] != question.write_in_option]
+    numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+    return sorted(values) if numeric else values
+
+
+def _on_scale(values: Sequence[Any], level: float) -> Any:
+    """The option a latent level lands on: the middle at 0, a quarter of the scale per SD."""
+    k = len(values)
+    return values[int(np.clip(round((k - 1) / 2 + level * (k - 1) / 4), 0, k - 1))]
+
+
+def _number(low: int, high: int, center: float, level: float, slope: float) -> int:
+    return int(np.clip(round(center + slope * level), low, high))
+
+
+def survey_form(
+    questions: Sequence[Question], levels: Mapping[str, float], rng: np.random.Generator, party: str
+) -> dict[str, Any]:
+    """POST data answering every question of an instrument (each page's form reads its own fields).
+
+    The planted outcomes' items follow the person's latent levels so that each index moves one control
+    SD per unit: thermometers and friend comfort (affective polarization: in-party warmer, out-party
+    colder), WHO-5 (wellbeing) and the GSS question (trust = 100 minus "can't be too careful").
+    Everything else is answered at random, the same way in every arm.
+    """
+    polar, well, trust = levels["affective_polarization"], levels["wellbeing"], levels["trust"]
+    planted_numbers = {
+        "ft_in": (50, polar, 15.0),
+        "ft_out": (50, -polar, 15.0),
+        "gss_trust": (50, -trust, 15.0),
+    }
+    planted_scales = {"sd_in": polar, "sd_out": -polar}
+    data: dict[str, Any] = {"action": "next"}
+    for q in questions:
+        low, high = q.min_value if q.min_value is not None else 0, q.max_value if q.max_value is not None else 100
+        if q.key == "party_id":
+            data[q.key] = party
+        elif q.key in planted_numbers:
+            center, level, slope = planted_numbers[q.key]
+            data[q.key] = _number(low, high, center, level, slope)
+        elif q.key in planted_scales:
+            data[q.key] = _on_scale(_values(q), planted_scales[q.key])
+        elif q.kind == Question.Kind.MULTIPLE:
+            data[q.key] = [_values(q)[0]]
+        elif q.kind in (Question.Kind.SINGLE, Question.Kind.LIKERT, Question.Kind.HEADLINES):
+            values = _values(q)
+            for name in [f"{q.key}__{item['key']}" for item in q.items] or [q.key]:
+                level = well if q.key == "wellbeing" else float(rng.normal(0, 1))
+                data[name] = _on_scale(values, level)
+        elif q.kind in (Question.Kind.SLIDER, Question.Kind.THERMOMETER, Question.Kind.NUMERIC):
+            for name in [f"{q.key}__{item['key']}" for item in q.items] or [q.key]:
+                data[name] = int(rng.integers(low, high + 1))
+        elif q.kind == Question.Kind.TEXT:
+            data[q.key] = "A simulated answer."
+    return data
+
+
+# --- the study -----------------------------------------------------------------------------------------
+
+
+def ending_yesterday(plan: Plan) -> Plan:
+    """The plan with its last day fixed (yesterday in the study's time zone, unless given), read off the real clock
+    once, before the simulated one starts."""
+    end = plan.end or (timezone.now().astimezone(ZoneInfo(plan.timezone)).date() - dt.timedelta(days=1))
+    return dataclasses.replace(plan, end=end)
+
+
+def first_day(plan: Plan) -> dt.date:
+    if plan.end is None:
+        raise ValueError("the plan's last day is not fixed yet (ending_yesterday)")
+    return plan.end - dt.timedelta(days=plan.days - 1)
+
+
+def local_time(plan: Plan, day: int, hour: int, minute: int = 0) -> dt.datetime:
+    date = first_day(plan) + dt.timedelta(days=day)
+    return dt.datetime.combine(date, dt.time(hour), tzinfo=ZoneInfo(plan.timezone)) + dt.timedelta(minutes=minute)
+
+
+def create_study(plan: Plan) -> Study:
+    """A study of its own, marked simulated, running from the first simulated day, with no hold (nothing sleeps)."""
+    if Study.objects.filter(slug=plan.slug).exists():
+        raise ValueError(f"A study {plan.slug!r} exists already; simulate into a new slug")
+    start = local_time(plan, 0, 0) - dt.timedelta(days=1)
+    with transaction.atomic():
+        study = Study.objects.create(
+            slug=plan.slug,
+            name=f"{SIMULATED_PREFIX}: {plan.participants} synthetic people, {plan.weeks} weeks, seed {plan.seed}",
+            status=Study.Status.RUNNING,
+            simulated=True,
+            timezone=plan.timezone,
+            baseline_days=plan.baseline_days,
+            inclusion_days=plan.inclusion_days,
+            ramp_days=min(14, plan.baseline_days),
+            rank_hold_ms=0,
+            randomization_seed=hashlib.sha256(f"simulation|{plan.seed}".encode()).hexdigest(),
+        )
+        for arm in PAPER_ARMS:
+            if arm.slug in plan.arms:
+                Arm.objects.create(
+                    study=study,
+                    slug=arm.slug,
+                    name=arm.name,
+                    ranker_key=arm.slug,
+                    allocation_weight=arm.allocation_weight,
+                    is_control=arm.is_control,
+                    **{f"starts_{p}": start.date() for p in PLATFORMS},
+                )
+        outcomes = ("complete", "screenout", "overquota", "quality", "duplicate")
+        RecruitmentSource.objects.create(
+            study=study,
+            slug="sim-panel",
+            name="Simulated panel",
+            pid_param="pid",
+            **{f"{o}_url": f"https://vendor.invalid/simulated/{o}?pid={{pid}}" for o in outcomes},
+        )
+        ConsentDocument.objects.create(
+            study=study,
+            version="1.0",
+            text="Simulated participants agree to a simulated study.",
+            questions=["I am a simulated participant"],
+            effective_at=start,
+        )
+        for key, (title, body) in DEFAULT_COPY.items():
+            PageCopy.objects.create(study=study, key=key, title=title, body=body)
+        for kind, opens_after, open_days in waves_for(plan):
+            Wave.objects.create(
+                study=study,
+                slug=kind,
+                name=f"{kind.title()} survey",
+                kind=kind,
+                instrument=Instrument.objects.get(slug=f"prc-{kind}"),
+                opens_after_days=opens_after,
+                open_days=open_days,
+                target=Wave.Target.INSTALLED if kind == "baseline" else Wave.Target.INCLUDED,
+                payment_amount=0 if kind == "baseline" else study.survey_payment,
+            )
+        survey_services.load_in_feed_questions(study=study)
+    return study
+
+
+# --- the clock -----------------------------------------------------------------------------------------
+
+
+class Clock:
+    """The simulated time every ``timezone.now()`` answers while ``running`` is in force, also as the default
+    of model fields declared ``default=timezone.now`` (which hold the function itself, not the name)."""
+
+    def __init__(self, start: dt.datetime) -> None:
+        self.at = start
+
+    def now(self) -> dt.datetime:
+        return self.at.astimezone(dt.UTC)
+
+    @contextmanager
+    def running(self) -> Iterator[Clock]:
+        real_now = timezone.now
+        fields = [f for model in apps.get_models() for f in model._meta.concrete_fields if f.default is real_now]
+        for f in fields:
+            _set_default(f, self.now)
+        try:
+            with mock.patch.object(timezone, "now", self.now):
+                yield self
+        finally:
+            for f in fields:
+                _set_default(f, real_now)
+
+
+def _set_default(model_field: Any, default: Callable[[], dt.datetime]) -> None:
+    model_field.default = default
+    model_field.__dict__.pop("_get_default", None)  # a cached_property holding the old default
+
+
+# --- the participants' side ------------------------------------------------------------------------------
+
+
+@dataclass
+class Enrolled:
+    person: Person
+    token: str
+    public_id: str
+    install_day: int
+    arm: str
+    control: bool
+    answered: set[str] = field(default_factory=set)
+    gone: bool = False
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def treated_on(self, day: int, baseline_days: int) -> bool:
+        return not self.control and day - self.install_day >= baseline_days
+
+
+@dataclass
+class Tally:
+    """What the rehearsal did, for the command's summary."""
+
+    requests: int = 0
+    arrivals: int = 0
+    enrolled: int = 0
+    slates: int = 0
+    events: int = 0
+    surveys: int = 0
+    in_feed_answers: int = 0
+    uninstalls: int = 0
+
+    def lines(self) -> list[str]:
+        return [f"{name.replace('_', ' ')}: {value}" for name, value in vars(self).items()]
+
+
+def _expect(response: Any, status: int | tuple[int, ...], what: str) -> Any:
+    wanted = (status,) if isinstance(status, int) else status
+    if response.status_code not in wanted:
+        body = getattr(response, "content", b"")[:600]
+        raise SimulationError(f"{what}: HTTP {response.status_code}, expected {wanted}: {body!r}")
+    return response
+
+
+CODE = re.compile(r'data-testid="enrolment-code">([A-Z0-9-]+)<')
+
+
+class Rehearsal:
+    """One simulated study run: the clock, the HTTP clients and the people enrolled so far."""
+
+    def __init__(self, plan: Plan, study: Study, clock: Clock, progress: Callable[[str], None] | None = None) -> None:
+        self.plan, self.study, self.clock = plan, study, clock
+        self.progress = progress or (lambda _line: None)
+        self.client = Client()
+        self.loop = asyncio.new_event_loop()
+        self.async_client = AsyncClient()
+        self.enrolled: list[Enrolled] = []
+        self.tally = Tally()
+        self.instruments = {
+            wave.slug: list(wave.instrument.questions.all()) for wave in Wave.objects.filter(study=study)
+        }
+        self.windows = waves_for(plan)
+        self.wave_order = {slug: i for i, (slug, _, _) in enumerate(self.windows)}
+
+    # --- one HTTP exchange each -----------------------------------------------------------------------
+
+    def _get(self, path: str, what: str, status: int | tuple[int, ...] = 200, **extra: Any) -> Any:
+        self.tally.requests += 1
+        return _expect(self.client.get(path, **extra), status, what)
+
+    def _post(self, path: str, data: Any, what: str, status: int | tuple[int, ...] = 200, **extra: Any) -> Any:
+        self.tally.requests += 1
+        if isinstance(data, dict | list) and extra.pop("json", False):
+            return _expect(
+                self.client.post(path, orjson.dumps(data), content_type="application/json", **extra), status, what
+            )
+        return _expect(self.client.post(path, data, **extra), status, what)
+
+    def _api(self, path: str, data: Any, what: str, member: Enrolled, status: int | tuple[int, ...] = 200) -> Any:
+        return self._post(path, data, what, status, json=True, headers=member.headers)
+
+    # --- signup and installation ---------------------------------------------------------------------
+
+    def arrive(self, person: Person) -> None:
+        """Vendor link, screener, consent, install page and extension registration, as a browser would."""
+        self.tally.arrivals += 1
+        browser = Client(REMOTE_ADDR=f"10.{person.index >> 16 & 255}.{person.index >> 8 & 255}.{person.index & 255}")
+        self.tally.requests += 1
+        _expect(browser.get(f"/join/{self.study.slug}/sim-panel/", {"pid": person.vendor_id}), 302, "vendor link")
+        answers = {
+            "device": "laptop" if person.eligible else "tablet",
+            "chrome": "yes",
+            "platforms": [person.platform],
+            "desktop_share": "60",
+            "party": person.party,
+            "interest": "yes",
+        }
+        self.tally.requests += 1
+        _expect(browser.post("/signup/screener/", answers), 302, "screener")
+        if not person.consents:
+            return
+        self.tally.requests += 1
+        _expect(browser.post("/signup/consent/", {"version": "1.0", "q0": "on"}), 302, "consent")
+        if not person.installs:
+            return
+        self.tally.requests += 1
+        page = _expect(browser.get("/signup/install/"), 200, "install page").content.decode()
+        code = CODE.search(page)
+        if code is None:
+            raise SimulationError("install page: no enrolment code shown")
+        self.tally.requests += 1
+        registered = _expect(
+            browser.post(
+                "/api/v1/extension/register",
+                {"enrolment_code": code.group(1), "install_key": f"sim-install-{person.index:06d}-{uuid.uuid4().hex}"},
+                content_type="application/json",
+            ),
+            201,
+            "register",
+        ).json()
+        assignment = Assignment.objects.select_related("arm").get(participant__public_id=registered["user_id"])
+        self.enrolled.append(
+            Enrolled(
+                person,
+                registered["token"],
+                registered["user_id"],
+                person.arrival_day,
+                assignment.arm.slug,
+                assignment.arm.is_control,
+            )
+        )
+        self.tally.enrolled += 1
+
+    # --- a day of an installed participant -------------------------------------------------------------
+
+    def live_day(self, member: Enrolled, day: int) -> None:
+        person = member.person
+        if person.uninstall_day == day:
+            self.clock.at = local_time(self.plan, day, 8)
+            self._api("/api/v1/extension/uninstall", {}, "uninstall", member)
+            member.gone = True
+            self.tally.uninstalls += 1
+            return
+        treated = member.treated_on(day, self.plan.baseline_days)
+        planted = self.plan.effects.get("active_minutes", {}).get(member.arm, 0.0) if treated else 0.0
+        minutes = active_minutes(self.plan, person, day, planted)
+        self.clock.at = local_time(self.plan, day, 9)
+        self._api(
+            "/api/v1/extension/heartbeat",
+            {"platform": person.platform, "active_seconds": minutes * 60, "heartbeat_id": f"hb-{day}"},
+            "heartbeat",
+            member,
+        )
+        if (day + person.index) % self.plan.rank_every == 0:
+            self.rank(member, day)
+        self.clock.at = local_time(self.plan, day, 9, minutes + 1)
+        self.send_events(member, day, minutes)
+        self.in_feed(member, day)
+        self.surveys(member, day)
+
+    def rank(self, member: Enrolled, day: int) -> None:
+        platform = member.person.platform if member.person.platform != "facebook" else "reddit"
+        rng = draw(self.plan.seed, 4, member.person.index, day)
+        posts = rng.choice(POSTS_PER_PLATFORM, SLATE_ITEMS, replace=False)
+        body = {
+            "session": {
+                "session_id": f"sim-{member.person.index}-{day}",
+                "user_id": member.public_id,
+                "user_name_hash": hashlib.sha256(member.person.vendor_id.encode()).hexdigest(),
+                "platform": platform,
+                "url": f"https://www.{platform}.com/",
+                "current_time": self.clock.now().strftime("%Y-%m-%d %H:%M:%S"),
+            },
+            "items": [post_item(platform, int(n)) for n in posts],
+        }
+        self.tally.requests += 1
+        response = self.loop.run_until_complete(
+            self.async_client.post(
+                "/rank", data=orjson.dumps(body), content_type="application/json", headers=member.headers
+            )
+        )
+        _expect(response, 200, "/rank")
+        self.tally.slates += 1
+
+    def send_events(self, member: Enrolled, day: int, minutes: int) -> None:
+        """The day's per-minute pings (active page, with input), a view every other minute, a few engagements."""
+        platform = member.person.platform
+        start = local_time(self.plan, day, 9)
+        rng = draw(self.plan.seed, 5, member.person.index, day)
+        events: list[dict[str, Any]] = []
+        for m in range(minutes):
+            at = (start + dt.timedelta(minutes=m, seconds=5)).isoformat()
+            events.append(
+                {"kind": "activity", "platform": platform, "at": at, "active_page": True, "user_active": True}
+            )
+            if m % 2 == 0:
+                events.append({"kind": "view", "platform": platform, "at": at, "item_id": f"{platform}-{m}"})
+        for m in rng.choice(max(minutes, 1), min(minutes, int(rng.poisson(minutes / 15))), replace=False):
+            at = (start + dt.timedelta(minutes=int(m), seconds=30)).isoformat()
+            events.append({"kind": "engagement", "platform": platform, "at": at, "item_id": f"{platform}-{m}",
+                           "action": "like"})  # fmt: skip
+        if not events:
+            return
+        answer = self._api(
+            "/api/v1/extension/events",
+            {
+                "batch_key": f"sim-batch-{member.person.index:06d}-{day:04d}",
+                "extension_version": "sim-1.0",
+                "events": events,
+            },
+            "events",
+            member,
+            status=(200, 201),
+        ).json()
+        if answer["rejected"]:
+            raise SimulationError(f"events refused: {answer['rejected'][:3]}")
+        self.tally.events += answer["accepted"]
+
+    def in_feed(self, member: Enrolled, day: int) -> None:
+        next_prompt = f"/api/v1/extension/in-feed/next?platform={member.person.platform}"
+        prompt = self._get(next_prompt, "in-feed question", headers=member.headers).json()["prompt"]
+        if prompt is None:
+            return
+        options = prompt["question"]["options"]
+        choice = options[int(draw(self.plan.seed, 6, member.person.index, day).integers(0, len(options)))]
+        self._api(
+            "/api/v1/extension/in-feed/answers",
+            {"prompt_id": prompt["prompt_id"], "value": choice["value"], "client_key": f"sim-in-feed-{day:04d}"},
+            "in-feed answer",
+            member,
+            status=(200, 201),
+        )
+        self.tally.in_feed_answers += 1
+
+    def surveys(self, member: Enrolled, day: int) -> None:
+        """Open surveys, asked on the days a wave's window is open for this participant (the extension asks every
+        day; on the other days the answer is an empty list)."""
+        since = day - member.install_day
+        if not any(opens <= since < opens + (length or 1) for _, opens, length in self.windows):
+            return
+        open_now = self._get("/api/v1/extension/surveys", "open surveys", headers=member.headers).json()["surveys"]
+        for survey in open_now:
+            wave = survey["wave"]
+            if wave in member.answered:
+                continue
+            member.answered.add(wave)
+            rng = draw(self.plan.seed, 7, member.person.index, self.wave_order[wave])
+            if wave != "baseline" and rng.random() >= FOLLOW_UP_RESPONSE:
+                continue
+            self.answer_survey(member, wave, urlsplit(survey["url"]).path, rng)
+
+    def answer_survey(self, member: Enrolled, wave: str, path: str, rng: np.random.Generator) -> None:
+        treated = wave != "baseline" and not member.control
+        levels = {
+            outcome: outcome_level(
+                self.plan,
+                member.person,
+                outcome,
+                self.wave_order[wave],
+                self.plan.effects.get(outcome, {}).get(member.arm, 0.0) if treated else 0.0,
+            )
+            for outcome in SURVEY_OUTCOMES
+        }
+        data = survey_form(self.instruments[wave], levels, rng, member.person.party)
+        for _page in range(30):
+            self.tally.requests += 1
+            response = self.client.post(path, data)
+            if response.status_code != 302:
+                if b"Thank you" in response.content:
+                    self.tally.surveys += 1
+                    return
+                raise SimulationError(f"survey {wave}: HTTP {response.status_code} {response.content[:800]!r}")
+        raise SimulationError(f"survey {wave} did not end")
+
+    # --- the platform's periodic jobs ----------------------------------------------------------------
+
+    def schedule(self, day: int) -> None:
+        self.clock.at = local_time(self.plan, day, 6)
+        call_command("run_survey_schedule", "--at", self.clock.now().isoformat(), stdout=StringIO())
+
+    def rollups(self) -> None:
+        first, last = first_day(self.plan), first_day(self.plan) + dt.timedelta(days=self.plan.days - 1)
+        days = ["--start", first.isoformat(), "--end", last.isoformat(), "--study", self.study.slug]
+        call_command("rollup_behaviour", *days, stdout=StringIO())
+        call_command("backfill_rollups", *days, stdout=StringIO())
+
+    def close(self) -> None:
+        """Let the slate writer finish and end this loop's connections."""
+        self.loop.run_until_complete(slatelog.close_writer())
+        self.loop.run_until_complete(asyncdb.close_loop_pool())
+        self.loop.close()
+
+
+def post_item(platform: str, n: int) -> dict[str, Any]:
+    """One of a fixed pool of synthetic posts per platform (so content is stored once and reused)."""
+    engagements = {
+        "reddit": {"upvote": n % 40, "downvote": n % 7, "comment": n % 13, "award": 0},
+        "twitter": {"like": n % 40, "retweet": n % 9, "comment": n % 13, "share": n % 5},
+    }[platform]
+    return {
+        "id": f"sim-{platform}-{n}",
+        "text": f"Simulated post {n}: a few words about the news of the day, number {n % 17}.",
+        "author_name_hash": hashlib.sha256(f"author-{n % 50}".encode()).hexdigest(),
+        "type": "post",
+        "embedded_urls": [],
+        "created_at": "2024-10-01 12:00:00",
+        "engagements": engagements,
+    }
+
+
+# Settings the rehearsal runs under: no scorer workers run, so slates go on with the scores cached (the
+# overload behaviour) instead of waiting for the deadline, and each /rank waits for its own slate's write.
+REHEARSAL_SETTINGS = {"PRC_SCORER_DEADLINE_S": 0.0, "RANK_WRITE_GRACE_S": 10.0}
+
+
+def simulate_study(plan: Plan, progress: Callable[[str], None] | None = None) -> tuple[Study, Tally]:
+    """Run the whole rehearsal; returns the simulated study and what was done."""
+    say = progress or (lambda _line: None)
+    plan = ending_yesterday(plan)
+    people = population(plan)
+    study = create_study(plan)
+    clock = Clock(local_time(plan, 0, 0))
+    with clock.running(), override_settings(**REHEARSAL_SETTINGS):
+        rehearsal = Rehearsal(plan, study, clock, progress)
+        try:
+            for day in range(plan.days):
+                rehearsal.schedule(day)
+                for person in (p for p in people if p.arrival_day == day):
+                    clock.at = local_time(plan, day, 8, person.arrival_minute // 10)
+                    rehearsal.arrive(person)
+                for member in rehearsal.enrolled:
+                    if not member.gone:
+                        rehearsal.live_day(member, day)
+                done = rehearsal.tally
+                say(f"day {day + 1}/{plan.days}: {done.enrolled} enrolled, {done.requests} requests")
+            rehearsal.rollups()
+        finally:
+            rehearsal.close()
+    return study, rehearsal.tally
