@@ -30,7 +30,7 @@ def _interrupt(signum: int, frame: object) -> None:
 # A small dress rehearsal beside the demo study: synthetic people through every endpoint over three simulated
 # weeks, with a planted effect the effects page shows (manage.py simulate_study; kept small to start quickly).
 DEMO_REHEARSAL = [
-    "--slug", "sim-demo", "--participants", "24", "--weeks", "3", "--seed", "1", "--baseline-days", "3",
+    "--slug", "sim-demo", "--participants", "16", "--weeks", "3", "--seed", "1", "--baseline-days", "3",
     "--inclusion-days", "3", "--rank-every", "2", "--effect", "affective_polarization=-0.5",
     "--effect", "active_minutes=-6", "--skip-existing",
 ]  # fmt: skip
