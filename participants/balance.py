@@ -156,6 +156,11 @@ def left_on(withdrawn: dt.date | None, last_uninstall: dt.date | None, installs_
 
 def stays(study: Study) -> list[Stay]:
     """Every included real participant's stay, in the study's local days."""
+    return list(stays_by_participant(study).values())
+
+
+def stays_by_participant(study: Study) -> dict[int, Stay]:
+    """``stays`` by participant id (the daily panel follows each participant until the day they left)."""
     tz = zoneinfo.ZoneInfo(study.timezone)
     rows = (
         Participant.objects.real()
@@ -165,17 +170,17 @@ def stays(study: Study) -> list[Stay]:
             installs_left=Count("installs", filter=Q(installs__uninstalled_at__isnull=True)),
             last_uninstall=Max("installs__uninstalled_at"),
         )
-        .values_list("assignment__arm__name", "included_at", "withdrawn_at", "last_uninstall", "installs_left")
+        .values_list("pk", "assignment__arm__name", "included_at", "withdrawn_at", "last_uninstall", "installs_left")
     )
 
     def day(at: dt.datetime | None) -> dt.date | None:
         return at.astimezone(tz).date() if at is not None else None
 
-    result = []
-    for arm, included, withdrawn, uninstalled, remaining in rows:
+    result = {}
+    for pk, arm, included, withdrawn, uninstalled, remaining in rows:
         included_on = day(included)
         if included_on is not None:  # always, by the filter; says so to the type checker
-            result.append(Stay(arm, included_on, left_on(day(withdrawn), day(uninstalled), remaining)))
+            result[pk] = Stay(arm, included_on, left_on(day(withdrawn), day(uninstalled), remaining))
     return result
 
 

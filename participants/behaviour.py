@@ -221,6 +221,21 @@ def daily_behaviour(events: Iterable[EventSignal], tz: ZoneInfo) -> dict[tuple[d
     return dict(days)
 
 
+def installed_days(installed_on: dt.date, left_on: dt.date | None, last_day: dt.date) -> tuple[dt.date, dt.date] | None:
+    """The first and last study day of a participant's daily panel (S1), or None when there is none yet.
+
+    A participant is followed from the local day the extension was installed to the day before they left
+    (``participants.balance.left_on``: withdrawal, or uninstalling their last copy), or to the last rolled-up
+    day. Every one of those days is a day of the panel, also one on which the extension reported nothing: the
+    extension records every minute whether a platform is the active page, so an installed day without a
+    recorded minute is a day of 0 active minutes, 0 views and 0 engagements on each platform (as in the paper,
+    whose panel has the same number of participant-days for every platform, Tables S5 and S6). A treatment that
+    drives someone off a platform altogether thus counts as the drop it is instead of leaving the panel.
+    """
+    last = min(last_day, left_on - dt.timedelta(days=1)) if left_on is not None else last_day
+    return (installed_on, last) if last >= installed_on else None
+
+
 # --- gaps ----------------------------------------------------------------------------------------
 
 

@@ -23,10 +23,12 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 from django.db import IntegrityError, transaction
+from django.db.models import Max
 from django.utils import timezone
 
-from participants import prereg
+from participants import balance, prereg
 from participants.balance import Subject
+from participants.behaviour import installed_days
 from participants.models import Arm, DailyBehaviour, Participant, Study
 from participants.paper import PLATFORMS
 from participants.treatment import treatment_start
@@ -44,7 +46,10 @@ STALE_AFTER = dt.timedelta(hours=6)  # a run still "running" this long after it 
 # Table S18's baseline covariates, coded from baseline answers (None: not answered or "prefer not to say").
 # Income is the bracket's midpoint in thousands of dollars, as the paper's IncomeK (10 ... 175).
 INCOME_K = {1: 10.0, 2: 27.5, 3: 42.5, 4: 62.5, 5: 87.5, 6: 125.0, 7: 175.0}
-COVARIATES = ("Male", "White", "Young", "Bachelors", "Democrat", "IncomeK", "SocialMediaMoreThan90Min")
+SURVEY_COVARIATES = ("Male", "White", "Young", "Bachelors", "Democrat", "IncomeK", "SocialMediaMoreThan90Min")
+# Baseline active minutes a day per platform, from the daily panel (``baseline_time``), in the paper's order.
+BASELINE_TIME = {"facebook": "BaselineTimeFacebook", "twitter": "BaselineTimeTwitter", "reddit": "BaselineTimeReddit"}
+COVARIATES = (*SURVEY_COVARIATES, *BASELINE_TIME.values())
 
 
 def _flag(condition: bool | None) -> float | None:
@@ -74,7 +79,8 @@ def covariates(answers: Mapping[str, Any]) -> dict[str, float | None]:
 
 
 def balance_subjects(study: Study) -> list[Subject]:
-    """Included real participants with an arm, each with the covariates of their completed baseline."""
+    """Included real participants with an arm, each with the covariates of their completed baseline and their
+    baseline time per platform (None without a baseline day in the daily panel)."""
     answers = dict(
         Response.objects.filter(
             wave__study=study, wave__kind=Wave.Kind.BASELINE, completed_at__isnull=False
@@ -86,7 +92,12 @@ def balance_subjects(study: Study) -> list[Subject]:
         .filter(study=study, assignment__isnull=False)
         .values_list("pk", "assignment__arm__name", "assignment__arm__is_control")
     )
-    return [Subject(arm, control, covariates(answers.get(pk, {}))) for pk, arm, control in people]
+    times = baseline_time(study)
+    missing = dict.fromkeys(BASELINE_TIME.values())
+    return [
+        Subject(arm, control, {**covariates(answers.get(pk, {})), **times.get(pk, missing)})
+        for pk, arm, control in people
+    ]
 
 
 def wave_periods(study: Study) -> dict[str, int]:
@@ -115,17 +126,21 @@ def survey_panel(study: Study) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
-def daily_panel(study: Study) -> tuple[pd.DataFrame, tuple[str, ...]]:
+def daily_panel(study: Study, *, baseline_only: bool = False) -> tuple[pd.DataFrame, tuple[str, ...]]:
     """S1's daily panel from the behaviour rollup (``participants.DailyBehaviour``) and its outcome columns.
 
-    One row per included real participant with an arm and each study day on which the extension reported
-    anything for them; a platform without a row that day counts 0. Outcomes are ``<platform>.<measure>``
-    (active minutes, views, engagements). ``cohort`` is the local day of the extension's first installation;
-    ``start.<platform>`` the local day a treated participant's arm began there
+    One row per included real participant with an arm and each study day they had the extension installed
+    (``participants.behaviour.installed_days``: from the local day of installation to the day before they left,
+    or to the last rolled-up day), and any other day the extension reported something for them. A platform
+    without a rollup row that day counts 0, and so does a whole installed day without one. Outcomes are
+    ``<platform>.<measure>`` (active minutes, views, engagements). ``cohort`` is the local day of the extension's
+    first installation; ``start.<platform>`` the local day a treated participant's arm began there
     (``participants.treatment.treatment_start``, the ranking path's own rule), empty for control and for an
-    arm that never starts on that platform.
+    arm that never starts on that platform. ``baseline_only``: each participant's first ``baseline_days`` days
+    only (Table S18's baseline time).
     """
     zone = ZoneInfo(study.timezone)
+    outcomes = tuple(f"{platform}.{measure}" for platform in PLATFORMS for measure in DAILY_MEASURES)
     starts = {arm.slug: {p: arm.start_date(p) for p in PLATFORMS} for arm in Arm.objects.filter(study=study)}
     people = {
         pk: (installed, arm, control)
@@ -135,24 +150,63 @@ def daily_panel(study: Study) -> tuple[pd.DataFrame, tuple[str, ...]]:
         .values_list("pk", "enrolled_at", "assignment__arm__slug", "assignment__arm__is_control")
         if installed is not None
     }
-    rows = DailyBehaviour.objects.filter(study_id=study.pk, participant_id__in=list(people)).values_list(
-        "participant_id", "day", "platform", *DAILY_MEASURES
-    )
-    long = pd.DataFrame(list(rows), columns=["participant", "day", "platform", *DAILY_MEASURES])
-    outcomes = tuple(f"{platform}.{measure}" for platform in PLATFORMS for measure in DAILY_MEASURES)
-    if long.empty:
+    rollup = DailyBehaviour.objects.filter(study_id=study.pk, participant_id__in=list(people))
+    last_day = rollup.aggregate(last=Max("day"))["last"]
+    if last_day is None:
         return pd.DataFrame(), outcomes
+    left = {pk: stay.left_on for pk, stay in balance.stays_by_participant(study).items()}
+    cohorts = {pk: installed.astimezone(zone).date() for pk, (installed, _, _) in people.items()}
+    baseline = dt.timedelta(days=study.baseline_days - 1)
+    spans = {
+        pk: span
+        for pk, cohort in cohorts.items()
+        if (
+            span := installed_days(
+                cohort, left.get(pk), min(last_day, cohort + baseline) if baseline_only else last_day
+            )
+        )
+    }
+    if baseline_only:
+        rollup = rollup.filter(day__lte=max((last for _, last in spans.values()), default=last_day))
+    rows = rollup.values_list("participant_id", "day", "platform", *DAILY_MEASURES)
+    long = pd.DataFrame(list(rows), columns=["participant", "day", "platform", *DAILY_MEASURES])
     wide = long.pivot_table(index=["participant", "day"], columns="platform", values=list(DAILY_MEASURES))
     wide.columns = [f"{platform}.{measure}" for measure, platform in wide.columns]
-    panel = wide.reindex(columns=list(outcomes)).fillna(0).reset_index()
+    grid = pd.DataFrame(
+        [(pk, first, (last - first).days + 1) for pk, (first, last) in spans.items()],
+        columns=["participant", "first", "n"],
+    )
+    grid = grid.loc[grid.index.repeat(grid["n"])]
+    offsets = pd.to_timedelta(grid.groupby("participant").cumcount().to_numpy(), unit="D")
+    grid = pd.DataFrame(
+        {"participant": grid["participant"].to_numpy(), "day": (pd.to_datetime(grid["first"]) + offsets).dt.date}
+    )
+    panel = grid.merge(wide.reset_index(), on=["participant", "day"], how="outer")
+    if baseline_only:  # a reported day after the baseline, or of someone who left during it
+        in_baseline = panel["day"] <= panel["participant"].map(lambda pk: cohorts[pk] + baseline)
+        panel = panel[in_baseline]
+    panel = panel.reindex(columns=["participant", "day", *outcomes]).fillna(0).sort_values(["participant", "day"])
     facts = {}
     for pk, (installed, arm, control) in people.items():
-        fact: dict[str, Any] = {"arm": arm, "is_control": control, "cohort": installed.astimezone(zone).date()}
+        fact: dict[str, Any] = {"arm": arm, "is_control": control, "cohort": cohorts[pk]}
         for platform in PLATFORMS:
             began = None if control else treatment_start(installed, study.baseline_days, starts[arm][platform])
             fact[f"start.{platform}"] = began.astimezone(zone).date() if began else None
         facts[pk] = fact
-    return panel.join(pd.DataFrame.from_dict(facts, orient="index"), on="participant"), outcomes
+    panel = panel.join(pd.DataFrame.from_dict(facts, orient="index"), on="participant")
+    return panel.reset_index(drop=True), outcomes
+
+
+def baseline_time(study: Study) -> dict[int, dict[str, float]]:
+    """Table S18's baseline time per platform: each participant's mean active minutes a day on the platform over
+    their baseline days (the first ``baseline_days`` days of the daily panel, silent days 0), as
+    ``BaselineTime<Platform>`` covariates."""
+    panel, _ = daily_panel(study, baseline_only=True)
+    if panel.empty:
+        return {}
+    columns = {f"{platform}.active_minutes": BASELINE_TIME[platform] for platform in PLATFORMS}
+    means = panel.groupby("participant")[list(columns)].mean().rename(columns=columns)
+    return {int(pk): {name: float(value) for name, value in row.items()} for pk, row in means.iterrows()}
 
 
 def platform_sample(daily: pd.DataFrame, outcome: str) -> pd.DataFrame:

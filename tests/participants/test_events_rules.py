@@ -8,7 +8,17 @@ from zoneinfo import ZoneInfo
 from hypothesis import given
 from hypothesis import strategies as st
 
-from participants.behaviour import ACTIVITY, ENGAGEMENT, VIEW, EventSignal, Gap, GapRule, daily_behaviour, find_gaps
+from participants.behaviour import (
+    ACTIVITY,
+    ENGAGEMENT,
+    VIEW,
+    EventSignal,
+    Gap,
+    GapRule,
+    daily_behaviour,
+    find_gaps,
+    installed_days,
+)
 
 UTC = ZoneInfo("UTC")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -92,6 +102,16 @@ DAYS = [dt.date(2026, 8, 1) + dt.timedelta(days=i) for i in range(20)]
 
 def series(values: list[int]) -> dict[dt.date, int]:
     return {day: value for day, value in zip(DAYS, values, strict=False) if value}
+
+
+def test_the_daily_panel_covers_every_installed_day_until_the_day_before_leaving_or_the_last_rolled_up_day() -> None:
+    installed, last = dt.date(2024, 9, 2), dt.date(2024, 9, 30)
+    assert installed_days(installed, None, last) == (installed, last)
+    assert installed_days(installed, dt.date(2024, 9, 10), last) == (installed, dt.date(2024, 9, 9))
+    assert installed_days(installed, dt.date(2024, 10, 5), last) == (installed, last)  # left after the last rollup
+    assert installed_days(installed, installed + dt.timedelta(days=1), last) == (installed, installed)
+    assert installed_days(installed, installed, last) is None  # left the day they installed
+    assert installed_days(dt.date(2024, 10, 1), None, last) is None  # installed after the last rolled-up day
 
 
 def test_a_stream_that_suddenly_drops_is_one_gap_for_as_long_as_it_lasts() -> None:
