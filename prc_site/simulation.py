@@ -10,15 +10,17 @@ through their management commands, as beat would run them.
 
 Steps:
 
-1. ``population``: each person's arrival day, platform, party, activity level and latent outcome
-   levels, drawn from the seed alone (pure).
+1. ``population``: each person's arrival day, the platforms they use (each with its usual active minutes a
+   day), party and latent outcome levels, drawn from the seed alone (pure).
 2. The clock: ``django.utils.timezone.now`` answers the simulated time while the rehearsal runs, so every
    stored time (consent, installation, inclusion, invitations, events) follows the simulated weeks. The
    simulated weeks end yesterday, so that times the database stamps itself (``now()``) never precede them.
 3. Each simulated day: the survey schedule at 06:00 local time, the day's arrivals sign up, then everyone
    installed acts once (heartbeat, a slate, the day's behaviour events, the in-feed question, open surveys).
 4. The planted effects (``Plan.effects``): once a treated person's baseline days are over (the moment
-   ``/rank`` switches their arm on), their active minutes rise by the planted minutes and their survey
+   ``/rank`` switches their arm on), their active minutes on each platform they use change by the planted
+   minutes (``active_minutes`` on every platform, ``<platform>.active_minutes`` on one; non-users stay at 0,
+   so S1 over everyone reads the planted minutes times the share of the platform's users), and their survey
    answers move so that the outcome's index rises by the planted control standard deviations. The world
    reads each person's assignment to know who is treated; nothing the person sends names an arm.
 5. At the end, the behaviour and slate rollups are computed for the simulated days.
@@ -62,8 +64,10 @@ from surveys import services as survey_services
 from surveys.models import Instrument, Question, Wave
 
 SURVEY_OUTCOMES = ("affective_polarization", "wellbeing", "trust")
-DAILY_OUTCOMES = ("active_minutes",)
 PLATFORMS = ("reddit", "twitter", "facebook")
+# Active minutes a day of a platform's users: on every platform they use, or on one.
+DAILY_OUTCOMES = ("active_minutes", *(f"{p}.active_minutes" for p in PLATFORMS))
+PLATFORM_USE = 0.6  # the chance a person uses each platform (everyone uses at least one)
 SLATE_ITEMS = 10
 POSTS_PER_PLATFORM = 200
 NOT_ELIGIBLE_SHARE = 0.10  # screened out (a tablet)
@@ -108,7 +112,7 @@ class Plan:
 
 def parse_effect(text: str, arms: Sequence[str]) -> tuple[str, dict[str, float]]:
     """``OUTCOME=EFFECT`` (every treatment arm) or ``OUTCOME:ARM=EFFECT`` -> (outcome, {arm: effect})."""
-    match = re.fullmatch(r"([a-z_]+)(?::([a-z0-9_-]+))?=(-?\d+(?:\.\d+)?)", text.strip())
+    match = re.fullmatch(r"([a-z_.]+)(?::([a-z0-9_-]+))?=(-?\d+(?:\.\d+)?)", text.strip())
     if not match:
         raise ValueError(f"{text!r}: write OUTCOME=EFFECT or OUTCOME:ARM=EFFECT, e.g. affective_polarization=-0.2")
     outcome, arm, value = match.group(1), match.group(2), float(match.group(3))
@@ -149,18 +153,22 @@ class Person:
     index: int
     arrival_day: int
     arrival_minute: int  # minutes after 08:00 local
-    platform: str
+    platforms: tuple[str, ...]  # the platforms they use; the first is where in-feed questions reach them
     party: str
     eligible: bool
     consents: bool
     installs: bool
     uninstall_day: int | None
-    activity: float  # usual active minutes a day
+    activity: Mapping[str, float]  # usual active minutes a day on each platform they use
     latent: Mapping[str, float]  # each survey outcome's person level (SD units)
 
     @property
     def vendor_id(self) -> str:
         return f"sim-{self.index:06d}"
+
+    @property
+    def platform(self) -> str:
+        return self.platforms[0]
 
 
 def population(plan: Plan) -> list[Person]:
@@ -171,18 +179,19 @@ def population(plan: Plan) -> list[Person]:
         consents = eligible and bool(rng.random() >= ABANDON_SHARE)
         arrival = int(rng.integers(0, plan.recruit_days))
         leaves = bool(rng.random() < UNINSTALL_SHARE)
+        platforms = tuple(p for p in PLATFORMS if rng.random() < PLATFORM_USE) or (PLATFORMS[int(rng.integers(0, 3))],)
         people.append(
             Person(
                 index=i,
                 arrival_day=arrival,
                 arrival_minute=int(rng.integers(0, 600)),
-                platform=PLATFORMS[int(rng.integers(0, len(PLATFORMS)))],
+                platforms=platforms,
                 party=("democrat", "republican")[int(rng.integers(0, 2))],
                 eligible=eligible,
                 consents=consents,
                 installs=consents and bool(rng.random() >= NO_INSTALL_SHARE),
                 uninstall_day=int(rng.integers(arrival + 1, plan.days)) if leaves and arrival + 1 < plan.days else None,
-                activity=float(np.clip(rng.normal(45, 15), 5, 150)),
+                activity={p: float(np.clip(rng.normal(30, 12), 3, 120)) for p in platforms},
                 latent={o: float(rng.normal(0, np.sqrt(PERSON_SHARE))) for o in SURVEY_OUTCOMES},
             )
         )
@@ -194,11 +203,22 @@ def draw(seed: int, *keys: int) -> np.random.Generator:
     return np.random.default_rng([seed, *keys])
 
 
-def active_minutes(plan: Plan, person: Person, day: int, planted: float) -> int:
-    """A person's active minutes on a day: their level, the day's common shock, noise, and the planted effect."""
-    shock = draw(plan.seed, 1, day).normal(0, 4)
-    noise = draw(plan.seed, 2, person.index, day).normal(0, 8)
-    return int(np.clip(round(person.activity + shock + noise + planted), 0, 600))
+def active_minutes(plan: Plan, person: Person, platform: str, day: int, planted: float) -> int:
+    """A person's active minutes on a platform on a day: their level there, the platform's common shock that day,
+    noise, and the planted effect; 0 on a platform they do not use."""
+    if platform not in person.activity:
+        return 0
+    k = PLATFORMS.index(platform)
+    shock = draw(plan.seed, 1, day, k).normal(0, 4)
+    noise = draw(plan.seed, 2, person.index, day, k).normal(0, 8)
+    return int(np.clip(round(person.activity[platform] + shock + noise + planted), 0, 300))
+
+
+def planted_minutes(effects: Mapping[str, Mapping[str, float]], platform: str, arm: str) -> float:
+    """The planted change of a treated user's active minutes on ``platform``: the platform's own effect if one
+    was planted, else the effect planted on every platform."""
+    own = effects.get(f"{platform}.active_minutes", {})
+    return own[arm] if arm in own else effects.get("active_minutes", {}).get(arm, 0.0)
 
 
 def outcome_level(plan: Plan, person: Person, outcome: str, wave: int, planted: float) -> float:
@@ -234,7 +254,8 @@ def survey_form(
     The planted outcomes' items follow the person's latent levels so that each index moves one control
     SD per unit: thermometers and friend comfort (affective polarization: in-party warmer, out-party
     colder), WHO-5 (wellbeing) and the GSS question (trust = 100 minus "can't be too careful").
-    Everything else is answered at random, the same way in every arm.
+    Everything else is answered at random, the same way in every arm, by its kind, so that any question an
+    instrument has (new ones included) is answered; a kind this does not know is an error, not a skipped page.
     """
     polar, well, trust = levels["affective_polarization"], levels["wellbeing"], levels["trust"]
     planted_numbers = {
@@ -265,6 +286,8 @@ def survey_form(
                 data[name] = int(rng.integers(low, high + 1))
         elif q.kind == Question.Kind.TEXT:
             data[q.key] = "A simulated answer."
+        else:
+            raise SimulationError(f"{q.key}: no simulated answer for a {q.kind!r} question")
     return data
 
 
@@ -478,7 +501,7 @@ class Rehearsal:
         answers = {
             "device": "laptop" if person.eligible else "tablet",
             "chrome": "yes",
-            "platforms": [person.platform],
+            "platforms": list(person.platforms),
             "desktop_share": "60",
             "party": person.party,
             "interest": "yes",
@@ -530,24 +553,27 @@ class Rehearsal:
             self.tally.uninstalls += 1
             return
         treated = member.treated_on(day, self.plan.baseline_days)
-        planted = self.plan.effects.get("active_minutes", {}).get(member.arm, 0.0) if treated else 0.0
-        minutes = active_minutes(self.plan, person, day, planted)
+        minutes = {
+            p: active_minutes(
+                self.plan, person, p, day, planted_minutes(self.plan.effects, p, member.arm) if treated else 0.0
+            )
+            for p in person.platforms
+        }
         self.clock.at = local_time(self.plan, day, 9)
         self._api(
             "/api/v1/extension/heartbeat",
-            {"platform": person.platform, "active_seconds": minutes * 60, "heartbeat_id": f"hb-{day}"},
+            {"platform": person.platform, "active_seconds": sum(minutes.values()) * 60, "heartbeat_id": f"hb-{day}"},
             "heartbeat",
             member,
         )
         if (day + person.index) % self.plan.rank_every == 0:
-            self.rank(member, day)
-        self.clock.at = local_time(self.plan, day, 9, minutes + 1)
+            self.rank(member, day, person.platforms[(day // self.plan.rank_every) % len(person.platforms)])
+        self.clock.at = local_time(self.plan, day, 9, sum(minutes.values()) + 1)
         self.send_events(member, day, minutes)
         self.in_feed(member, day)
         self.surveys(member, day)
 
-    def rank(self, member: Enrolled, day: int) -> None:
-        platform = member.person.platform if member.person.platform != "facebook" else "reddit"
+    def rank(self, member: Enrolled, day: int, platform: str) -> None:
         rng = draw(self.plan.seed, 4, member.person.index, day)
         posts = rng.choice(POSTS_PER_PLATFORM, SLATE_ITEMS, replace=False)
         body = {
@@ -570,23 +596,25 @@ class Rehearsal:
         _expect(response, 200, "/rank")
         self.tally.slates += 1
 
-    def send_events(self, member: Enrolled, day: int, minutes: int) -> None:
-        """The day's per-minute pings (active page, with input), a view every other minute, a few engagements."""
-        platform = member.person.platform
+    def send_events(self, member: Enrolled, day: int, minutes: Mapping[str, int]) -> None:
+        """The day's per-minute pings (active page, with input), a view every other minute and a few engagements,
+        one platform after the other from 09:00, in one batch."""
         start = local_time(self.plan, day, 9)
         rng = draw(self.plan.seed, 5, member.person.index, day)
         events: list[dict[str, Any]] = []
-        for m in range(minutes):
-            at = (start + dt.timedelta(minutes=m, seconds=5)).isoformat()
-            events.append(
-                {"kind": "activity", "platform": platform, "at": at, "active_page": True, "user_active": True}
-            )
-            if m % 2 == 0:
-                events.append({"kind": "view", "platform": platform, "at": at, "item_id": f"{platform}-{m}"})
-        for m in rng.choice(max(minutes, 1), min(minutes, int(rng.poisson(minutes / 15))), replace=False):
-            at = (start + dt.timedelta(minutes=int(m), seconds=30)).isoformat()
-            events.append({"kind": "engagement", "platform": platform, "at": at, "item_id": f"{platform}-{m}",
-                           "action": "like"})  # fmt: skip
+        for platform, count in minutes.items():
+            for m in range(count):
+                at = (start + dt.timedelta(minutes=m, seconds=5)).isoformat()
+                events.append(
+                    {"kind": "activity", "platform": platform, "at": at, "active_page": True, "user_active": True}
+                )
+                if m % 2 == 0:
+                    events.append({"kind": "view", "platform": platform, "at": at, "item_id": f"{platform}-{m}"})
+            for m in rng.choice(max(count, 1), min(count, int(rng.poisson(count / 15))), replace=False):
+                at = (start + dt.timedelta(minutes=int(m), seconds=30)).isoformat()
+                events.append({"kind": "engagement", "platform": platform, "at": at, "item_id": f"{platform}-{m}",
+                               "action": "like"})  # fmt: skip
+            start += dt.timedelta(minutes=count)
         if not events:
             return
         answer = self._api(
@@ -684,6 +712,7 @@ def post_item(platform: str, n: int) -> dict[str, Any]:
     engagements = {
         "reddit": {"upvote": n % 40, "downvote": n % 7, "comment": n % 13, "award": 0},
         "twitter": {"like": n % 40, "retweet": n % 9, "comment": n % 13, "share": n % 5},
+        "facebook": {"like": n % 40, "love": n % 6, "comment": n % 13, "share": n % 5},
     }[platform]
     return {
         "id": f"sim-{platform}-{n}",

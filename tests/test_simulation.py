@@ -1,8 +1,8 @@
 """The dress rehearsal (``manage.py simulate_study``): synthetic people through the real endpoints, and the
 estimators recovering what it planted.
 
-One small rehearsal runs once for the module (about 30 people over three simulated weeks; tens of seconds on a
-loaded two-core machine), then each test reads what it left in the database.
+One small rehearsal runs once for the module (24 people over two simulated weeks; under a minute on a quiet
+two-core machine), then each test reads what it left in the database.
 """
 
 from __future__ import annotations
@@ -23,17 +23,21 @@ from participants.models import BehaviourEvent, DailyBehaviour, Participant, Pay
 from prc_site import simulation
 from rankers.models import Slate
 from surveys import effects, estimators
-from surveys.models import InFeedPrompt, Question, Response
+from surveys.forms import SurveyPageForm
+from surveys.models import InFeedPrompt, Instrument, Question, Response
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("simulation")]
 
 SLUG = "sim-test"
 PLANTED_TRUST = 0.8  # SDs of the population's trust (the GSS answer, 15 points per SD)
-PLANTED_MINUTES = 12.0  # active minutes a day
+PEOPLE, WEEKS, SEED = 24, 2, 7
+# Active minutes a day of each platform's users once treated (Reddit: nothing planted).
+PLANTED_MINUTES = {"facebook": 12.0, "twitter": 20.0, "reddit": 0.0}
 REHEARSAL = [
-    "--slug", SLUG, "--participants", "30", "--weeks", "2", "--seed", "7", "--arms", "control,uprank_bridging",
-    "--baseline-days", "2", "--inclusion-days", "2", "--rank-every", "3",
-    "--effect", f"trust={PLANTED_TRUST}", "--effect", f"active_minutes={PLANTED_MINUTES}",
+    "--slug", SLUG, "--participants", str(PEOPLE), "--weeks", str(WEEKS), "--seed", str(SEED),
+    "--arms", "control,uprank_bridging", "--baseline-days", "4", "--inclusion-days", "2", "--rank-every", "3",
+    "--effect", f"trust={PLANTED_TRUST}", "--effect", f"facebook.active_minutes={PLANTED_MINUTES['facebook']}",
+    "--effect", f"twitter.active_minutes={PLANTED_MINUTES['twitter']}",
 ]  # fmt: skip
 
 
@@ -59,19 +63,23 @@ def test_the_rehearsal_goes_through_every_endpoint_into_a_study_marked_simulated
     assert study.simulated
     assert study.name.startswith("SIMULATED")
     people = Participant.objects.filter(study=study)
-    assert people.count() == 30
+    assert people.count() == PEOPLE
     assert not people.filter(is_test=True).exists()  # the study's own data: counted by its pages and estimates
     enrolled = people.filter(enrolled_at__isnull=False)
-    assert enrolled.count() >= 20
+    assert enrolled.count() >= 18
     assert people.filter(stage=Participant.Stage.SCREENED_OUT).exists()
-    assert enrolled.filter(included_at__isnull=False).count() >= 20
+    assert enrolled.filter(included_at__isnull=False).count() >= 18
     # Every slate answered and every event accepted is stored.
-    assert Slate.objects.filter(study_id=study.pk).count() == tallied(rehearsed, "slates") > 50
+    slates = Slate.objects.filter(study_id=study.pk)
+    assert slates.count() == tallied(rehearsed, "slates") > 50
+    assert set(slates.values_list("platform", flat=True)) == {"facebook", "reddit", "twitter"}
     assert BehaviourEvent.objects.filter(study_id=study.pk).count() == tallied(rehearsed, "events") > 5000
-    assert DailyBehaviour.objects.filter(study_id=study.pk).count() > 150
-    assert Response.objects.filter(wave__study=study, completed_at__isnull=False).count() > 50
+    rollup = DailyBehaviour.objects.filter(study_id=study.pk)
+    assert rollup.count() > 150
+    assert set(rollup.values_list("platform", flat=True)) == {"facebook", "reddit", "twitter"}
+    assert Response.objects.filter(wave__study=study, completed_at__isnull=False).count() > 40
     assert InFeedPrompt.objects.filter(participant__study=study, answered_at__isnull=False).exists()
-    assert Payment.objects.filter(participant__study=study, kind=Payment.Kind.SURVEY).count() > 20
+    assert Payment.objects.filter(participant__study=study, kind=Payment.Kind.SURVEY).count() > 15
     # Every stored time is simulated: nothing after the last simulated day.
     last_day = max(p.enrolled_at for p in enrolled if p.enrolled_at)
     assert last_day < dt.datetime.now(dt.UTC) - dt.timedelta(days=7)
@@ -109,35 +117,61 @@ def test_outcomes_with_nothing_planted_are_not_significantly_different_from_zero
         assert estimate.p_value > 0.05, estimate
 
 
-def test_s1_on_the_rolled_up_daily_panel_recovers_the_planted_active_minutes(study: Study) -> None:
+def users_of(study: Study, platform: str) -> set[int]:
+    """The participants who use ``platform``, from the rehearsal's own population (the same seed, the same people)."""
+    plan = simulation.Plan(slug=SLUG, participants=PEOPLE, weeks=WEEKS, seed=SEED)
+    uses = {person.vendor_id for person in simulation.population(plan) if platform in person.platforms}
+    return {pk for pk, pid in Participant.objects.filter(study=study).values_list("pk", "vendor_pid") if pid in uses}
+
+
+def test_s1_on_the_rolled_up_daily_panel_recovers_the_planted_active_minutes_per_platform(study: Study) -> None:
+    """Minutes are planted per user of a platform; S1 over everyone (non-users at 0, as in the paper) reads the
+    planted minutes times the treated group's share of the platform's users."""
     panel, outcomes = effects.daily_panel(study)
-    assert outcomes == ("active_minutes", "views", "engagements")
-    for arm in (None, "uprank_bridging"):
-        estimate = estimators.estimate_daily(panel, "active_minutes", arm=arm, baseline_days=study.baseline_days)
-        assert estimate is not None
-        assert estimate.ci_low <= PLANTED_MINUTES <= estimate.ci_high, estimate
-        assert estimate.p_value < 0.05, estimate
+    assert {f"{p}.active_minutes" for p in PLANTED_MINUTES} <= set(outcomes)
+    treated = set(panel.loc[~panel["is_control"], "participant"])
+    for platform, planted in PLANTED_MINUTES.items():
+        expected = planted * len(treated & users_of(study, platform)) / len(treated)
+        sample = effects.platform_sample(panel, f"{platform}.active_minutes")
+        for arm in (None, "uprank_bridging"):
+            estimate = estimators.estimate_daily(
+                sample, f"{platform}.active_minutes", arm=arm, baseline_days=study.baseline_days
+            )
+            assert estimate is not None
+            assert estimate.ci_low <= expected <= estimate.ci_high, (platform, expected, estimate)
+            assert (estimate.p_value < 0.05) == (planted != 0), (platform, estimate)
 
 
 def test_the_daily_panel_follows_each_participant_from_installation_until_they_leave(study: Study) -> None:
+    """Every installed day is in the panel, the silent ones too (at 0 on every platform)."""
     panel, _ = effects.daily_panel(study)
     tz = ZoneInfo(study.timezone)
     last_day = panel["day"].max()
-    for person in Participant.objects.filter(study=study, enrolled_at__isnull=False):
+    for person in Participant.objects.filter(study=study, included_at__isnull=False):
         days = panel.loc[panel["participant"] == person.pk, "day"]
         install = person.installs.get()
         leaves = install.uninstalled_at.astimezone(tz).date() if install.uninstalled_at else None
-        assert days.min().date() == person.enrolled_at.astimezone(tz).date()
-        assert days.max().date() == (leaves - dt.timedelta(days=1) if leaves else last_day.date())
+        assert person.enrolled_at is not None
+        assert days.min() == person.enrolled_at.astimezone(tz).date()
+        assert days.max() == (leaves - dt.timedelta(days=1) if leaves else last_day)
         assert len(days) == days.nunique() == (days.max() - days.min()).days + 1
+    platforms = [f"{p}.active_minutes" for p in PLANTED_MINUTES]
+    for platform in PLANTED_MINUTES:  # a platform someone does not use is 0 on each of their days
+        non_users = panel[~panel["participant"].isin(users_of(study, platform))]
+        assert not non_users.empty
+        assert (non_users[f"{platform}.active_minutes"] == 0).all()
+    assert (panel[platforms].sum(axis=1) > 0).mean() > 0.9
 
 
 def test_the_command_prints_each_estimate_beside_what_was_planted(rehearsed: str) -> None:
     line = next(row for row in rehearsed.splitlines() if "S3 trust " in row and "pooled" in row)
     assert f"planted +{PLANTED_TRUST:.3f}" in line
     assert "planted +0.000" in next(row for row in rehearsed.splitlines() if "S3 wellbeing " in row)
-    line = next(row for row in rehearsed.splitlines() if "S1 active_minutes" in row and "uprank_bridging" in row)
-    assert f"planted +{PLANTED_MINUTES:.3f}" in line
+    line = next(row for row in rehearsed.splitlines() if "S1 facebook.active_minutes " in row and "pooled" in row)
+    assert f"planted +{PLANTED_MINUTES['facebook']:.3f} a user-day" in line
+    line = next(row for row in rehearsed.splitlines() if "S1 twitter.active_minutes " in row and "bridging" in row)
+    assert f"planted +{PLANTED_MINUTES['twitter']:.3f} a user-day" in line
+    assert "not planted" in next(row for row in rehearsed.splitlines() if "S1 facebook.views " in row)
 
 
 def test_a_plan_draws_the_same_people_from_the_same_seed_and_others_from_another() -> None:
@@ -145,13 +179,25 @@ def test_a_plan_draws_the_same_people_from_the_same_seed_and_others_from_another
     assert simulation.population(plan) == simulation.population(plan)
     other = simulation.population(simulation.Plan(slug="x", participants=50, weeks=3, seed=4))
     assert [p.activity for p in other] != [p.activity for p in simulation.population(plan)]
+    assert all(p.platforms and set(p.activity) == set(p.platforms) for p in other)
+    assert {len(p.platforms) for p in other} == {1, 2, 3}
 
 
-def test_planted_minutes_add_to_a_persons_day_and_nothing_else_changes() -> None:
-    plan = simulation.Plan(slug="x", participants=5, weeks=3, seed=1)
-    person = simulation.population(plan)[2]
-    untreated = simulation.active_minutes(plan, person, 10, 0.0)
-    assert simulation.active_minutes(plan, person, 10, 20.0) == untreated + 20
+def test_planted_minutes_add_to_a_users_day_on_the_platform_and_a_non_user_stays_at_zero() -> None:
+    plan = simulation.Plan(slug="x", participants=20, weeks=3, seed=1)
+    person = next(p for p in simulation.population(plan) if len(p.platforms) == 2)
+    used, unused = person.platforms[0], next(p for p in simulation.PLATFORMS if p not in person.platforms)
+    untreated = simulation.active_minutes(plan, person, used, 10, 0.0)
+    assert simulation.active_minutes(plan, person, used, 10, 20.0) == untreated + 20
+    assert simulation.active_minutes(plan, person, unused, 10, 20.0) == 0
+
+
+def test_a_platforms_own_planted_minutes_replace_the_ones_planted_on_every_platform() -> None:
+    planted = {"active_minutes": {"a": -5.0, "b": -5.0}, "twitter.active_minutes": {"a": 7.0}}
+    assert simulation.planted_minutes(planted, "twitter", "a") == 7.0
+    assert simulation.planted_minutes(planted, "twitter", "b") == -5.0
+    assert simulation.planted_minutes(planted, "reddit", "a") == -5.0
+    assert simulation.planted_minutes({}, "reddit", "a") == 0.0
 
 
 def test_survey_answers_follow_the_latent_level_of_each_planted_outcome() -> None:
@@ -170,18 +216,48 @@ def test_survey_answers_follow_the_latent_level_of_each_planted_outcome() -> Non
     assert (hot["ft_in"], hot["ft_out"], hot["gss_trust"], hot["sd_in"]) == (65, 35, 35, 5)
 
 
+@pytest.mark.django_db
+def test_the_simulated_answers_fill_every_page_of_every_instrument() -> None:
+    """Whatever questions an instrument has (new ones included), each page's own form accepts what a simulated
+    person posts, so a rehearsal never stalls on a page."""
+    call_command("load_instruments", stdout=StringIO())
+    levels = dict.fromkeys(simulation.SURVEY_OUTCOMES, 0.5)
+    instruments = list(Instrument.objects.prefetch_related("questions"))
+    assert {i.slug for i in instruments} >= {"prc-baseline", "prc-midline", "prc-endline"}
+    for instrument in instruments:
+        questions = list(instrument.questions.all())
+        data = simulation.survey_form(questions, levels, np.random.default_rng(0), "democrat")
+        for page in sorted({q.page for q in questions}):
+            on_page = [q for q in questions if q.page == page]
+            form = SurveyPageForm(data, questions=on_page, words={}, initial_answers={})
+            assert form.is_valid(), (instrument.slug, page, form.errors)
+
+
+def test_a_question_of_a_kind_the_rehearsal_cannot_answer_stops_it() -> None:
+    with pytest.raises(simulation.SimulationError, match="ranking"):
+        simulation.survey_form(
+            [Question(key="q", kind="ranking")],
+            dict.fromkeys(simulation.SURVEY_OUTCOMES, 0),
+            np.random.default_rng(0),
+            "x",
+        )
+
+
 @pytest.mark.parametrize(
     ("text", "parsed"),
     [
         ("affective_polarization=-0.2", ("affective_polarization", {"a": -0.2, "b": -0.2})),
         ("active_minutes:b=10", ("active_minutes", {"b": 10.0})),
+        ("facebook.active_minutes=-3", ("facebook.active_minutes", {"a": -3.0, "b": -3.0})),
     ],
 )
 def test_an_effect_names_an_outcome_and_optionally_one_arm(text: str, parsed: tuple[str, dict[str, float]]) -> None:
     assert simulation.parse_effect(text, ["control", "a", "b"]) == parsed
 
 
-@pytest.mark.parametrize("text", ["happiness=1", "trust:control=1", "trust:zz=1", "trust=lots", "trust"])
+@pytest.mark.parametrize(
+    "text", ["happiness=1", "youtube.active_minutes=1", "trust:control=1", "trust:zz=1", "trust=lots", "trust"]
+)
 def test_an_effect_on_an_unknown_outcome_or_arm_is_refused(text: str) -> None:
     with pytest.raises(ValueError, match=r"\S"):
         simulation.parse_effect(text, ["control", "a"])

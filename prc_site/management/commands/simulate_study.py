@@ -34,7 +34,8 @@ class Command(BaseCommand):
             metavar="OUTCOME[:ARM]=EFFECT",
             help="A planted effect, repeatable: survey indexes "
             f"({', '.join(simulation.SURVEY_OUTCOMES)}) in control SDs, {', '.join(simulation.DAILY_OUTCOMES)} in "
-            "minutes a day; without ARM, every treatment arm.",
+            "minutes a day of the platform's users (active_minutes: every platform); without ARM, every treatment "
+            "arm.",
         )
         parser.add_argument(
             "--arms",
@@ -66,19 +67,25 @@ class Command(BaseCommand):
         if options["no_estimates"]:
             return
         run = effects.run_effects(study=study)
-        planted = plan.effects
         self.stdout.write(f"Effect estimates ({run.status}):")
         for row in run.estimates:
-            want = planted.get(row["outcome"], {})
-            expected = (
-                want.get(row["sample"], 0.0)
-                if row["sample"] != "pooled"
-                else (sum(want.values()) / max(1, len(plan.arms) - 1) if want else 0.0)
-            )
             self.stdout.write(
                 f"  {row['spec']} {row['outcome']:<24} {row['sample']:<26} {row['estimate']:+.3f} "
-                f"[{row['ci_low']:+.3f}, {row['ci_high']:+.3f}]  planted {expected:+.3f}"
+                f"[{row['ci_low']:+.3f}, {row['ci_high']:+.3f}]  {self.planted(plan, row['outcome'], row['sample'])}"
             )
+
+    def planted(self, plan: simulation.Plan, outcome: str, sample: str) -> str:
+        """What was planted on an estimate's outcome: for an arm, its effect; pooled, the mean over the treatment
+        arms. Active minutes are planted per user of the platform (S1 over everyone reads less: non-users stay 0)."""
+        arms = [a for a in plan.arms if a != "control"] if sample == "pooled" else [sample]
+        platform, _, measure = outcome.rpartition(".")
+        if outcome in simulation.SURVEY_OUTCOMES:
+            effects_ = [plan.effects.get(outcome, {}).get(arm, 0.0) for arm in arms]
+            return f"planted {sum(effects_) / len(effects_):+.3f}"
+        if measure == "active_minutes" and platform in simulation.PLATFORMS:
+            effects_ = [simulation.planted_minutes(plan.effects, platform, arm) for arm in arms]
+            return f"planted {sum(effects_) / len(effects_):+.3f} a user-day"
+        return "(not planted; follows active minutes)"
 
     def plan(self, options: dict[str, Any]) -> simulation.Plan:
         arms = tuple(dict.fromkeys(["control", *(a.strip() for a in options["arms"].split(",") if a.strip())]))
