@@ -45,7 +45,6 @@ def balance_page(request: HttpRequest) -> HttpResponse:
 def _effects_context(study: Study) -> dict[str, Any]:
     running, finished = effects.latest_run(study)
     view = effects.shown(study, finished)
-    figure = charts.effects_figure(view.estimates, title="Effects with 95% confidence intervals")
     return {
         "study": study,
         "running": running,
@@ -56,7 +55,10 @@ def _effects_context(study: Study) -> dict[str, Any]:
         "unblinding": getattr(study, "unblinding", None) if view.unblinded else None,
         "plan": AnalysisPlan.objects.filter(study=study).first(),
         "can_unblind": False,
-        "effects_chart": participant_charts.figure_html(figure, div_id="effects-chart") if view.estimates else "",
+        "effects_charts": [
+            participant_charts.figure_html(figure, div_id=f"effects-chart-{unit}")
+            for unit, figure in charts.effects_figures(view.estimates)
+        ],
     }
 
 

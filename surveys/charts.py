@@ -32,8 +32,30 @@ def completion_figure(daily: list[DailyCompletion], totals: list[WaveArmRow]) ->
     return figure
 
 
-def effects_figure(estimates: list[Estimate], *, title: str) -> go.Figure:
-    """Each estimate with its 95% confidence interval, one row per outcome and sample (a forest plot)."""
+# The units effects are read in, each drawn on its own axis: S3's indexes in control-group standard deviations,
+# S1's outcomes raw (the paper: "Platform based outcomes are reported in raw units").
+EFFECT_UNITS = {
+    "sd": "Effect in control-group standard deviations (95% CI)",
+    "minutes": "Effect in active minutes a day (95% CI)",
+    "counts": "Effect in views or engagements a day (95% CI)",
+}
+
+
+def effect_unit(estimate: Estimate) -> str:
+    """The unit of an estimate (a key of ``EFFECT_UNITS``)."""
+    if estimate.spec == "S3":
+        return "sd"
+    return "minutes" if estimate.outcome.endswith("active_minutes") else "counts"
+
+
+def effects_figures(estimates: list[Estimate]) -> list[tuple[str, go.Figure]]:
+    """One forest plot per unit present, as (unit, figure): estimates in different units never share an axis."""
+    units = [unit for unit in EFFECT_UNITS if any(effect_unit(e) == unit for e in estimates)]
+    return [(unit, effects_figure([e for e in estimates if effect_unit(e) == unit], unit=unit)) for unit in units]
+
+
+def effects_figure(estimates: list[Estimate], *, unit: str) -> go.Figure:
+    """Each estimate with its 95% confidence interval, one row per outcome and sample (a forest plot), in one unit."""
     figure = go.Figure()
     for spec in sorted({e.spec for e in estimates}):
         rows = [e for e in estimates if e.spec == spec]
@@ -51,8 +73,8 @@ def effects_figure(estimates: list[Estimate], *, title: str) -> go.Figure:
         )
     figure.add_vline(x=0, line_dash="dot", line_color="#616e7c")
     figure.update_layout(
-        title=title,
-        xaxis={"title": "Effect (95% CI)"},
+        title=f"{' and '.join(sorted({e.spec for e in estimates}))}: {EFFECT_UNITS[unit].removesuffix(' (95% CI)')}",
+        xaxis={"title": EFFECT_UNITS[unit]},
         yaxis={"autorange": "reversed"},
         legend={"orientation": "h", "y": -0.2},
         margin={"l": 220, "r": 20, "t": 50, "b": 40},

@@ -128,7 +128,8 @@ def test_blinded_page_shows_only_the_pooled_estimate_and_names_no_arm(surveyed: 
     assert {e.sample for e in page.context["estimates"]} == {"pooled"}
     html = page.content.decode()
     assert "Blinded:" in html
-    assert 'id="effects-chart"' in html
+    assert 'id="effects-chart-sd"' in html
+    assert 'id="effects-chart-minutes"' not in html  # no S1 estimate: no chart in minutes
     assert "uprank_bridging" not in html
     assert "add_news" not in html
     assert "unblind-form" not in html  # only a PI may unblind
