@@ -291,7 +291,7 @@ With [DuckDB](https://duckdb.org) (no database server needed; it reads files lar
 
 ```sql
 -- duckdb
-SELECT a.arm_name, p.platform, avg(p.active_minutes) AS minutes_per_day
+SELECT a.arm_name, p.platform, avg(p.active_minutes) AS minutes_per_day_of_use
 FROM '{panel}' p JOIN '{assignments}' a USING (participant)
 GROUP BY ALL ORDER BY ALL;
 ```
@@ -668,7 +668,9 @@ PARTICIPANT_DATASETS = (
     Dataset(
         "daily_panel",
         "Daily behaviour panel",
-        "One row per participant, platform and study day with events (the panel of the paper's equation S1).",
+        "One row per participant, platform and study day with events (the daily behaviour rollup). The paper's "
+        "S1 panel also counts every other day a participant had the extension installed as 0 on each platform "
+        "(surveys.effects.daily_panel): a mean per day over these rows alone is a mean per day of use.",
         _panel_columns,
         _panel_rows,
     ),
