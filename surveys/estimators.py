@@ -23,6 +23,7 @@ Steps of S1:
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -30,6 +31,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from linearmodels.panel import PanelOLS
+
+logger = logging.getLogger(__name__)
 
 POOLED = "pooled"
 CI_Z = 1.959963984540054  # two-sided 95 %
@@ -137,7 +140,11 @@ def estimate_daily(
     frame = frame[frame[outcome].notna()]
     if not _identified(frame):
         return None
-    fit = _fit(frame, outcome, "day", cov_type="kernel", other="cell")
+    try:
+        fit = _fit(frame, outcome, "day", cov_type="kernel", other="cell")
+    except ValueError as error:  # e.g. every (cohort, date, period) cell holds one participant: nothing to compare
+        logger.info("S1 %s (%s) not identified: %s", outcome, arm or POOLED, error)
+        return None
     if not all(math.isfinite(v) for v in fit):  # e.g. an outcome that never varies
         return None
     return _estimate("S1", outcome, arm or POOLED, frame, fit)

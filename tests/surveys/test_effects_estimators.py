@@ -87,6 +87,15 @@ def test_s1_without_any_treated_day_is_not_estimated() -> None:
     assert estimators.estimate_daily(panel, "active_minutes") is None
 
 
+def test_s1_whose_fixed_effects_nest_the_participants_is_not_estimated_instead_of_failing_the_run() -> None:
+    """Two treated people in different cohorts and no control: each (cohort, date, period) cell is one person's."""
+    panel = estimators.synthetic_daily_panel(participants=2, days=20, effect=2.0, seed=0, cohorts=4)
+    assert panel.groupby("participant")["cohort"].first().nunique() == 2
+    assert not panel["is_control"].any()
+
+    assert estimators.estimate_daily(panel, "active_minutes") is None
+
+
 def test_s3_recovers_planted_effects_pooled_and_per_arm_with_errors_clustered_by_participant() -> None:
     panel = survey_panel(participants=900, effect={"uprank": 0.3, "downrank": -0.2}, seed=2)
     uprank = estimators.estimate_survey(panel, "polarization", arm="uprank")
