@@ -167,6 +167,7 @@ def test_the_command_prints_each_estimate_beside_what_was_planted(rehearsed: str
     line = next(row for row in rehearsed.splitlines() if "S3 trust " in row and "pooled" in row)
     assert f"planted +{PLANTED_TRUST:.3f}" in line
     assert "planted +0.000" in next(row for row in rehearsed.splitlines() if "S3 wellbeing " in row)
+    assert "planted +0.000" in next(row for row in rehearsed.splitlines() if "S3 empathy " in row)  # never planted
     line = next(row for row in rehearsed.splitlines() if "S1 facebook.active_minutes " in row and "pooled" in row)
     assert f"planted +{PLANTED_MINUTES['facebook']:.3f} a user-day" in line
     line = next(row for row in rehearsed.splitlines() if "S1 twitter.active_minutes " in row and "bridging" in row)

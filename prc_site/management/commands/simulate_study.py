@@ -79,10 +79,10 @@ class Command(BaseCommand):
         arms. Active minutes are planted per user of the platform (S1 over everyone reads less: non-users stay 0)."""
         arms = [a for a in plan.arms if a != "control"] if sample == "pooled" else [sample]
         platform, _, measure = outcome.rpartition(".")
-        if outcome in simulation.SURVEY_OUTCOMES:
+        if not platform:  # a survey index: planted, or answered at random alike in every arm
             effects_ = [plan.effects.get(outcome, {}).get(arm, 0.0) for arm in arms]
             return f"planted {sum(effects_) / len(effects_):+.3f}"
-        if measure == "active_minutes" and platform in simulation.PLATFORMS:
+        if measure == "active_minutes":
             effects_ = [simulation.planted_minutes(plan.effects, platform, arm) for arm in arms]
             return f"planted {sum(effects_) / len(effects_):+.3f} a user-day"
         return "(not planted; follows active minutes)"
