@@ -213,8 +213,9 @@ class PostAnnotation(models.Model):
     quality = models.JSONField(
         null=True,
         blank=True,
-        help_text="The prompt's flags, name -> bool: has_enough_context, is_political_social, is_niche, "
-        "is_logistical, is_frivolous, is_sarcastic, is_outrage, is_conspiratorial, is_pessimistic, is_nsfw.",
+        help_text="The prompt's flags, name -> probability 0..1 (prompt version 1's true/false as 1.0/0.0): "
+        "has_enough_context, is_political_social, is_niche, is_logistical, is_frivolous, is_sarcastic, is_outrage, "
+        "is_conspiratorial, is_pessimistic, is_nsfw.",
     )
     political_orientation = models.PositiveSmallIntegerField(
         null=True,
