@@ -132,11 +132,12 @@ return {1, jobs, texts}
 # A worker's batch: the newest jobs (the ones with the most time left) up to ARGV[2] texts, at ARGV[3] seconds a
 # text plus ARGV[5] seconds a call. A job of which not even one text could be scored before its deadline is
 # dropped (scoring it would be work for nobody) and counted done for its slate (ARGV[4] is the done keys'
-# prefix), so that its web process stops waiting for it. A job that could start in time but not after the texts
-# already taken goes back to the head of the queue for another scorer process, and the batch is complete. The
-# worker scores a job's texts in the order of their deadlines and publishes them as they are done
-# (``rankers.scoring.worker``), so a job is worth taking as long as its first text fits. Returns {expired jobs,
-# expired texts, job, ...}.
+# prefix), so that its web process stops waiting for it. The worker scores a job's texts in the order of their
+# deadlines and publishes them as they are done (``rankers.scoring.worker``), so the first job is worth taking as
+# long as its first text fits. A further job that could not be finished in time after the texts already taken goes
+# back to the head of the queue, and the batch is complete: another scorer process (or this one's next batch) takes
+# it, so that the jobs of a slate too big for one process are scored side by side. Returns {expired jobs, expired
+# texts, job, ...}.
 TAKE = (
     _DROP_EXPIRED
     + """
@@ -153,7 +154,7 @@ while taken < tonumber(ARGV[2]) do
     out[2] = out[2] + tonumber(n)
     redis.call('INCR', ARGV[4] .. slate)
     redis.call('EXPIRE', ARGV[4] .. slate, 60)
-  elseif taken > 0 and tonumber(deadline) < now + overhead + (taken + 1) * per_text then
+  elseif taken > 0 and tonumber(deadline) < now + overhead + (taken + tonumber(n)) * per_text then
     redis.call('LPUSH', KEYS[1], job)
     break
   else

@@ -6,8 +6,8 @@ Each ``score_pending`` message makes a worker process take one batch (``score_ba
 
 1. Take the newest jobs from the Redis queue, up to ``PRC_SCORER_BATCH_TEXTS`` texts, across every web process's
    requests. Jobs of which not even one text could be scored before the deadline at the process's recent pace
-   are dropped before they start, and counted; a job that could only start after this batch's other texts is
-   left for another scorer process.
+   are dropped before they start, and counted; a further job that could not be finished in time after this
+   batch's other texts is left for another scorer process, so that two processes score one slate's jobs at once.
 2. Drop jobs for another scorer (a worker configured with a different backend or model): counted as failed.
 3. Deduplicate the texts; take those Redis or PostgreSQL already hold from there.
 4. Score the rest in chunks, earliest deadline first (``chunk_size``): each chunk's scores go to Redis as soon as
@@ -126,10 +126,12 @@ def score_batch(now: float | None = None) -> int:
     stats.count(jobs_expired=taken.expired_jobs, texts_expired=taken.expired_texts)
     if taken.jobs:
         _last_batch = time.monotonic()
-    elif taken.expired_jobs and time.monotonic() - _last_batch > STALE_PACE_S:
+    elif taken.expired_jobs and pace.per_text > 0 and time.monotonic() - _last_batch > STALE_PACE_S:
         logger.warning("no job fitted this process's pace for %.0f s; measuring it again", STALE_PACE_S)
         pace = Pace()
         _last_batch = time.monotonic()
+    if taken.expired_jobs and not taken.jobs:
+        logger.info("batch: no job taken, %d dropped as too late", taken.expired_jobs)
     mine = sorted((job for job in taken.jobs if job.scorer == identity()), key=lambda job: job.deadline)
     foreign = [job for job in taken.jobs if job.scorer != identity()]
     if foreign:
@@ -145,7 +147,7 @@ def score_batch(now: float | None = None) -> int:
                 digest = text_digest(text)
                 texts[digest] = text
                 deadlines[digest] = max(deadlines.get(digest, 0.0), job.deadline)
-        score_and_store(texts, attributes, jobs=mine, deadlines=deadlines)
+        score_and_store(texts, attributes, jobs=mine, deadlines=deadlines, dropped=taken.expired_jobs)
     return len(taken.jobs)
 
 
@@ -155,11 +157,16 @@ def score_and_store(
     *,
     jobs: Sequence[store.Job] = (),
     deadlines: Mapping[str, float] | None = None,
+    dropped: int = 0,
 ) -> int:
     """Make sure every text (by digest) has scores in Redis and PostgreSQL, or, with ``deadlines`` (Unix time by
-    digest), every text that can be scored before its deadline; ``jobs`` are counted done as their texts are.
-    Returns how many texts the backend scored."""
+    digest), every text that can be scored before its deadline; ``jobs`` are counted done as their texts are
+    (``dropped``: how many jobs the batch's take dropped as too late, for the log line). Returns how many texts
+    the backend scored."""
     started = time.perf_counter()
+    pace_before = (pace.overhead, pace.per_text)
+    first_left = min(deadlines.values()) - time.time() if deadlines else None
+    chunks: list[str] = []
     progress = Progress(jobs)
     known = store.read(list(texts), attributes)
     missing = [digest for digest in texts if digest not in known]
@@ -184,9 +191,11 @@ def score_and_store(
             if not pending:
                 break
         chunk, pending = _next_chunk(backend, pending, deadlines, time.time())
-        chunk_started = time.perf_counter()
+        chunk_started, chunk_cpu = time.perf_counter(), time.process_time()
         scored = score_texts(backend, [texts[d] for d in chunk], attributes)
-        pace.observe(time.perf_counter() - chunk_started, len(chunk))
+        seconds = time.perf_counter() - chunk_started
+        pace.observe(seconds, len(chunk))
+        chunks.append(f"{len(chunk)}:{seconds * 1000:.0f}/{(time.process_time() - chunk_cpu) * 1000:.0f}")
         store.write(scored.entries, done_jobs=progress.resolve(chunk))
         entries.update(scored.entries)
         failed, garbage = failed + scored.failed, garbage + scored.garbage
@@ -200,6 +209,14 @@ def score_and_store(
         texts_expired=late,
         scoring_ms=round((time.perf_counter() - started) * 1000),
     )
+    if deadlines is not None:
+        logger.info(
+            "batch: %d jobs, %d texts (%d from PostgreSQL), %d dropped as too late; first deadline in %s ms; "
+            "pace %.0f ms + %.1f ms/text; chunks (texts:wall/CPU ms) %s; %d texts late",
+            len(jobs), len(texts), len(from_db), dropped,
+            "?" if first_left is None else f"{first_left * 1000:.0f}",
+            pace_before[0] * 1000, pace_before[1] * 1000, " ".join(chunks) or "-", late,
+        )  # fmt: skip
     return len(entries)
 
 
@@ -270,6 +287,8 @@ def load_backend_in_each_process(**kwargs: Any) -> None:
                 learn_pace(backend)
         except Exception:
             logger.exception("scorer backend %s failed to load in a worker process", identity())
+        global _last_batch
+        _last_batch = time.monotonic()  # the pace is new: loading the model is no time without a batch
 
 
 def limit_model_threads() -> None:
@@ -282,12 +301,18 @@ def limit_model_threads() -> None:
 
 
 WARM_UP_SIZES = (1, 8)
+# A model's time grows with a text's tokens: the warm-up texts are as long as a typical post (about 140
+# characters), so that the first batch's chunks are sized for posts, not for a few words.
+WARM_UP_TEXT = (
+    "warm up {n}: the council met on Tuesday to discuss the new bus routes, and people on both sides said they "
+    "wanted to hear more before the vote"
+)
 
 
 def learn_pace(backend: ScorerBackend) -> None:
     """Time calls of two sizes, so that the process's first batch is already scored in chunks that fit."""
     for size in WARM_UP_SIZES:
-        texts = [f"warm up {n}" for n in range(size)]
+        texts = [WARM_UP_TEXT.format(n=n) for n in range(size)]
         started = time.perf_counter()
         backend.score(texts, ["TOXICITY"])
         pace.observe(time.perf_counter() - started, size)

@@ -15,7 +15,7 @@ import pytest
 from rankers.models import TextScore
 from rankers.scoring import configure, identity, load_backend, stats, store, worker
 from rankers.scoring.cache import text_digest
-from tests.rankers.fake_scorers import SlowPerText
+from tests.rankers.fake_scorers import SlowPerCharacter, SlowPerText
 
 pytestmark = pytest.mark.django_db
 
@@ -155,20 +155,21 @@ def test_the_earliest_deadline_is_scored_first_and_its_job_counted_done_before_t
     assert stats.totals()["texts_scored"] == 8
 
 
-def test_a_job_too_late_for_one_text_is_dropped_and_one_that_cannot_start_in_this_batch_is_left_for_another() -> None:
-    """At 20 ms a text: a job with 10 ms left is dropped (and counted done for its slate); of two 20-text jobs of
-    one slate with 0.3 s left, a worker takes one and leaves the other, which a second worker then takes."""
+def test_a_job_too_late_for_one_text_is_dropped_and_one_that_cannot_finish_after_the_batch_waits_for_another() -> None:
+    """At 10 ms a text: a job with 5 ms left is dropped (and counted done for its slate); of two 20-text jobs of
+    one slate with 0.3 s left, a worker takes one and leaves the other (the second could start in time after the
+    first, but not finish), which a second worker then takes: the two are scored side by side."""
     now = time.time() + 10  # the workers' clock, injected: nothing expires while the jobs are being queued
     slate = store.new_id()
     first = store.Job(texts=texts(20, "one"), attributes=ATTRIBUTES, deadline=now + 0.3, slate=slate)
     second = store.Job(texts=texts(20, "two"), attributes=ATTRIBUTES, deadline=now + 0.3, slate=slate)
-    hopeless = store.Job(texts=texts(5, "late"), attributes=ATTRIBUTES, deadline=now + 0.01)
+    hopeless = store.Job(texts=texts(5, "late"), attributes=ATTRIBUTES, deadline=now + 0.005)
     enqueue(hopeless)
     enqueue(first, second)
 
-    one = store.take_jobs(256, seconds_per_text=0.02, now=now)
-    other = store.take_jobs(256, seconds_per_text=0.02, now=now)
-    rest = store.take_jobs(256, seconds_per_text=0.02, now=now)
+    one = store.take_jobs(256, seconds_per_text=0.01, now=now)
+    other = store.take_jobs(256, seconds_per_text=0.01, now=now)
+    rest = store.take_jobs(256, seconds_per_text=0.01, now=now)
 
     assert [job.id for job in one.jobs] == [second.id]
     assert [job.id for job in other.jobs] == [first.id]
@@ -188,6 +189,43 @@ def test_a_fast_scorer_still_takes_many_slates_jobs_in_one_batch() -> None:
     taken = store.take_jobs(256, seconds_per_text=0.0006, now=now)
 
     assert len(taken.jobs) == 6
+
+
+def test_a_scorer_process_times_its_warm_up_on_texts_as_long_as_a_post(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A model's time grows with a text's length: a warm-up on a few words would size the first batch's chunks for
+    texts far shorter than posts, and run them past their deadlines."""
+    monkeypatch.setattr(worker, "pace", worker.Pace())
+    model = SlowPerCharacter(seconds_per_character=0.0002)
+    load_backend(model)
+
+    worker.learn_pace(model)
+
+    post = "a post of about the length of the warm-up texts: " + "x" * 90  # 140 characters: 28 ms at this model
+    predicted = worker.pace.overhead + worker.pace.per_text
+    assert 0.5 * 0.0002 * len(post) < predicted < 2 * 0.0002 * len(post), worker.pace.__dict__
+
+
+def test_loading_the_model_counts_as_no_time_without_a_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A scorer process that took longer than ``STALE_PACE_S`` to load its model keeps the pace its warm-up measured
+    when its first batch finds only jobs that expired while it loaded."""
+    monkeypatch.setattr(worker, "pace", worker.Pace())
+    monkeypatch.setattr(worker, "_scorer_worker", True)
+    monkeypatch.setattr(worker, "limit_model_threads", lambda: None)  # this test process's torch is left alone
+    monkeypatch.setattr(worker, "_last_batch", time.monotonic() - worker.STALE_PACE_S - 1)  # imported long ago
+    configure(backend=SlowPerText(seconds_per_text=0.005))
+    try:
+        worker.load_backend_in_each_process()
+        learned = worker.pace.per_text
+        job = store.Job(texts=texts(3, "old"), attributes=ATTRIBUTES, deadline=time.time() + 0.35)
+        enqueue(job)
+
+        assert worker.score_batch(now=job.deadline + 1) == 0  # expired while the model loaded ...
+    finally:
+        configure()
+
+    assert learned > 0
+    assert worker.pace.per_text == learned  # ... and the warm-up's pace is kept
+    assert stats.totals()["jobs_expired"] == 1
 
 
 def test_a_pace_that_lets_no_job_in_is_forgotten_after_a_while(monkeypatch: pytest.MonkeyPatch) -> None:
