@@ -107,14 +107,21 @@ def build_request(host: str, path: str, body: bytes, headers: dict[str, str]) ->
 
 
 async def run_open_loop(
-    host: str, port: int, make_request: Callable[[int], bytes], *, rate: float, duration_s: float
+    host: str,
+    port: int,
+    make_request: Callable[[int], bytes],
+    *,
+    rate: float,
+    duration_s: float,
+    offset_s: float = 0.0,
 ) -> Result:
-    """Send `rate` requests per second for `duration_s` seconds; wait for every answer."""
+    """Send `rate` requests per second for `duration_s` seconds, the first `offset_s` after the start (so that
+    streams of one rate can interleave instead of arriving together); wait for every answer."""
     pool, result, tasks = _Pool(host, port), Result(), []
     total = int(rate * duration_s)
     start = time.perf_counter()
     for i in range(total):
-        delay = start + i / rate - time.perf_counter()
+        delay = start + offset_s + i / rate - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
         tasks.append(asyncio.create_task(_one(pool, make_request(i), result)))

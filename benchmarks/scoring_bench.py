@@ -7,11 +7,12 @@ It starts ``manage.py run_platform`` (what ``make demo`` runs: one web process, 
 with ``PRC_SCORER_WORKERS`` processes and beat) on its own embedded PostgreSQL and Redis (``PRC_DATA_DIR``,
 default /tmp/prc-scoring-bench-data), and a study with a 500 ms hold and the default 400 ms ranker budget. Then,
 for each rate, an open-loop load generator sends 50 never-seen twitter posts per request to the two bridging arms
-(half the rate each) while a control participant probes at 2 requests a second, and reports per arm the
-latency the client saw, the share of slates treated and the share of items scored (from the slate log), and the
-scoring service's counters (jobs refused and expired, texts scored). The repeated-post workload draws each
-slate's 50 posts from a pool of 300 and reports the share of items served from the shared cache. Last, the
-backend's throughput in texts per second on one core (one process scoring batches of 256).
+(half the rate each, interleaved) while a control participant probes at 2 requests a second, and reports per
+arm the latency the client saw, the share of slates treated and the share of items scored (from the slate log),
+the scoring service's counters (jobs refused and expired, texts scored), the CPU time the scorer processes got
+(and texts scored per CPU-second of theirs) and the load average. The repeated-post workload draws each slate's
+50 posts from a pool of 300 and reports the share of items served from the shared cache. Last, the backend's
+throughput on one core (one process scoring batches of 256), per second of wall time and per CPU-second.
 
 Writes JSON to benchmarks/results/.
 """
@@ -52,7 +53,9 @@ from prc_site.lib.embedded import start_configured, stop_postgres, stop_redis  #
 start_configured()
 
 import orjson  # noqa: E402
+import psutil  # noqa: E402
 import uvloop  # noqa: E402
+from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db.models import Count, Q, Sum  # noqa: E402
 from loadgen import Result, build_request, run_open_loop  # noqa: E402
@@ -61,7 +64,7 @@ from ranking_challenge.fake import fake_request  # noqa: E402
 from participants.models import Arm, Study  # noqa: E402
 from rankers.management.commands.enroll_test_participant import create_test_participant  # noqa: E402
 from rankers.models import Slate  # noqa: E402
-from rankers.scoring import make_backend, score_texts, scoring_attributes, stats  # noqa: E402
+from rankers.scoring import make_backend, score_texts, scoring_attributes, stats, worker  # noqa: E402
 
 HOLD_MS = 500
 BRIDGING_ARMS = ("uprank_bridging", "bridging_downrank_toxic")
@@ -125,14 +128,23 @@ def requests_for(people: list[tuple[str, str]], run: str, count: int, port: int,
 
 
 async def run_streams(port: int, streams: dict[str, tuple[list[bytes], float]], duration_s: float) -> dict[str, Result]:
-    """Run the streams at once, each an open loop at its own rate; their latencies are kept apart."""
+    """Run the streams at once, each an open loop at its own rate; their latencies are kept apart. The bridging
+    streams interleave (the second starts half its period after the first): at 1 req/s a fresh slate arrives every
+    second, not two together every two seconds."""
 
     def cycling(requests: list[bytes]) -> Callable[[int], bytes]:
         return lambda i: requests[i % len(requests)]
 
     names = list(streams)
+    bridging = [n for n in names if n in BRIDGING_ARMS]
+
+    def offset(name: str) -> float:
+        return bridging.index(name) / (len(bridging) * streams[name][1]) if name in bridging else 0.0
+
     loops = [
-        run_open_loop("127.0.0.1", port, cycling(streams[n][0]), rate=streams[n][1], duration_s=duration_s)
+        run_open_loop(
+            "127.0.0.1", port, cycling(streams[n][0]), rate=streams[n][1], duration_s=duration_s, offset_s=offset(n)
+        )
         for n in names
     ]
     return dict(zip(names, await asyncio.gather(*loops), strict=True))
@@ -176,15 +188,33 @@ def run_rate(
         requests_for(people["control"], f"{tag}-control", control_count, port, lambda: fresh_texts(50)),
         CONTROL_RATE,
     )
-    before, load_before = stats.totals(), os.getloadavg()
+    before, load_before, cpu_before = stats.totals(), os.getloadavg(), scorer_cpu_seconds()
     results = uvloop.run(run_streams(port, streams, duration_s))
     load_after = os.getloadavg()
     time.sleep(3)  # the last slates are written during their hold
     arms = {arm: {**results[arm].summary(), **slate_outcomes(f"{tag}-{arm}")} for arm in streams}
     scenario = f"fresh posts at {rate:g} req/s" + (", all to control participants" if no_scoring else "")
-    return {"scenario": scenario, "rate": rate, "duration_s": duration_s, "arms": arms,
-            "scoring": counters_since(before),
+    counters = counters_since(before)
+    cpu = scorer_cpu_seconds() - cpu_before
+    return {"scenario": scenario, "rate": rate, "duration_s": duration_s, "arms": arms, "scoring": counters,
+            "scorer_cpu": {"seconds": round(cpu, 1), "cores": round(cpu / (duration_s + 3), 2),
+                           "texts_per_cpu_second": round(counters["texts_scored"] / cpu, 1) if cpu else None},
             "load_average": {"before": load_before, "after": load_after}}  # fmt: skip
+
+
+def scorer_cpu_seconds() -> float:
+    """CPU time (user and system) the scorer worker's processes have used so far: the processes whose command
+    line consumes the scoring queue."""
+    total = 0.0
+    for process in psutil.process_iter(["cmdline"]):
+        cmdline = process.info["cmdline"] or []
+        if "celery" in cmdline and settings.PRC_SCORER_QUEUE in cmdline:
+            try:
+                times = process.cpu_times()
+            except psutil.Error:  # ended meanwhile
+                continue
+            total += times.user + times.system
+    return total
 
 
 def run_repeat(people: dict[str, list[tuple[str, str]]], port: int, rate: float, duration_s: float) -> dict[str, Any]:
@@ -210,17 +240,22 @@ def run_repeat(people: dict[str, list[tuple[str, str]]], port: int, rate: float,
 
 
 def backend_throughput(seconds: float = 10.0) -> dict[str, Any]:
+    """The backend alone in this process, as a scorer process runs it (a torch model on ``PRC_SCORER_THREADS``
+    threads), on batches of 256 fresh texts: texts per second of wall time (what this process got of the shared
+    cores) and per CPU-second of this process (the rate of one core given to scoring)."""
     backend = make_backend()
+    worker.limit_model_threads()
     attributes = scoring_attributes()
     score_texts(backend, ["warm up"], attributes)
-    done, started = 0, time.perf_counter()
+    done, started, cpu_started = 0, time.perf_counter(), time.process_time()
     while time.perf_counter() - started < seconds:
         texts = fresh_texts(256)
         done += len(score_texts(backend, texts, attributes).entries)
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     return {
         "backend": os.environ.get("PRC_SCORER_BACKEND", "baseline"),
         "texts_per_second_one_core": round(done / elapsed),
+        "texts_per_cpu_second": round(done / cpu, 1),
     }
 
 
