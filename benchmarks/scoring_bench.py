@@ -2,6 +2,7 @@
 
     python benchmarks/scoring_bench.py                       # 10 and 25 req/s, then the repeated-post workload
     python benchmarks/scoring_bench.py --rates 10 --duration 30 --skip-repeat
+    python benchmarks/scoring_bench.py --rates 10 25 --skip-repeat --with-inserting   # all six arms
 
 It starts ``manage.py run_platform`` (what ``make demo`` runs: one web process, a Celery worker, a scorer worker
 with ``PRC_SCORER_WORKERS`` processes and beat) on its own embedded PostgreSQL and Redis (``PRC_DATA_DIR``,
@@ -58,6 +59,7 @@ import uvloop  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db.models import Count, Q, Sum  # noqa: E402
+from django.utils import timezone  # noqa: E402
 from loadgen import Result, build_request, run_open_loop  # noqa: E402
 from ranking_challenge.fake import fake_request  # noqa: E402
 
@@ -68,19 +70,20 @@ from rankers.scoring import make_backend, score_texts, scoring_attributes, stats
 
 HOLD_MS = 500
 BRIDGING_ARMS = ("uprank_bridging", "bridging_downrank_toxic")
+INSERTING_ARMS = ("challenging_stereotypes", "diverse_approval", "add_news")  # --with-inserting
 PARTICIPANTS_PER_ARM = 30  # the per-token rate limit (10/s) is never what limits the load
 CONTROL_RATE = 2.0
 STARTED = dt.date(2024, 1, 1)
 
 
-def prepare_study() -> dict[str, list[tuple[str, str]]]:
+def prepare_study(with_inserting: bool = False) -> dict[str, list[tuple[str, str]]]:
     call_command("migrate", interactive=False, verbosity=0)
     study, _ = Study.objects.get_or_create(
         slug="scoring-bench",
         defaults={"name": "Scoring benchmark", "status": Study.Status.RUNNING, "ramp_days": 0, "rank_hold_ms": HOLD_MS},
     )
     people: dict[str, list[tuple[str, str]]] = {}
-    for key in ("control", *BRIDGING_ARMS):
+    for key in ("control", *treatment_arms(with_inserting)):
         arm, _ = Arm.objects.get_or_create(
             study=study,
             slug=key.replace("_", "-"),
@@ -92,7 +95,37 @@ def prepare_study() -> dict[str, list[tuple[str, str]]]:
             },
         )
         people[key] = [_participant(arm) for _ in range(PARTICIPANTS_PER_ARM)]
+    if with_inserting:
+        store_inserting_pools({key: people[key] for key in INSERTING_ARMS})
     return people
+
+
+def treatment_arms(with_inserting: bool) -> tuple[str, ...]:
+    return (*BRIDGING_ARMS, *INSERTING_ARMS) if with_inserting else BRIDGING_ARMS
+
+
+def store_inserting_pools(people: dict[str, list[tuple[str, str]]]) -> None:
+    """Each inserting arm's candidate pool for twitter (2,000 fresh annotated posts, as the inserting benchmark
+    builds them) and a queue of 200 of them for each of its participants, as the content pipeline leaves them."""
+    from inserting_bench import candidates  # the inserting benchmark's annotated candidates
+
+    from rankers.content.inventory import candidate_row
+    from rankers.content.models import CandidatePool, ParticipantQueue
+
+    now = timezone.now()
+    pool = candidates(2000, now, random.Random(5))
+    newest = max(c.posted_at for c in pool if c.posted_at)
+    for key, members in people.items():
+        CandidatePool.objects.update_or_create(
+            ranker_key=key, platform="twitter",
+            defaults={"built_at": now, "newest_post_at": newest, "candidates": [candidate_row(c) for c in pool],
+                      "default_ids": [c.id for c in pool], "size": len(pool)},
+        )  # fmt: skip
+        for public_id, _token in members:
+            ParticipantQueue.objects.update_or_create(
+                participant_id=public_id, ranker_key=key, platform="twitter",
+                defaults={"candidate_ids": [c.id for c in random.Random(public_id).sample(pool, 200)]},
+            )  # fmt: skip
 
 
 def _participant(arm: Arm) -> tuple[str, str]:
@@ -128,18 +161,18 @@ def requests_for(people: list[tuple[str, str]], run: str, count: int, port: int,
 
 
 async def run_streams(port: int, streams: dict[str, tuple[list[bytes], float]], duration_s: float) -> dict[str, Result]:
-    """Run the streams at once, each an open loop at its own rate; their latencies are kept apart. The bridging
-    streams interleave (the second starts half its period after the first): at 1 req/s a fresh slate arrives every
-    second, not two together every two seconds."""
+    """Run the streams at once, each an open loop at its own rate; their latencies are kept apart. The treatment
+    arms' streams interleave (with two, the second starts half its period after the first): at 1 req/s a fresh
+    slate arrives every second, not two together every two seconds."""
 
     def cycling(requests: list[bytes]) -> Callable[[int], bytes]:
         return lambda i: requests[i % len(requests)]
 
     names = list(streams)
-    bridging = [n for n in names if n in BRIDGING_ARMS]
+    treated = [n for n in names if n != "control"]
 
     def offset(name: str) -> float:
-        return bridging.index(name) / (len(bridging) * streams[name][1]) if name in bridging else 0.0
+        return treated.index(name) / (len(treated) * streams[name][1]) if name in treated else 0.0
 
     loops = [
         run_open_loop(
@@ -169,19 +202,28 @@ def counters_since(before: dict[str, int]) -> dict[str, int]:
 
 
 def run_rate(
-    people: dict[str, list[tuple[str, str]]], port: int, rate: float, duration_s: float, *, no_scoring: bool = False
+    people: dict[str, list[tuple[str, str]]],
+    port: int,
+    rate: float,
+    duration_s: float,
+    *,
+    no_scoring: bool = False,
+    with_inserting: bool = False,
 ) -> dict[str, Any]:
-    """``no_scoring``: the same load sent to control participants, for what the machine gives without scoring."""
+    """``no_scoring``: the same load sent to control participants, for what the machine gives without scoring.
+    ``with_inserting``: the rate is shared by the five treatment arms (bridging and inserting) instead of the two
+    bridging arms."""
     tag = f"r{rate:g}-{uuid.uuid4().hex[:6]}"
-    count = int(rate / 2 * duration_s) + 1
+    arms = treatment_arms(with_inserting)
+    count = int(rate / len(arms) * duration_s) + 1
     streams = {
         arm: (
             requests_for(
                 people["control" if no_scoring else arm], f"{tag}-{arm}", count, port, lambda: fresh_texts(50)
             ),
-            rate / 2,
+            rate / len(arms),
         )
-        for arm in BRIDGING_ARMS
+        for arm in arms
     }
     control_count = int(CONTROL_RATE * duration_s) + 1
     streams["control"] = (
@@ -192,11 +234,12 @@ def run_rate(
     results = uvloop.run(run_streams(port, streams, duration_s))
     load_after = os.getloadavg()
     time.sleep(3)  # the last slates are written during their hold
-    arms = {arm: {**results[arm].summary(), **slate_outcomes(f"{tag}-{arm}")} for arm in streams}
+    outcomes = {arm: {**results[arm].summary(), **slate_outcomes(f"{tag}-{arm}")} for arm in streams}
     scenario = f"fresh posts at {rate:g} req/s" + (", all to control participants" if no_scoring else "")
+    scenario += " over the bridging and inserting arms" if with_inserting else ""
     counters = counters_since(before)
     cpu = scorer_cpu_seconds() - cpu_before
-    return {"scenario": scenario, "rate": rate, "duration_s": duration_s, "arms": arms, "scoring": counters,
+    return {"scenario": scenario, "rate": rate, "duration_s": duration_s, "arms": outcomes, "scoring": counters,
             "scorer_cpu": {"seconds": round(cpu, 1), "cores": round(cpu / (duration_s + 3), 2),
                            "texts_per_cpu_second": round(counters["texts_scored"] / cpu, 1) if cpu else None},
             "load_average": {"before": load_before, "after": load_after}}  # fmt: skip
@@ -286,17 +329,24 @@ def main() -> None:
     parser.add_argument(
         "--no-scoring", action="store_true", help="Send the bridging streams to control participants (a reference)."
     )
+    parser.add_argument(
+        "--with-inserting",
+        action="store_true",
+        help="Share each rate over the bridging and the three inserting arms (served from stored pools and queues).",
+    )
     parser.add_argument("--port", type=int, default=8972)
     args = parser.parse_args()
-    people = prepare_study()
+    people = prepare_study(args.with_inserting)
     running = start_platform(args.port)
     results = []
     try:
         warm = {arm: (requests_for(people[arm], f"warm-{arm}", 10, args.port, lambda: fresh_texts(50)), 2.0)
-                for arm in ("control", *BRIDGING_ARMS)}  # fmt: skip
+                for arm in ("control", *treatment_arms(args.with_inserting))}  # fmt: skip
         uvloop.run(run_streams(args.port, warm, 5))
         for rate in args.rates:
-            outcome = run_rate(people, args.port, rate, args.duration, no_scoring=args.no_scoring)
+            outcome = run_rate(
+                people, args.port, rate, args.duration, no_scoring=args.no_scoring, with_inserting=args.with_inserting
+            )
             print(json.dumps(outcome, indent=1), flush=True)
             results.append(outcome)
         if not args.skip_repeat:
