@@ -13,10 +13,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from participants import validators
-from participants.models import ConsentDocument, Study
+from participants.models import AnalysisPlan, ConsentDocument, Study
 
 
 @dataclass(frozen=True)
@@ -147,3 +148,17 @@ def screener_settings_valid(study: Study) -> CheckResult:
         except ValidationError as error:
             return CheckResult.failed(name, f"{label}: {_messages(error)}")
     return CheckResult.passed(name, f"Time zone {study.timezone}; strata {', '.join(study.strata_fields) or 'none'}.")
+
+
+@register_check
+def analysis_plan_frozen(study: Study) -> CheckResult:
+    """The pre-registration is frozen before launch (``participants.prereg``); required with
+    ``PRC_ENV=production``, said but allowed elsewhere (demos, rehearsals, tests)."""
+    name = "The pre-registration is frozen"
+    plan = AnalysisPlan.objects.filter(study=study).first()
+    if plan is not None:
+        return CheckResult.passed(name, f"Frozen {plan.frozen_at:%Y-%m-%d}, SHA-256 {plan.frozen_hash[:12]}…")
+    missing = "Not frozen yet: a PI freezes the analysis plan on Research → Pre-registration."
+    if settings.PRODUCTION:
+        return CheckResult.failed(name, missing)
+    return CheckResult.passed(name, f"{missing} (Required before launch in production.)")

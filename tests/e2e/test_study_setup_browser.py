@@ -146,7 +146,7 @@ def test_pi_sets_up_a_two_arm_study_from_an_empty_database_to_a_participant_on_t
 
     # Every check passes: Recruiting is allowed.
     open_checklist(page, base, "Feeds 2027")
-    expect(page.get_by_test_id("checklist").locator("li.ok")).to_have_count(7)
+    expect(page.get_by_test_id("checklist").locator("li.ok")).to_have_count(8)
     expect(page.get_by_test_id("check-lines")).to_contain_text("Baseline survey (baseline, prc-baseline; opens at")
     screenshot(page, "checklist-ready")
     page.get_by_role("button", name="Start recruiting").click()

@@ -6,11 +6,15 @@ import datetime as dt
 import html
 
 import pytest
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, User
 from django.test import Client
 
+from participants import prereg
+from participants.launch import launch_checklist
 from participants.models import Arm, AuditEvent, ConsentDocument, PageCopy, Participant, RecruitmentSource, Study
 from participants.roles import PI, READER, create_roles
+from participants.study_status import StudyStatusError, change_study_status
+from rankers.scoring import identity, readiness
 from tests.factories import ArmFactory, ConsentDocumentFactory, StudyFactory, login
 from tests.participants.conftest import give_consent, join, screen
 from tests.participants.study_admin import (
@@ -184,7 +188,7 @@ def test_checklist_passes_once_the_study_is_complete_and_recruiting_is_audited(p
     page = text(pi.get(f"{STUDIES}{study.pk}/checklist/"))
     response = change_status(pi, study, Study.Status.RECRUITING)
 
-    assert "7 of 7 checks pass" in page
+    assert "8 of 8 checks pass" in page
     assert f"{study.name} is now recruiting." in text(response)
     study.refresh_from_db()
     assert study.status == Study.Status.RECRUITING
@@ -239,7 +243,7 @@ def test_a_read_only_researcher_sees_the_checklist_but_cannot_change_the_status(
     page = text(reader.get(f"{STUDIES}{study.pk}/checklist/"))
     response = reader.post(f"{STUDIES}{study.pk}/checklist/", {"to": "recruiting"})
 
-    assert "7 of 7 checks pass" in page
+    assert "8 of 8 checks pass" in page
     assert "Start recruiting" not in page
     assert response.status_code == 403
     study.refresh_from_db()
@@ -384,3 +388,26 @@ def test_dashboards_remember_the_study_a_researcher_last_looked_at() -> None:
     assert "Recruitment funnel · Older study" in again
     assert "Older study" in delivery.split("</h1>")[0]
     assert "Recruitment funnel · Newest study" in other
+
+
+def test_in_production_recruiting_waits_for_a_frozen_pre_registration(settings: object) -> None:
+    study = ready_study()
+    pi = User.objects.create_user("pi-prod", is_staff=True)
+    pi.groups.add(Group.objects.get(name=PI))
+    pi = User.objects.get(pk=pi.pk)
+    [plan_check] = [result for result in launch_checklist(study) if result.name == "The pre-registration is frozen"]
+    assert plan_check.ok
+    assert "Required before launch in production" in plan_check.detail
+
+    settings.PRODUCTION = True  # type: ignore[attr-defined]
+    readiness.report("scorer@node-1", identity())  # the other production-only check passes
+    with pytest.raises(StudyStatusError, match="The pre-registration is frozen: Not frozen yet"):
+        change_study_status(study=study, to=Study.Status.RECRUITING, by=pi)
+    study.refresh_from_db()
+    assert study.status == Study.Status.DRAFT
+
+    plan = prereg.freeze_plan(study=study, text="S3 on polarization.", primary_outcomes=["polarization"], by=pi)
+    launched = change_study_status(study=study, to=Study.Status.RECRUITING, by=pi)
+    assert launched.status == Study.Status.RECRUITING
+    [plan_check] = [result for result in launch_checklist(study) if result.name == "The pre-registration is frozen"]
+    assert plan.frozen_hash[:12] in plan_check.detail

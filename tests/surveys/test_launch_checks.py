@@ -61,10 +61,10 @@ def test_recruiting_waits_for_a_baseline_wave_and_starts_once_one_is_added_in_th
     allowed = change_status(pi, study, Study.Status.RECRUITING)
 
     assert "Participants are included only once they complete the baseline survey: add an active baseline" in before
-    assert "6 of 7 checks pass" in before
+    assert "7 of 8 checks pass" in before
     assert "Survey waves are ready: Participants are included only once" in text(refused)
     assert added.status_code == 302, text(added)
-    assert "7 of 7 checks pass" in after
+    assert "8 of 8 checks pass" in after
     assert "Baseline survey (baseline, prc-baseline; opens at signup, open 14 days): ready" in after
     assert f"{study.name} is now recruiting." in text(allowed)
     assert status_of(study) == Study.Status.RECRUITING
