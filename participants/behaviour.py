@@ -236,6 +236,16 @@ def installed_days(installed_on: dt.date, left_on: dt.date | None, last_day: dt.
     return (installed_on, last) if last >= installed_on else None
 
 
+def panel_days(span: tuple[dt.date, dt.date] | None, reported: Iterable[dt.date]) -> list[dt.date]:
+    """The days of one participant's daily panel, in order: every installed day of ``span`` (``installed_days``)
+    and any other day the extension reported something for them; on each, a platform without a report is 0."""
+    days = set(reported)
+    if span is not None:
+        first, last = span
+        days.update(first + dt.timedelta(days=n) for n in range((last - first).days + 1))
+    return sorted(days)
+
+
 # --- gaps ----------------------------------------------------------------------------------------
 
 

@@ -24,7 +24,8 @@ import shutil
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import islice
+from itertools import groupby, islice
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -35,9 +36,12 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from participants.audit import record_audit
+from participants.balance import stays_by_participant
+from participants.behaviour import installed_days, panel_days
 from participants.models import (
     AnalysisPlan,
     Assignment,
@@ -48,6 +52,7 @@ from participants.models import (
     Payment,
     Study,
 )
+from participants.paper import PLATFORMS
 from participants.roles import EXPORT_DATA, EXPORT_IDENTIFIABLE
 
 ROW_GROUP_ROWS = 65_536  # rows held in memory at once, and the Parquet row group size
@@ -291,7 +296,7 @@ With [DuckDB](https://duckdb.org) (no database server needed; it reads files lar
 
 ```sql
 -- duckdb
-SELECT a.arm_name, p.platform, avg(p.active_minutes) AS minutes_per_day_of_use
+SELECT a.arm_name, p.platform, avg(p.active_minutes) AS minutes_per_day
 FROM '{panel}' p JOIN '{assignments}' a USING (participant)
 GROUP BY ALL ORDER BY ALL;
 ```
@@ -601,24 +606,45 @@ def _panel_columns(study: Study, options: ExportOptions) -> list[Column]:
 
 
 def _panel_rows(study: Study, options: ExportOptions) -> Iterator[Sequence[Any]]:
-    rows = (
-        DailyBehaviour.objects.filter(study_id=study.pk, participant__in=real_participants(study))
-        .order_by("participant_id", "day", "platform")
-        .values_list(
-            "participant__public_id",
-            "participant__assignment__arm__slug",
-            "platform",
-            "day",
-            "participant__enrolled_at",
-            "active_minutes",
-            "views",
-            "engagements",
-        )
-    )
+    """S1's panel, streamed one participant at a time: for a participant S1 follows (included and assigned),
+    every installed day on every platform, 0 where nothing was reported (``behaviour.installed_days`` and
+    ``panel_days``, the rules ``surveys.effects.daily_panel`` uses); for anyone else the reported rows only."""
+    rollup = DailyBehaviour.objects.filter(study_id=study.pk, participant__in=real_participants(study))
+    last_day = rollup.aggregate(last=Max("day"))["last"]
+    if last_day is None:
+        return
     zone = ZoneInfo(study.timezone)
-    for public_id, arm, platform, day, enrolled_at, minutes, views, engagements in rows.iterator(chunk_size=CHUNK):
-        since = (day - enrolled_at.astimezone(zone).date()).days if enrolled_at else None
-        yield public_id, arm or "", platform, day, since, minutes, views, engagements
+    followed = {pk: stay.left_on for pk, stay in stays_by_participant(study).items()}
+    reports = groupby(
+        rollup.order_by("participant_id", "day", "platform")
+        .values_list("participant_id", "day", "platform", "active_minutes", "views", "engagements")
+        .iterator(chunk_size=CHUNK),
+        key=itemgetter(0),
+    )
+    people = (
+        real_participants(study).order_by("pk").values_list("pk", "public_id", "assignment__arm__slug", "enrolled_at")
+    )
+    pending = next(reports, None)
+    for pk, public_id, arm, enrolled_at in people.iterator(chunk_size=CHUNK):
+        reported: dict[tuple[dt.date, str], tuple[int, int, int]] = {}
+        while pending is not None and pending[0] <= pk:
+            if pending[0] == pk:
+                reported = {(day, platform): (minutes, views, engagements)
+                            for _, day, platform, minutes, views, engagements in pending[1]}  # fmt: skip
+            pending = next(reports, None)
+        installed_on = enrolled_at.astimezone(zone).date() if enrolled_at else None
+        span = (
+            installed_days(installed_on, followed[pk], last_day)
+            if installed_on is not None and pk in followed
+            else None
+        )
+        for day in panel_days(span, (day for day, _ in reported)):
+            since = (day - installed_on).days if installed_on is not None else None
+            for platform in PLATFORMS:
+                measures = reported.get((day, platform))
+                if measures is None and span is None:
+                    continue  # not followed by S1: the days and platforms with reports only
+                yield (public_id, arm or "", platform, day, since, *(measures or (0, 0, 0)))
 
 
 def _payment_columns(study: Study, options: ExportOptions) -> list[Column]:
@@ -668,9 +694,10 @@ PARTICIPANT_DATASETS = (
     Dataset(
         "daily_panel",
         "Daily behaviour panel",
-        "One row per participant, platform and study day with events (the daily behaviour rollup). The paper's "
-        "S1 panel also counts every other day a participant had the extension installed as 0 on each platform "
-        "(surveys.effects.daily_panel): a mean per day over these rows alone is a mean per day of use.",
+        "S1's panel (surveys.effects.daily_panel): one row per participant, platform and study day. For a "
+        "participant S1 follows (included and assigned), every day from installation to the day before leaving, or "
+        "to the last rolled-up day, on all three platforms, 0 where the extension reported nothing (as the paper "
+        "counts it); for anyone else, the days and platforms with events only.",
         _panel_columns,
         _panel_rows,
     ),

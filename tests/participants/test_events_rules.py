@@ -18,6 +18,7 @@ from participants.behaviour import (
     daily_behaviour,
     find_gaps,
     installed_days,
+    panel_days,
 )
 
 UTC = ZoneInfo("UTC")
@@ -112,6 +113,23 @@ def test_the_daily_panel_covers_every_installed_day_until_the_day_before_leaving
     assert installed_days(installed, installed + dt.timedelta(days=1), last) == (installed, installed)
     assert installed_days(installed, installed, last) is None  # left the day they installed
     assert installed_days(dt.date(2024, 10, 1), None, last) is None  # installed after the last rolled-up day
+
+
+@given(
+    first=st.dates(dt.date(2024, 1, 1), dt.date(2024, 12, 31)),
+    length=st.integers(0, 60),
+    reported=st.lists(st.dates(dt.date(2023, 12, 1), dt.date(2025, 1, 31)), max_size=20),
+    followed=st.booleans(),
+)
+def test_a_panel_has_every_installed_day_once_and_every_reported_day_in_order(
+    first: dt.date, length: int, reported: list[dt.date], followed: bool
+) -> None:
+    span = (first, first + dt.timedelta(days=length)) if followed else None
+    days = panel_days(span, reported)
+    assert days == sorted(set(days))
+    assert set(reported) <= set(days)
+    installed = {first + dt.timedelta(days=n) for n in range(length + 1)} if followed else set()
+    assert set(days) == installed | set(reported)
 
 
 def test_a_stream_that_suddenly_drops_is_one_gap_for_as_long_as_it_lasts() -> None:

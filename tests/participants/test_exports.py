@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import io
 import json
 import re
@@ -318,3 +319,39 @@ def test_a_frozen_pre_registration_goes_into_the_export_with_its_hash_and_deviat
     assert frozen["frozen_hash"] == plan.frozen_hash
     assert frozen["frozen"]["primary_outcomes"] == ["affective_polarization"]
     assert "Pre-registration: `preregistration.json`" in codebook
+
+
+def test_the_exported_daily_panel_is_s1s_with_every_installed_day_at_zero_where_nothing_was_reported(
+    study: Study,
+) -> None:
+    stays, leaves, not_followed = people(study, "control", 3)
+    installed = dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC)
+    Participant.objects.filter(pk__in=[stays.pk, leaves.pk, not_followed.pk]).update(enrolled_at=installed)
+    Participant.objects.filter(pk=not_followed.pk).update(included_at=None)  # S1 does not follow them
+    Participant.objects.filter(pk=leaves.pk).update(withdrawn_at=dt.datetime(2026, 3, 3, 9, tzinfo=dt.UTC))
+    report = functools.partial(DailyBehaviour.objects.create, study_id=study.pk, views=4, engagements=1)
+    report(participant=stays, day=dt.date(2026, 3, 1), platform="reddit", active_minutes=7)
+    report(participant=stays, day=dt.date(2026, 3, 4), platform="facebook", active_minutes=9)  # the last day
+    report(participant=not_followed, day=dt.date(2026, 3, 2), platform="twitter", active_minutes=5)
+    export = Export.objects.create(study=study, datasets=["daily_panel"], format="csv")
+
+    exports.build_export(export.pk)
+
+    export.refresh_from_db()
+    with zipfile.ZipFile(exports.export_path(export)) as archive:
+        rows = list(csv.DictReader(io.StringIO(archive.read("daily_panel.csv").decode())))
+    minutes = {
+        (row["participant"], row["day"], row["platform"]): (int(row["active_minutes"]),
+                                                            int(row["days_since_enrolment"]))
+        for row in rows
+    }  # fmt: skip
+    days = [f"2026-03-0{n}" for n in (1, 2, 3, 4)]
+    platforms = ("facebook", "reddit", "twitter")
+    expected = {(str(stays.public_id), day, p): (0, n) for n, day in enumerate(days) for p in platforms}
+    expected[str(stays.public_id), "2026-03-01", "reddit"] = (7, 0)
+    expected[str(stays.public_id), "2026-03-04", "facebook"] = (9, 3)
+    # withdrew on the 3rd: followed on the 1st and 2nd, every platform 0
+    expected |= {(str(leaves.public_id), day, p): (0, n) for n, day in enumerate(days[:2]) for p in platforms}
+    expected[str(not_followed.public_id), "2026-03-02", "twitter"] = (5, 1)
+    assert minutes == expected
+    assert len(rows) == len(expected) == export.rows_done

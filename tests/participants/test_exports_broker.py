@@ -63,7 +63,12 @@ def test_a_real_worker_builds_the_export_requested_on_the_page_and_the_download_
     assert download.status_code == 200
     archive = zipfile.ZipFile(io.BytesIO(b"".join(download.streaming_content)))  # type: ignore[attr-defined]
     rows = pq.read_table(io.BytesIO(archive.read("daily_panel.parquet"))).to_pylist()
-    assert [(r["platform"], r["active_minutes"], r["views"]) for r in rows] == [("reddit", 17, 40)]
+    # S1's panel: the installed day on every platform, 0 where the extension reported nothing
+    assert [(r["platform"], r["active_minutes"], r["views"]) for r in rows] == [
+        ("facebook", 0, 0),
+        ("reddit", 17, 40),
+        ("twitter", 0, 0),
+    ]
     assert "codebook.md" in archive.namelist()
     actions = list(
         AuditEvent.objects.filter(action__startswith="export.").order_by("pk").values_list("action", "actor")
