@@ -21,3 +21,12 @@ def test_the_day_range_arguments_are_parsed_as_dates_with_an_optional_study() ->
     add_day_range(parser)
     options = parser.parse_args(["--start", "2026-01-01", "--end", "2026-01-31"])
     assert (options.start, options.end, options.study) == (dt.date(2026, 1, 1), dt.date(2026, 1, 31), None)
+
+
+def test_the_platforms_links_point_at_its_own_server_unless_a_site_url_is_set() -> None:
+    from prc_site.management.commands.run_platform import site_url
+
+    server = "http://127.0.0.1:8765"
+    assert site_url({}, server) == server
+    assert site_url({"PRC_SITE_URL": ""}, server) == server
+    assert site_url({"PRC_SITE_URL": "https://study.example.org"}, server) == "https://study.example.org"

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
@@ -34,6 +35,11 @@ DEMO_REHEARSAL = [
     "--inclusion-days", "3", "--rank-every", "2", "--effect", "affective_polarization=-0.5",
     "--effect", "active_minutes=-6", "--skip-existing",
 ]  # fmt: skip
+
+
+def site_url(environ: Mapping[str, str], server_url: str) -> str:
+    """The site URL that participant links use: ``PRC_SITE_URL`` when it is set, else this server's own URL."""
+    return environ.get("PRC_SITE_URL") or server_url
 
 
 class Command(BaseCommand):
@@ -59,6 +65,9 @@ class Command(BaseCommand):
         # it was inherited as ignored (a shell starts background jobs that way).
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, _interrupt)
+        url = f"http://{options['host']}:{options['port']}"
+        # Links in the messages the seeders and workers send point at this server unless told otherwise.
+        os.environ["PRC_SITE_URL"] = settings.PRC_SITE_URL = site_url(os.environ, url)
         start_configured()
         call_command("migrate", interactive=False, verbosity=0)
         self.stdout.write("database migrated")
@@ -69,7 +78,6 @@ class Command(BaseCommand):
             call_command("seed_demo_surveys", stdout=self.stdout)
             call_command("seed_demo_content", stdout=self.stdout)  # it reads the demo's slates and answers
             call_command("simulate_study", *DEMO_REHEARSAL, stdout=self.stdout)  # a study of its own
-        url = f"http://{options['host']}:{options['port']}"
         children = self._start_children(options)
         try:
             self._wait_healthy(url, children)
