@@ -70,15 +70,26 @@ def invitation_for_token(token: str) -> Invitation | None:
 # --- Questions on a page ---------------------------------------------------------------------------
 
 
-def party_words(participant: Participant, wave: Wave, answers: Mapping[str, Any]) -> dict[str, str]:
-    """Piped words for this participant: from this response, else their baseline answers, else the screener."""
-    baseline = (
+def baseline_answers(participant: Participant, wave: Wave) -> Mapping[str, Any]:
+    """The participant's answers to their study's baseline (another wave than ``wave``), empty when there are none:
+    what a later wave pipes the party from. One query; a page reads it once and passes it on."""
+    answers = (
         Response.objects.filter(participant=participant, wave__study_id=wave.study_id, wave__kind=Wave.Kind.BASELINE)
         .exclude(wave=wave)
         .values_list("answers", flat=True)
         .first()
     )
-    return piping.words_for(piping.party_of(answers, baseline or {}, participant.screener_answers))
+    return answers or {}
+
+
+def party_words(
+    participant: Participant, wave: Wave, answers: Mapping[str, Any], *, baseline: Mapping[str, Any] | None = None
+) -> dict[str, str]:
+    """Piped words for this participant: from this response, else their baseline answers (read here unless given,
+    see ``baseline_answers``), else the screener."""
+    if baseline is None:
+        baseline = baseline_answers(participant, wave)
+    return piping.words_for(piping.party_of(answers, baseline, participant.screener_answers))
 
 
 def visible(question: Question, answers: Mapping[str, Any], words: Mapping[str, str]) -> bool:
@@ -132,15 +143,26 @@ def _source(wave: Wave) -> str:
     return Response.Source.EXTERNAL if wave.mode == Wave.Mode.EXTERNAL else Response.Source.INTERNAL
 
 
-def save_page(*, response: Response, page_answers: Mapping[str, Any], next_page: int, at: dt.datetime) -> Response:
-    """Store a page's answers (answers of questions no longer shown are dropped) and where to resume."""
+def save_page(
+    *,
+    response: Response,
+    page_answers: Mapping[str, Any],
+    next_page: int,
+    at: dt.datetime,
+    questions: Sequence[Question] | None = None,
+    baseline: Mapping[str, Any] | None = None,
+) -> Response:
+    """Store a page's answers (answers of questions no longer shown are dropped) and where to resume. A page that
+    has read the instrument's ``questions`` and the ``baseline`` answers already passes them (read here otherwise)."""
     with transaction.atomic():
-        response = Response.objects.select_for_update().select_related("wave__instrument").get(pk=response.pk)
+        locked = Response.objects.select_for_update(of=("self",)).select_related("wave__instrument", "participant")
+        response = locked.get(pk=response.pk)
         if response.completed_at is not None:
             return response
         answers = {**response.answers, **page_answers}
-        questions = list(response.wave.instrument.questions.all())
-        words = party_words(response.participant, response.wave, answers)
+        if questions is None:
+            questions = list(response.wave.instrument.questions.all())
+        words = party_words(response.participant, response.wave, answers, baseline=baseline)
         shown = {q.key for q in visible_questions(questions, answers, words)}
         response.answers = {k: v for k, v in answers.items() if k.removesuffix("_write_in") in shown}
         response.page, response.updated_at = next_page, at

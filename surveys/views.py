@@ -46,12 +46,20 @@ def _page(request: HttpRequest, invitation: Invitation, response: Response, now:
     wave = invitation.wave
     questions = list(wave.instrument.questions.all())
     answers = dict(response.answers)
-    words = services.party_words(invitation.participant, wave, answers)
+    baseline = services.baseline_answers(invitation.participant, wave)
+    words = services.party_words(invitation.participant, wave, answers, baseline=baseline)
     pages = services.pages_of(services.visible_questions(questions, answers, words))
     current = next((p for p in pages if p >= response.page), pages[-1])
     if request.method == "POST" and request.POST.get("action") == "back":
         earlier = [p for p in pages if p < current]
-        services.save_page(response=response, page_answers={}, next_page=earlier[-1] if earlier else current, at=now)
+        services.save_page(
+            response=response,
+            page_answers={},
+            next_page=earlier[-1] if earlier else current,
+            at=now,
+            questions=questions,
+            baseline=baseline,
+        )
         return redirect(request.path)
     on_page = [q for q in services.visible_questions(questions, answers, words) if q.page == current]
     form = SurveyPageForm(
@@ -59,10 +67,15 @@ def _page(request: HttpRequest, invitation: Invitation, response: Response, now:
     )
     if request.method == "POST" and form.is_valid():
         answers.update(form.answers())
-        words = services.party_words(invitation.participant, wave, answers)
+        words = services.party_words(invitation.participant, wave, answers, baseline=baseline)
         later = [p for p in services.pages_of(services.visible_questions(questions, answers, words)) if p > current]
         services.save_page(
-            response=response, page_answers=form.answers(), next_page=later[0] if later else current, at=now
+            response=response,
+            page_answers=form.answers(),
+            next_page=later[0] if later else current,
+            at=now,
+            questions=questions,
+            baseline=baseline,
         )
         if not later:
             services.complete_invitation(invitation=invitation, at=now)

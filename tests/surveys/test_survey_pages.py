@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 from django.core import mail
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from participants.models import ConsentDocument, Participant, RecruitmentSource
 from surveys.library import ISSUES
@@ -130,9 +132,10 @@ def test_party_words_are_piped_from_each_party_answer(
     assert response.answers.get("party_id_write_in") == answers.get("party_id__write_in")
 
 
-def test_follow_up_wave_pipes_from_the_baseline_answers(
+def republican_invited_to_a_midline(
     client: Client, source: RecruitmentSource, consent_doc: ConsentDocument, baseline: Wave
-) -> None:
+) -> tuple[Participant, str]:
+    """A participant who answered the baseline as a Republican, and their link to a midline just opened."""
     from tests.surveys.conftest import make_wave
 
     participant, _, _ = enrol(client, source, consent_doc, "p1")
@@ -140,7 +143,13 @@ def test_follow_up_wave_pipes_from_the_baseline_answers(
     answer_all(client, link_in(mail.outbox[-1]), {"party_id": "republican"})
     make_wave(baseline.study, "midline", payment_amount="5.00")
     run_schedule()
-    url = link_in(mail.outbox[-1])
+    return participant, link_in(mail.outbox[-1])
+
+
+def test_follow_up_wave_pipes_from_the_baseline_answers(
+    client: Client, source: RecruitmentSource, consent_doc: ConsentDocument, baseline: Wave
+) -> None:
+    participant, url = republican_invited_to_a_midline(client, source, consent_doc, baseline)
     client.post(url, fill(client.get(url)))
 
     page = client.get(url).content.decode()
@@ -191,3 +200,22 @@ def test_completing_a_paid_wave_owes_its_payment_once_and_the_status_page_shows_
     payments = list(participant.payments.values_list("amount", "reason", "status"))
     assert payments == [(Decimal("5.00"), "Midline survey", "owed")]
     assert "Not scheduled yet" in client.get(f"/p/{key}/").content.decode()
+
+
+def test_saving_a_page_of_a_follow_up_reads_the_baseline_answers_and_the_questions_once(
+    client: Client, source: RecruitmentSource, consent_doc: ConsentDocument, baseline: Wave
+) -> None:
+    """Every participant pays for each page they save: the page shown, the page saved and the choice of the next
+    page share one read of the baseline answers (the party words) and one of the instrument's questions."""
+    participant, url = republican_invited_to_a_midline(client, source, consent_doc, baseline)
+    data = fill(client.get(url))
+
+    with CaptureQueriesContext(connection) as queries:
+        assert client.post(url, data).status_code == 302
+
+    selects = [q["sql"] for q in queries if q["sql"].startswith("SELECT")]
+    assert sum('SELECT "surveys_response"."answers" AS "answers"' in sql for sql in selects) == 1
+    assert sum(sql.startswith('SELECT "surveys_question"."id"') for sql in selects) == 1
+    assert not any(sql.startswith('SELECT "participants_participant"."id"') for sql in selects)
+    assert Response.objects.get(participant=participant, wave__kind="midline").page == 2
+    assert "toward Democratic voters" in client.get(url).content.decode()  # still piped from the baseline
