@@ -17,6 +17,10 @@ Steps:
    simulated weeks end yesterday, so that times the database stamps itself (``now()``) never precede them.
 3. Each simulated day: the survey schedule at 06:00 local time, the day's arrivals sign up, then everyone
    installed acts once (heartbeat, a slate, the day's behaviour events, the in-feed question, open surveys).
+   With ``workers`` > 1, forked processes live the days of those enrolled (each person always in the same one,
+   by index), each with its own database connection and its own copy of the clock, while this process runs the
+   schedule and the signups, one after the other in the plan's order (so randomization, which hands out
+   positions in signup order, gives everyone the same arm whatever the number of workers).
 4. The planted effects (``Plan.effects``): once a treated person's baseline days are over (the moment
    ``/rank`` switches their arm on), their active minutes on each platform they use change by the planted
    minutes (``active_minutes`` on every platform, ``<platform>.active_minutes`` on one; non-users stay at 0,
@@ -26,7 +30,7 @@ Steps:
 5. At the end, the behaviour and slate rollups are computed for the simulated days.
 
 Every random draw comes from the seed: the same plan gives the same people, the same assignments and the
-same answers (only ids the platform generates differ).
+same answers, with one worker or several (only ids the platform generates differ).
 """
 
 from __future__ import annotations
@@ -35,13 +39,17 @@ import asyncio
 import dataclasses
 import datetime as dt
 import hashlib
+import multiprocessing
 import re
+import traceback
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from io import StringIO
-from typing import Any
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from typing import Any, Protocol
 from unittest import mock
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -50,7 +58,7 @@ import numpy as np
 import orjson
 from django.apps import apps
 from django.core.management import call_command
-from django.db import transaction
+from django.db import connections, transaction
 from django.test import AsyncClient, Client
 from django.test.utils import override_settings
 from django.utils import timezone
@@ -444,6 +452,10 @@ class Tally:
     def lines(self) -> list[str]:
         return [f"{name.replace('_', ' ')}: {value}" for name, value in vars(self).items()]
 
+    @classmethod
+    def total(cls, tallies: Sequence[Tally]) -> Tally:
+        return cls(**{name: sum(getattr(t, name) for t in tallies) for name in vars(cls())})
+
 
 def _expect(response: Any, status: int | tuple[int, ...], what: str) -> Any:
     wanted = (status,) if isinstance(status, int) else status
@@ -457,15 +469,15 @@ CODE = re.compile(r'data-testid="enrolment-code">([A-Z0-9-]+)<')
 
 
 class Rehearsal:
-    """One simulated study run: the clock, the HTTP clients and the people enrolled so far."""
+    """The people one process drives (every enrolled person, or a worker's share): the clock, the HTTP clients and
+    the people it lives the days of."""
 
-    def __init__(self, plan: Plan, study: Study, clock: Clock, progress: Callable[[str], None] | None = None) -> None:
+    def __init__(self, plan: Plan, study: Study, clock: Clock) -> None:
         self.plan, self.study, self.clock = plan, study, clock
-        self.progress = progress or (lambda _line: None)
         self.client = Client()
         self.loop = asyncio.new_event_loop()
         self.async_client = AsyncClient()
-        self.enrolled: list[Enrolled] = []
+        self.enrolled: list[Enrolled] = []  # the people whose days this process lives
         self.tally = Tally()
         self.instruments = {
             wave.slug: list(wave.instrument.questions.all()) for wave in Wave.objects.filter(study=study)
@@ -492,8 +504,9 @@ class Rehearsal:
 
     # --- signup and installation ---------------------------------------------------------------------
 
-    def arrive(self, person: Person) -> None:
-        """Vendor link, screener, consent, install page and extension registration, as a browser would."""
+    def arrive(self, person: Person) -> Enrolled | None:
+        """Vendor link, screener, consent, install page and extension registration, as a browser would; the
+        enrolled participant, or None for one who stops before installing."""
         self.tally.arrivals += 1
         browser = Client(REMOTE_ADDR=f"10.{person.index >> 16 & 255}.{person.index >> 8 & 255}.{person.index & 255}")
         self.tally.requests += 1
@@ -509,11 +522,11 @@ class Rehearsal:
         self.tally.requests += 1
         _expect(browser.post("/signup/screener/", answers), 302, "screener")
         if not person.consents:
-            return
+            return None
         self.tally.requests += 1
         _expect(browser.post("/signup/consent/", {"version": "1.0", "q0": "on"}), 302, "consent")
         if not person.installs:
-            return
+            return None
         self.tally.requests += 1
         page = _expect(browser.get("/signup/install/"), 200, "install page").content.decode()
         code = CODE.search(page)
@@ -530,19 +543,22 @@ class Rehearsal:
             "register",
         ).json()
         assignment = Assignment.objects.select_related("arm").get(participant__public_id=registered["user_id"])
-        self.enrolled.append(
-            Enrolled(
-                person,
-                registered["token"],
-                registered["user_id"],
-                person.arrival_day,
-                assignment.arm.slug,
-                assignment.arm.is_control,
-            )
-        )
         self.tally.enrolled += 1
+        return Enrolled(
+            person,
+            registered["token"],
+            registered["user_id"],
+            person.arrival_day,
+            assignment.arm.slug,
+            assignment.arm.is_control,
+        )
 
     # --- a day of an installed participant -------------------------------------------------------------
+
+    def live(self, day: int, members: Sequence[Enrolled]) -> None:
+        for member in members:
+            if not member.gone:
+                self.live_day(member, day)
 
     def live_day(self, member: Enrolled, day: int) -> None:
         person = member.person
@@ -730,27 +746,153 @@ def post_item(platform: str, n: int) -> dict[str, Any]:
 REHEARSAL_SETTINGS = {"PRC_SCORER_DEADLINE_S": 0.0, "RANK_WRITE_GRACE_S": 10.0}
 
 
-def simulate_study(plan: Plan, progress: Callable[[str], None] | None = None) -> tuple[Study, Tally]:
-    """Run the whole rehearsal; returns the simulated study and what was done."""
+def simulate_study(plan: Plan, progress: Callable[[str], None] | None = None, workers: int = 1) -> tuple[Study, Tally]:
+    """Run the whole rehearsal; returns the simulated study and what was done.
+
+    With ``workers`` > 1, that many forked processes live the enrolled people's days (each its own database
+    connection and clock; a person's share is their index modulo ``workers``), while this process runs the
+    schedule and the arrivals. Arrivals stay in this process, one after the other in the plan's order, so that
+    randomization gives everyone the same position, hence the same arm, whatever the number of workers.
+    """
     say = progress or (lambda _line: None)
     plan = ending_yesterday(plan)
     people = population(plan)
     study = create_study(plan)
     clock = Clock(local_time(plan, 0, 0))
     with clock.running(), override_settings(**REHEARSAL_SETTINGS):
-        rehearsal = Rehearsal(plan, study, clock, progress)
+        forked = Forked(plan, study, clock, workers) if workers > 1 else None  # before this process connects again
+        arrivals = Rehearsal(plan, study, clock)
+        days: Days = forked or InProcess(arrivals)
         try:
             for day in range(plan.days):
-                rehearsal.schedule(day)
-                for person in (p for p in people if p.arrival_day == day):
+                arrivals.schedule(day)
+                days.start(day)  # the people enrolled on earlier days
+                arrived = []
+                for person in sorted((p for p in people if p.arrival_day == day), key=arrival_order):
                     clock.at = local_time(plan, day, 8, person.arrival_minute // 10)
-                    rehearsal.arrive(person)
-                for member in rehearsal.enrolled:
-                    if not member.gone:
-                        rehearsal.live_day(member, day)
-                done = rehearsal.tally
+                    if (member := arrivals.arrive(person)) is not None:
+                        arrived.append(member)
+                days.finish(day, arrived)  # and the day of the ones who arrived today
+                done = Tally.total([arrivals.tally, *days.tallies()])
                 say(f"day {day + 1}/{plan.days}: {done.enrolled} enrolled, {done.requests} requests")
-            rehearsal.rollups()
+            days.close()
+            arrivals.rollups()
         finally:
-            rehearsal.close()
-    return study, rehearsal.tally
+            days.stop()
+            arrivals.close()
+    return study, Tally.total([arrivals.tally, *days.tallies()])
+
+
+def arrival_order(person: Person) -> tuple[int, int, int]:
+    """The order people sign up in on their arrival day (the clock's minute, then the index): randomization
+    gives positions in this order."""
+    return person.arrival_day, person.arrival_minute // 10, person.index
+
+
+class Days(Protocol):
+    """Who lives the enrolled people's days: ``start`` begins a day for those enrolled before it, ``finish`` waits
+    for it and lives it for the ones who arrived that day; ``tallies`` is what they did besides the arrivals."""
+
+    def start(self, day: int) -> None: ...
+    def finish(self, day: int, arrived: Sequence[Enrolled]) -> None: ...
+    def tallies(self) -> list[Tally]: ...
+    def close(self) -> None: ...
+    def stop(self) -> None: ...
+
+
+class InProcess:
+    """This process lives everyone's days, in the arrivals' own rehearsal."""
+
+    def __init__(self, rehearsal: Rehearsal) -> None:
+        self.rehearsal = rehearsal
+
+    def start(self, day: int) -> None:
+        self.rehearsal.live(day, self.rehearsal.enrolled)
+
+    def finish(self, day: int, arrived: Sequence[Enrolled]) -> None:
+        self.rehearsal.enrolled.extend(arrived)
+        self.rehearsal.live(day, arrived)
+
+    def tallies(self) -> list[Tally]:
+        return []  # counted in the arrivals' tally
+
+    def close(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+
+class Forked:
+    """Worker processes, forked once (after closing this process's database connections, which they would share
+    otherwise); each answers every command with its tally so far, or with the traceback that stopped it."""
+
+    def __init__(self, plan: Plan, study: Study, clock: Clock, workers: int) -> None:
+        connections.close_all()
+        context = multiprocessing.get_context("fork")
+        self.pipes: list[Connection] = []
+        self.processes: list[BaseProcess] = []
+        self.latest = [Tally() for _ in range(workers)]
+        for k in range(workers):
+            ours, theirs = context.Pipe()
+            process = context.Process(target=_serve, args=(theirs, plan, study, clock), name=f"rehearsal-{k}")
+            process.start()
+            theirs.close()
+            self.pipes.append(ours)
+            self.processes.append(process)
+
+    def _send(self, command: str, day: int, arrived: Sequence[Enrolled] = ()) -> None:
+        for k, pipe in enumerate(self.pipes):
+            pipe.send((command, day, [m for m in arrived if m.person.index % len(self.pipes) == k]))
+
+    def _wait(self) -> None:
+        for k, pipe in enumerate(self.pipes):
+            status, answer = pipe.recv()
+            if status != "ok":
+                raise SimulationError(f"rehearsal worker {k} stopped:\n{answer}")
+            self.latest[k] = answer
+
+    def start(self, day: int) -> None:
+        self._send("start", day)
+
+    def finish(self, day: int, arrived: Sequence[Enrolled]) -> None:
+        self._wait()
+        self._send("finish", day, arrived)
+        self._wait()
+
+    def tallies(self) -> list[Tally]:
+        return self.latest
+
+    def close(self) -> None:
+        self._send("close", -1)
+        self._wait()
+
+    def stop(self) -> None:
+        for pipe in self.pipes:
+            pipe.close()
+        for process in self.processes:
+            process.join(timeout=30)
+            if process.is_alive():
+                process.kill()
+
+
+def _serve(pipe: Connection, plan: Plan, study: Study, clock: Clock) -> None:
+    """A worker: lives its share of the enrolled people's days on command, with its own connections."""
+    rehearsal = Rehearsal(plan, study, clock)
+    try:
+        while True:
+            command, day, arrived = pipe.recv()
+            if command == "close":
+                rehearsal.close()
+                pipe.send(("ok", rehearsal.tally))
+                return
+            if command == "start":
+                rehearsal.live(day, rehearsal.enrolled)
+            else:
+                rehearsal.enrolled.extend(arrived)
+                rehearsal.live(day, arrived)
+            pipe.send(("ok", rehearsal.tally))
+    except BaseException:  # the parent raises it, with this traceback
+        pipe.send(("error", traceback.format_exc()))
+    finally:
+        connections.close_all()

@@ -1,8 +1,8 @@
 """The dress rehearsal (``manage.py simulate_study``): synthetic people through the real endpoints, and the
 estimators recovering what it planted.
 
-One small rehearsal runs once for the module (24 people over two simulated weeks; under a minute on a quiet
-two-core machine), then each test reads what it left in the database.
+One small rehearsal runs once for the module (24 people over two simulated weeks, their days lived by two worker
+processes), then each test reads what it left in the database.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from participants.models import BehaviourEvent, DailyBehaviour, Participant, Payment, Study
+from participants.models import Assignment, BehaviourEvent, DailyBehaviour, Participant, Payment, Study
 from prc_site import simulation
 from rankers.models import Slate
 from surveys import effects, estimators
@@ -37,7 +37,7 @@ REHEARSAL = [
     "--slug", SLUG, "--participants", str(PEOPLE), "--weeks", str(WEEKS), "--seed", str(SEED),
     "--arms", "control,uprank_bridging", "--baseline-days", "4", "--inclusion-days", "2", "--rank-every", "3",
     "--effect", f"trust={PLANTED_TRUST}", "--effect", f"facebook.active_minutes={PLANTED_MINUTES['facebook']}",
-    "--effect", f"twitter.active_minutes={PLANTED_MINUTES['twitter']}",
+    "--effect", f"twitter.active_minutes={PLANTED_MINUTES['twitter']}", "--workers", "2",
 ]  # fmt: skip
 
 
@@ -83,6 +83,21 @@ def test_the_rehearsal_goes_through_every_endpoint_into_a_study_marked_simulated
     # Every stored time is simulated: nothing after the last simulated day.
     last_day = max(p.enrolled_at for p in enrolled if p.enrolled_at)
     assert last_day < dt.datetime.now(dt.UTC) - dt.timedelta(days=7)
+
+
+def test_randomization_follows_the_plans_arrival_order_whatever_the_workers_do(study: Study) -> None:
+    """The workers live people's days side by side, but signups stay in one process in the plan's order: within
+    each stratum, positions (hence arms) follow the arrival order, as they would with one process."""
+    plan = simulation.Plan(slug=SLUG, participants=PEOPLE, weeks=WEEKS, seed=SEED)
+    people = {person.vendor_id: person for person in simulation.population(plan)}
+    by_stratum: dict[str, list[tuple[tuple[int, int, int], int]]] = {}
+    for vendor_pid, stratum, position in Assignment.objects.filter(participant__study=study).values_list(
+        "participant__vendor_pid", "stratum", "position"
+    ):
+        by_stratum.setdefault(stratum, []).append((simulation.arrival_order(people[vendor_pid]), position))
+    assert sum(len(v) for v in by_stratum.values()) >= 18
+    for assigned in by_stratum.values():
+        assert [position for _, position in sorted(assigned)] == list(range(len(assigned)))
 
 
 def tallied(output: str, name: str) -> int:

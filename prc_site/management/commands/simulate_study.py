@@ -46,6 +46,13 @@ class Command(BaseCommand):
         parser.add_argument("--inclusion-days", type=int, default=7, help="The study's inclusion days.")
         parser.add_argument("--rank-every", type=int, default=1, help="Each person sends a slate every N days.")
         parser.add_argument(
+            "--workers",
+            type=int,
+            default=1,
+            help="Processes that live the enrolled people's days side by side (each its own database connection); "
+            "the same seed gives the same people and arms whatever the number.",
+        )
+        parser.add_argument(
             "--skip-existing", action="store_true", help="Do nothing if the simulated study exists already (the demo)."
         )
         parser.add_argument("--no-estimates", action="store_true", help="Skip computing the effects at the end.")
@@ -59,7 +66,8 @@ class Command(BaseCommand):
             return
         plan = self.plan(options)
         started = time.perf_counter()
-        study, tally = simulation.simulate_study(plan, progress=self.stdout.write if options["verbosity"] > 1 else None)
+        progress = self.stdout.write if options["verbosity"] > 1 else None
+        study, tally = simulation.simulate_study(plan, progress=progress, workers=options["workers"])
         seconds = time.perf_counter() - started
         self.stdout.write(f"Simulated study {study.slug!r} ({study.name}) in {seconds:.1f} s")
         for line in tally.lines():
@@ -96,8 +104,8 @@ class Command(BaseCommand):
             raise CommandError("A study needs a treatment arm besides control")
         if Study.objects.filter(slug=options["slug"]).exists():
             raise CommandError(f"A study {options['slug']!r} exists already; simulate into a new --slug")
-        if options["participants"] < 1 or options["weeks"] < 1:
-            raise CommandError("--participants and --weeks must be at least 1")
+        if options["participants"] < 1 or options["weeks"] < 1 or options["workers"] < 1:
+            raise CommandError("--participants, --weeks and --workers must be at least 1")
         try:
             planted = simulation.merge_effects([simulation.parse_effect(e, arms) for e in options["effect"]])
             plan = simulation.Plan(
