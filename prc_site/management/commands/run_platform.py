@@ -20,6 +20,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
+from django.urls import reverse
 
 from prc_site.lib.embedded import data_dir, start_configured
 
@@ -30,11 +31,19 @@ def _interrupt(signum: int, frame: object) -> None:
 
 # A small dress rehearsal beside the demo study: synthetic people through every endpoint over three simulated
 # weeks, with a planted effect the effects page shows (manage.py simulate_study; kept small to start quickly).
+# Created last, it is the study the research pages open on; the demo prints its pages.
+REHEARSAL_SLUG = "sim-demo"
 DEMO_REHEARSAL = [
-    "--slug", "sim-demo", "--participants", "16", "--weeks", "3", "--seed", "1", "--baseline-days", "3",
+    "--slug", REHEARSAL_SLUG, "--participants", "16", "--weeks", "3", "--seed", "1", "--baseline-days", "3",
     "--inclusion-days", "3", "--rank-every", "2", "--effect", "affective_polarization=-0.5",
-    "--effect", "active_minutes=-6", "--skip-existing",
+    "--effect", "active_minutes=-6", "--workers", "2", "--skip-existing",
 ]  # fmt: skip
+REHEARSAL_PAGES = {"effects": "surveys:effects", "balance": "surveys:balance", "funnel": "dashboards:funnel"}
+
+
+def rehearsal_links(url: str) -> dict[str, str]:
+    """The demo rehearsal's research pages on the server at ``url``."""
+    return {name: f"{url}{reverse(route)}?study={REHEARSAL_SLUG}" for name, route in REHEARSAL_PAGES.items()}
 
 
 def site_url(environ: Mapping[str, str], server_url: str) -> str:
@@ -87,6 +96,11 @@ class Command(BaseCommand):
                 self.stdout.write(
                     "  demo logins:      pi, reader, ops (one role each), admin (superuser);"
                     " password prc-demo-pass or $DEMO_PASSWORD"
+                )
+                links = rehearsal_links(url)
+                self.stdout.write(
+                    f"  dress rehearsal:  {links['effects']}   (planted effects; balance: {links['balance']},"
+                    f" funnel: {links['funnel']})"
                 )
             self.stdout.write(
                 f"  ranking pages:    {url}/research/ranking/timelines/   {url}/research/ranking/delivery/"
