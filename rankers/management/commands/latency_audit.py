@@ -16,16 +16,10 @@ from django.db.models import Min
 from django.utils import timezone
 
 from participants.models import Study
+from prc_site.lib.commands import iso_date
 from rankers import dashboard
 from rankers.latency_audit import LATE_MARGIN_MS, LATE_SHARE_LIMIT, P50_TOLERANCE_MS, LatencyAudit
 from rankers.models_rollups import DailyArmRollup
-
-
-def _date(value: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise CommandError(f"{value!r} is not a date (YYYY-MM-DD).") from None
 
 
 class Command(BaseCommand):
@@ -33,8 +27,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--study", required=True, help="Study slug.")
-        parser.add_argument("--start", type=_date, help="First day (study time zone); default: the first rolled up.")
-        parser.add_argument("--end", type=_date, help="Last day (study time zone); default: today.")
+        parser.add_argument("--start", type=iso_date, help="First day (study time zone); default: the first rolled up.")
+        parser.add_argument("--end", type=iso_date, help="Last day (study time zone); default: today.")
         parser.add_argument("--platform", default="", help="facebook, reddit or twitter; default: all.")
 
     def handle(self, *args: Any, **options: Any) -> None:

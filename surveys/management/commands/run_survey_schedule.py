@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from prc_site.lib.commands import ClockedJobCommand
 from surveys import messaging
-from surveys.management.clocked import ClockedJobCommand
 
 
 class Command(ClockedJobCommand):
