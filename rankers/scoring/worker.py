@@ -29,7 +29,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from django.conf import settings
@@ -309,13 +309,13 @@ WARM_UP_TEXT = (
 )
 
 
-def learn_pace(backend: ScorerBackend) -> None:
+def learn_pace(backend: ScorerBackend, clock: Callable[[], float] = time.perf_counter) -> None:
     """Time calls of two sizes, so that the process's first batch is already scored in chunks that fit."""
     for size in WARM_UP_SIZES:
         texts = [WARM_UP_TEXT.format(n=n) for n in range(size)]
-        started = time.perf_counter()
+        started = clock()
         backend.score(texts, ["TOXICITY"])
-        pace.observe(time.perf_counter() - started, size)
+        pace.observe(clock() - started, size)
 
 
 def connect_signals() -> None:

@@ -96,3 +96,21 @@ class NotHere:
     def score(self, texts: Sequence[str], attributes: Sequence[str]) -> list[Scores | None]:
         NotHere.texts_seen.extend(texts)
         raise AssertionError(f"a web process scored {len(texts)} texts")
+
+
+class ClockedModel(BaselineBackend):
+    """A model whose calls take ``overhead + per_text * texts`` on a clock of the test's own (no sleeping, so a
+    loaded machine cannot blur the timings)."""
+
+    def __init__(self, overhead: float, per_text: float) -> None:
+        super().__init__()
+        self.overhead, self.per_text, self.now = overhead, per_text, 100.0
+        self.calls: list[int] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def score(self, texts: Sequence[str], attributes: Sequence[str]) -> list[Scores | None]:
+        self.calls.append(len(texts))
+        self.now += self.overhead + self.per_text * len(texts)
+        return super().score(texts, attributes)

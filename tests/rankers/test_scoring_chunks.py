@@ -15,7 +15,7 @@ import pytest
 from rankers.models import TextScore
 from rankers.scoring import configure, identity, load_backend, stats, store, worker
 from rankers.scoring.cache import text_digest
-from tests.rankers.fake_scorers import SlowPerCharacter, SlowPerText
+from tests.rankers.fake_scorers import ClockedModel, SlowPerCharacter, SlowPerText
 
 pytestmark = pytest.mark.django_db
 
@@ -82,15 +82,13 @@ def test_the_pace_tells_a_fixed_cost_per_call_from_a_cost_per_text() -> None:
 
 def test_a_scorer_process_learns_its_pace_from_a_warm_up_of_two_sizes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(worker, "pace", worker.Pace())
-    model = SlowPerText(seconds_per_text=0.02)
-    load_backend(model)  # as the start-up check has done
-    model.calls.clear()
+    model = ClockedModel(overhead=0.004, per_text=0.02)
 
-    worker.learn_pace(model)
+    worker.learn_pace(model, clock=model.clock)
 
     assert model.calls == list(worker.WARM_UP_SIZES)
-    assert worker.pace.per_text == pytest.approx(0.02, abs=0.01)
-    assert worker.pace.overhead < 0.05
+    assert worker.pace.per_text == pytest.approx(0.02)
+    assert worker.pace.overhead == pytest.approx(0.004)
 
 
 def test_a_slates_texts_are_split_into_even_jobs_of_at_most_the_configured_size() -> None:
