@@ -40,19 +40,6 @@ class SlowPerText(BaselineBackend):
         return super().score(texts, attributes)
 
 
-class SlowPerCharacter(BaselineBackend):
-    """The baseline scorer at ``seconds_per_character`` per character of its texts (a model whose time grows with
-    a text's tokens)."""
-
-    def __init__(self, seconds_per_character: float) -> None:
-        super().__init__()
-        self.seconds_per_character = seconds_per_character
-
-    def score(self, texts: Sequence[str], attributes: Sequence[str]) -> list[Scores | None]:
-        time.sleep(self.seconds_per_character * sum(len(text) for text in texts))
-        return super().score(texts, attributes)
-
-
 class Hanging:
     """Never answers a real batch (a wedged model server)."""
 
@@ -99,12 +86,12 @@ class NotHere:
 
 
 class ClockedModel(BaselineBackend):
-    """A model whose calls take ``overhead + per_text * texts`` on a clock of the test's own (no sleeping, so a
-    loaded machine cannot blur the timings)."""
+    """A model whose calls take ``overhead + per_text * texts + per_character * characters`` on a clock of the
+    test's own (no sleeping, so a loaded machine cannot blur the timings)."""
 
-    def __init__(self, overhead: float, per_text: float) -> None:
+    def __init__(self, overhead: float = 0.0, per_text: float = 0.0, per_character: float = 0.0) -> None:
         super().__init__()
-        self.overhead, self.per_text, self.now = overhead, per_text, 100.0
+        self.overhead, self.per_text, self.per_character, self.now = overhead, per_text, per_character, 100.0
         self.calls: list[int] = []
 
     def clock(self) -> float:
@@ -112,5 +99,5 @@ class ClockedModel(BaselineBackend):
 
     def score(self, texts: Sequence[str], attributes: Sequence[str]) -> list[Scores | None]:
         self.calls.append(len(texts))
-        self.now += self.overhead + self.per_text * len(texts)
+        self.now += self.overhead + self.per_text * len(texts) + self.per_character * sum(map(len, texts))
         return super().score(texts, attributes)

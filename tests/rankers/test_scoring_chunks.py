@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from rankers.models import TextScore
-from rankers.scoring import configure, identity, load_backend, stats, store, worker
+from rankers.scoring import configure, identity, stats, store, worker
 from rankers.scoring.cache import text_digest
-from tests.rankers.fake_scorers import ClockedModel, SlowPerCharacter, SlowPerText
+from tests.rankers.fake_scorers import ClockedModel, SlowPerText
 
 pytestmark = pytest.mark.django_db
 
@@ -193,10 +193,9 @@ def test_a_scorer_process_times_its_warm_up_on_texts_as_long_as_a_post(monkeypat
     """A model's time grows with a text's length: a warm-up on a few words would size the first batch's chunks for
     texts far shorter than posts, and run them past their deadlines."""
     monkeypatch.setattr(worker, "pace", worker.Pace())
-    model = SlowPerCharacter(seconds_per_character=0.0002)
-    load_backend(model)
+    model = ClockedModel(per_character=0.0002)
 
-    worker.learn_pace(model)
+    worker.learn_pace(model, clock=model.clock)
 
     post = "a post of about the length of the warm-up texts: " + "x" * 90  # 140 characters: 28 ms at this model
     predicted = worker.pace.overhead + worker.pace.per_text
