@@ -10,11 +10,12 @@ Each ``score_pending`` message makes a worker process take one batch (``score_ba
    batch's other texts is left for another scorer process, so that two processes score one slate's jobs at once.
 2. Drop jobs for another scorer (a worker configured with a different backend or model): counted as failed.
 3. Deduplicate the texts; take those Redis or PostgreSQL already hold from there.
-4. Score the rest in chunks, earliest deadline first (``chunk_size``): each chunk's scores go to Redis as soon as
-   it is done, and a job is counted done for its slate as soon as its last text is, so what fits before a
-   deadline is used even when the whole job does not. Texts whose deadline comes before they could be scored
-   are not scored (counted as expired; background rescoring scores them later). Invalid answers are counted as
-   garbage and leave those texts unscored.
+4. Score the rest in chunks, earliest deadline first and, within a deadline, shortest text first (``chunk_size``):
+   each chunk's scores go to Redis as soon as it is done, and a job is counted done for its slate as soon as its
+   last text is, so what fits before a deadline is used even when the whole job does not (and the most texts fit
+   when the short ones go first). Texts whose deadline comes before they could be scored are not scored (counted
+   as expired; background rescoring scores them later). Invalid answers are counted as garbage and leave those
+   texts unscored.
 5. Upsert the batch's scores into PostgreSQL.
 
 A worker consuming the scoring queue builds and loads its backend before it takes any work; a backend that does
@@ -172,8 +173,8 @@ def score_and_store(
     missing = [digest for digest in texts if digest not in known]
     from_db = store.load_durable(missing, attributes) if missing else {}
     pending = [digest for digest in missing if digest not in from_db]
-    if deadlines is not None:
-        pending.sort(key=lambda digest: deadlines[digest])
+    if deadlines is not None:  # shortest first within a deadline: more of a job's texts are done by it
+        pending.sort(key=lambda digest: (deadlines[digest], len(texts[digest])))
     store.write(from_db, done_jobs=progress.resolve(set(texts) - set(pending)))
     backend = get_backend()
     entries: dict[str, Entry] = {}

@@ -166,6 +166,30 @@ def test_the_earliest_deadline_is_scored_first_and_its_job_counted_done_before_t
     assert stats.totals()["texts_scored"] == 8
 
 
+def test_a_jobs_shortest_texts_are_scored_first_so_more_of_them_make_the_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A model's time grows with a text's length: of texts due at the same moment, the short ones first give the
+    most scored texts by then. Here three long posts (0.1 s each) come before six short ones (10 ms each) in the
+    slate, and 0.3 s are left: in the slate's order the long ones would take it all."""
+    model = SlowPerCharacter(seconds_per_character=0.0005)
+    configure(backend=model)
+    monkeypatch.setattr(worker, "pace", worker.Pace())
+    worker.pace.observe(0.05, 1)  # a pace learnt on posts of middling length
+    long_posts = tuple(f"long post {i} " + "x" * 187 for i in range(3))
+    short_posts = tuple(f"short {i} " + "y" * 12 for i in range(6))
+    job = store.Job(texts=long_posts + short_posts, attributes=ATTRIBUTES, deadline=time.time() + 0.3)
+    enqueue(job)
+    try:
+        worker.score_batch()
+    finally:
+        configure()
+
+    published = store.read([text_digest(text) for text in job.texts], ATTRIBUTES)
+    assert {text_digest(text) for text in short_posts} <= set(published)
+    assert len(published) < len(job.texts)  # not everything fitted: the order mattered
+
+
 def test_a_job_too_late_for_one_text_is_dropped_and_one_that_cannot_finish_after_the_batch_waits_for_another() -> None:
     """At 10 ms a text: a job with 5 ms left is dropped (and counted done for its slate); of two 20-text jobs of
     one slate with 0.3 s left, a worker takes one and leaves the other (the second could start in time after the
