@@ -2,8 +2,8 @@
 
     python benchmarks/bench_scoring.py [--slates 200] [--backend baseline]
     python benchmarks/bench_scoring.py --throughput [--texts 400] [--threads 1]
-    python benchmarks/bench_scoring.py --runtimes            # needs: pip install onnx onnxruntime
-    python benchmarks/bench_scoring.py --build-minilm DIR    # the classifier alone, for scoring_bench.py
+    python benchmarks/bench_scoring.py --runtimes [--texts 200]
+    python benchmarks/bench_scoring.py --build-minilm DIR    # the classifier and its ONNX export, for scoring_bench.py
 
 "cold" slates have 50 texts never seen before (every text goes to the backend); "warm" slates repeat a scored
 slate (every text is a cache hit). Backends other than baseline read their settings from the environment.
@@ -13,8 +13,9 @@ transformers with a MiniLM-sized classifier built here from the installed MiniLM
 timing only), in fp32 and int8; embedding (MiniLM plus random logistic heads); llm and http against fake servers
 on loopback that run in a separate process, so that only the client's work is measured. It reports texts per
 second of wall time and texts per CPU-second of the scoring process (= texts per second per core when the
-backend is CPU-bound; torch runs ``--threads`` threads). ``--runtimes`` compares torch fp32, torch dynamic int8
-and ONNX Runtime on the same classifier, one thread each.
+backend is CPU-bound; torch runs ``--threads`` threads). ``--runtimes`` compares the ``transformers`` backend's
+runtimes (torch, ONNX Runtime) and precisions (fp32, dynamic int8) on the same classifier and post-length texts,
+one thread each, in chunks of 1, 4 and 25 texts.
 """
 
 from __future__ import annotations
@@ -166,6 +167,7 @@ def throughput(n_texts: int, threads: int) -> None:
     from rankers.scoring.backends.embedding import EmbeddingBackend
     from rankers.scoring.backends.llm import LLMBackend
     from rankers.scoring.backends.local_model import TransformersBackend
+    from rankers.scoring.backends.onnx_model import export
     from rankers.scoring.backends.perspective_http import PerspectiveHTTPBackend
 
     torch.set_num_threads(threads)
@@ -175,6 +177,7 @@ def throughput(n_texts: int, threads: int) -> None:
     texts = fresh_texts(random.Random(2), n_texts + 50)
     work = Path(tempfile.mkdtemp(prefix="bench-scoring-"))
     classifier = minilm_classifier(work / "classifier", list(attributes))
+    export(str(classifier))
     heads = embedding_scorer(work / "embedding", list(attributes))
     llm_server, llm_url = fake_server("llm")
     http_server, http_url = fake_server("http")
@@ -182,6 +185,9 @@ def throughput(n_texts: int, threads: int) -> None:
         "baseline": lambda: build_backend("baseline", settings),
         "transformers (MiniLM, fp32)": lambda: TransformersBackend(str(classifier)),
         "transformers (MiniLM, int8)": lambda: TransformersBackend(str(classifier), quantize=True),
+        "transformers (onnxruntime int8)": lambda: TransformersBackend(
+            str(classifier), runtime="onnxruntime", quantize=True
+        ),
         "embedding (MiniLM + heads)": lambda: EmbeddingBackend(str(heads)),
         "llm (loopback fake)": lambda: LLMBackend(model="fake", base_url=f"{llm_url}/v1", timeout_s=10, deadline_s=60),
         "http (loopback fake)": lambda: PerspectiveHTTPBackend(f"{http_url}/analyze", timeout_s=10, deadline_s=60),
@@ -199,59 +205,55 @@ def throughput(n_texts: int, threads: int) -> None:
 
 
 def runtimes(n_texts: int) -> None:
-    """CPU-seconds per text of one MiniLM-sized classifier under torch fp32, torch int8 and ONNX Runtime."""
+    """CPU-seconds per text of one MiniLM-sized classifier under each runtime and precision of the ``transformers``
+    backend (one thread), called as a scorer process calls it, in chunks of several sizes; and how far each one's
+    probabilities are from torch fp32's on the same texts."""
+    import numpy as np
     import torch
 
-    from rankers.scoring.backends.local_model import quantize_int8
+    from rankers.scoring.backends.local_model import TransformersBackend
+    from rankers.scoring.backends.onnx_model import export
 
     torch.set_num_threads(1)
     labels = list(BRIDGING_DOWNRANK_TOXIC_WEIGHTS)
     work = Path(tempfile.mkdtemp(prefix="bench-runtimes-"))
     try:
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
         directory = minilm_classifier(work / "classifier", labels)
-        tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
-        model = AutoModelForSequenceClassification.from_pretrained(directory, local_files_only=True).eval()
-        texts = fresh_texts(random.Random(3), n_texts)
-        batches = [tokenizer(texts[i : i + 50], padding=True, truncation=True, max_length=256, return_tensors="pt")
-                   for i in range(0, n_texts, 50)]  # fmt: skip
-        runs: dict[str, Callable[[Any], Any]] = {}
-        with torch.no_grad():
-            reference = [torch.sigmoid(model(**b).logits) for b in batches]
-            runs["torch fp32"] = lambda b: torch.sigmoid(model(**b).logits)
-            quantized = quantize_int8(model)
-            runs["torch dynamic int8"] = lambda b: torch.sigmoid(quantized(**b).logits)
-            try:
-                runs["onnxruntime fp32"] = onnx_runner(model, batches[0], work / "model.onnx")
-            except ImportError:
-                print("(onnx or onnxruntime is not installed: pip install onnx onnxruntime to compare it)")
-            print(f"{n_texts} texts in batches of 50, one thread each")
-            print(f"{'runtime':<22} {'CPU-ms/text':>12} {'texts/CPU-s':>12} {'max |p - p_fp32|':>17}")
-            for label, run in runs.items():
-                run(batches[0])
+        export(str(directory))
+        texts = post_texts(n_texts)
+        variants = {
+            "torch fp32": {},
+            "torch int8": {"quantize": True},
+            "onnxruntime fp32": {"runtime": "onnxruntime"},
+            "onnxruntime int8": {"runtime": "onnxruntime", "quantize": True},
+        }
+        print(f"{n_texts} post-length texts ({statistics.mean(map(len, texts)):.0f} characters), one thread")
+        print(f"{'runtime':<18} {'chunk':>5} {'CPU-ms/text':>12} {'texts/CPU-s':>12} {'max |p - p_fp32|':>17}")
+        reference: list[list[float]] = []
+        for label, options in variants.items():
+            backend = TransformersBackend(str(directory), **options)  # type: ignore[arg-type]
+            for chunk in (1, 4, 25):
+                backend.score(texts[:chunk], labels)
                 cpu = time.process_time()
-                outputs = [run(b) for b in batches]
+                scores = [s for i in range(0, n_texts, chunk) for s in backend.score(texts[i : i + chunk], labels)]
                 cpu = time.process_time() - cpu
-                gap = max(float((o - r).abs().max()) for o, r in zip(outputs, reference, strict=True))
-                print(f"{label:<22} {1000 * cpu / n_texts:12.2f} {n_texts / cpu:12.1f} {gap:17.5f}")
+                rows = [[s[name] for name in labels] for s in scores if s is not None]
+                reference = reference or rows
+                gap = float(np.abs(np.asarray(rows) - np.asarray(reference)).max())
+                print(f"{label:<18} {chunk:>5} {1000 * cpu / n_texts:12.2f} {n_texts / cpu:12.1f} {gap:17.5f}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def onnx_runner(model: Any, example: Any, path: Path) -> Callable[[Any], Any]:
-    import onnxruntime
-    import torch
+def post_texts(n: int) -> list[str]:
+    """Texts like the scoring benchmark's posts (the PRC package's generator, each made unique)."""
+    import uuid
 
-    names = list(example.keys())
-    torch.onnx.export(
-        model, tuple(example[n] for n in names), str(path), input_names=names, output_names=["logits"],
-        dynamic_axes={n: {0: "batch", 1: "tokens"} for n in names}, dynamo=False, opset_version=17,
-    )  # fmt: skip
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = options.inter_op_num_threads = 1
-    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    return lambda b: torch.sigmoid(torch.from_numpy(session.run(None, {n: b[n].numpy() for n in names})[0]))
+    from ranking_challenge.fake import fake_request
+
+    pool = [item.text for _ in range(20) for item in fake_request(n_posts=50, platform="twitter").items]
+    rng = random.Random(4)
+    return [f"{rng.choice(pool)} ({uuid.UUID(int=rng.getrandbits(128)).hex[:12]})" for _ in range(n)]
 
 
 def main() -> None:
@@ -259,14 +261,17 @@ def main() -> None:
     parser.add_argument("--slates", type=int, default=200)
     parser.add_argument("--backend", default=None, help="override PRC_SCORER_BACKEND")
     parser.add_argument("--throughput", action="store_true", help="texts per second per core of every backend")
-    parser.add_argument("--runtimes", action="store_true", help="torch fp32 vs int8 vs ONNX Runtime")
+    parser.add_argument("--runtimes", action="store_true", help="torch vs ONNX Runtime, fp32 vs int8")
     parser.add_argument("--texts", type=int, default=400, help="texts per backend (--throughput, --runtimes)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (--throughput)")
     parser.add_argument("--build-minilm", type=Path, help="only save the MiniLM-sized classifier to this directory")
     parser.add_argument("--serve-fake", choices=["llm", "http"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.build_minilm:
+        from rankers.scoring.backends.onnx_model import export
+
         minilm_classifier(args.build_minilm, list(BRIDGING_DOWNRANK_TOXIC_WEIGHTS))
+        print(export(str(args.build_minilm)))  # for PRC_SCORER_RUNTIME=onnxruntime
         return
     if args.serve_fake:
         serve_fake(args.serve_fake)

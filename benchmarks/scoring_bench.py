@@ -363,7 +363,7 @@ def main() -> None:
     out = ROOT / "benchmarks" / "results" / f"scoring_{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}.json"
     out.parent.mkdir(exist_ok=True)
     machine = {"cpus": os.cpu_count(), "python": platform.python_version(),
-               "scorer_workers": os.environ.get("PRC_SCORER_WORKERS", "2")}  # fmt: skip
+               "scorer_workers": os.environ.get("PRC_SCORER_WORKERS", "2"), "scorer": worker.identity()}  # fmt: skip
     out.write_text(json.dumps({"machine": machine, "results": results, "throughput": throughput}, indent=1))
     print(f"written {out.relative_to(ROOT)}")
 

@@ -322,6 +322,7 @@ PRC_SCORER_MODEL_DIR = env.str("PRC_SCORER_MODEL_DIR", default="")  # transforme
 PRC_SCORER_BATCH_SIZE = env.int("PRC_SCORER_BATCH_SIZE", default=32)
 PRC_SCORER_MAX_LENGTH = env.int("PRC_SCORER_MAX_LENGTH", default=256)  # tokens; longer texts are truncated
 PRC_SCORER_QUANTIZE = env.bool("PRC_SCORER_QUANTIZE", default=False)  # transformers: dynamic int8 linear layers
+PRC_SCORER_RUNTIME = env.str("PRC_SCORER_RUNTIME", default="torch")  # transformers: torch or onnxruntime (exported)
 OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="")  # llm: any OpenAI-compatible server
 OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
 PRC_LLM_MODEL = env.str("PRC_LLM_MODEL", default="gpt-4o-mini")

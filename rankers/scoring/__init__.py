@@ -50,6 +50,8 @@ def identity() -> str:
         "llm": settings.PRC_LLM_MODEL,
         "http": settings.PRC_SCORER_HTTP_URL,
     }.get(name, "")
+    if name == "transformers" and settings.PRC_SCORER_RUNTIME == "onnxruntime":
+        model += ":onnx"  # as TransformersBackend.name: another runtime's scores never share cache entries
     if name == "transformers" and settings.PRC_SCORER_QUANTIZE:
         model += ":int8"  # int8 scores differ slightly from the full model's: never share their cache entries
     return f"{name}:{model}" if model else name

@@ -60,6 +60,18 @@ def test_transformers_backend_gives_the_same_scores_batched_or_alone(tiny_model_
         assert b[A.TOXICITY] == pytest.approx(a[A.TOXICITY], abs=1e-5)
 
 
+def test_a_calls_scores_come_back_in_the_order_of_its_texts_though_batched_by_length(tmp_path: Path) -> None:
+    texts = ["you are a stupid idiot because i", "a", "i thank you because", "you are a", "thank you"]
+    spread = save_tiny_bert(tmp_path, LABELS, WORDS, initializer_range=0.5)  # scores that differ with the length
+    backend = TransformersBackend(str(spread), batch_size=2)
+
+    together = backend.score(texts, [A.TOXICITY, A.INSULT])
+    one_by_one = [backend.score([text], [A.TOXICITY, A.INSULT])[0] for text in texts]
+
+    assert together == [pytest.approx(alone, abs=1e-5) for alone in one_by_one]
+    assert len({tuple(s.values()) for s in together if s is not None}) == len(texts)  # the texts score differently
+
+
 @pytest.mark.parametrize(
     ("model_dir", "message"),
     [("", "needs PRC_SCORER_MODEL_DIR"), ("/nonexistent/scorer-model", "has no config.json: not a model directory")],

@@ -9,9 +9,14 @@ SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
 def save_tiny_bert(
-    directory: Path, labels: Sequence[str], words: Sequence[str], problem_type: str = "multi_label_classification"
+    directory: Path,
+    labels: Sequence[str],
+    words: Sequence[str],
+    problem_type: str = "multi_label_classification",
+    initializer_range: float = 0.02,
 ) -> Path:
-    """A one-layer BERT sequence classifier with ``labels`` and a vocabulary of ``words``, saved in ``directory``."""
+    """A one-layer BERT sequence classifier with ``labels`` and a vocabulary of ``words``, saved in ``directory``.
+    Its weights are random: a larger ``initializer_range`` makes its scores differ more from text to text."""
     from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
 
     vocabulary = [*SPECIAL_TOKENS, *(w for w in words if w not in SPECIAL_TOKENS)]
@@ -27,6 +32,7 @@ def save_tiny_bert(
         id2label=dict(enumerate(labels)),
         label2id={label: i for i, label in enumerate(labels)},
         problem_type=problem_type,
+        initializer_range=initializer_range,
     )
     BertForSequenceClassification(config).save_pretrained(directory)
     BertTokenizer(vocab_file=str(directory / "vocab.txt")).save_pretrained(directory)

@@ -51,6 +51,8 @@ def build_backend(name: str, settings: Any) -> ScorerBackend:
             batch_size=settings.PRC_SCORER_BATCH_SIZE,
             max_length=settings.PRC_SCORER_MAX_LENGTH,
             quantize=settings.PRC_SCORER_QUANTIZE,
+            runtime=settings.PRC_SCORER_RUNTIME,
+            threads=settings.PRC_SCORER_THREADS,
         )
     if name == "embedding":
         from rankers.scoring.backends.embedding import EmbeddingBackend
