@@ -40,6 +40,19 @@ class SlowPerText(BaselineBackend):
         return super().score(texts, attributes)
 
 
+class SlowPerCharacter(BaselineBackend):
+    """The baseline scorer at ``seconds_per_character`` per character of its texts (a model whose time grows with
+    a text's tokens)."""
+
+    def __init__(self, seconds_per_character: float) -> None:
+        super().__init__()
+        self.seconds_per_character = seconds_per_character
+
+    def score(self, texts: Sequence[str], attributes: Sequence[str]) -> list[Scores | None]:
+        time.sleep(self.seconds_per_character * sum(len(text) for text in texts))
+        return super().score(texts, attributes)
+
+
 class Hanging:
     """Never answers a real batch (a wedged model server)."""
 

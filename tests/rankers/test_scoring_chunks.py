@@ -15,7 +15,7 @@ from rankers.models import TextScore
 from rankers.scoring import configure, identity, stats, store, worker
 from rankers.scoring.backends.base import Scores
 from rankers.scoring.cache import text_digest
-from tests.rankers.fake_scorers import ClockedModel, SlowPerText
+from tests.rankers.fake_scorers import ClockedModel, SlowPerCharacter, SlowPerText
 
 pytestmark = pytest.mark.django_db
 
