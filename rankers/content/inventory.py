@@ -2,9 +2,11 @@
 per post, never model work on the web process.
 
 1. The global pool of the arm's ranker on the platform (``CandidatePool``, rebuilt by the queue refresh) is
-   held in each web process and read again from PostgreSQL at most every ``PRC_CONTENT_POOL_CACHE_S``; an
-   expired pool keeps serving while one background read replaces it, so only a process's first requests wait
-   (and one that gives up leaves the read running for the next).
+   held in each web process. Every ``PRC_CONTENT_POOL_CACHE_S`` one background read asks PostgreSQL for the
+   pool's build time only; the pool itself is read again only when it was rebuilt (a few times a day), as text,
+   and decoded on a thread of its own, not on the event loop that times every request's hold. An expired pool
+   keeps serving meanwhile, so only a process's first requests wait (and one that gives up leaves the read
+   running for the next).
 2. Per request, one query on the ranking path's connection pool reads the participant's queue
    (``ParticipantQueue``: candidate ids in order) and the candidates they were shown within the arm's shown
    window (the ``added_ids`` of their slates that were not prefetches: a prefetched slate may never be seen).
@@ -22,9 +24,11 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from django.conf import settings
 from psycopg.rows import dict_row
 
@@ -134,10 +138,12 @@ def candidates_for(pool: Pool, queue_ids: Sequence[str] | None) -> tuple[Candida
 
 # --- reading them on the ranking path ---------------------------------------------------------------------
 
+# The candidates as JSON text: decoded off the event loop (``decode_pool``), not by the driver on it.
 POOL_SQL = """
-SELECT candidates, default_ids, newest_post_at, built_at FROM rankers_candidatepool
+SELECT candidates::text AS candidates, default_ids, newest_post_at, built_at FROM rankers_candidatepool
 WHERE ranker_key = %s AND platform = %s
 """
+POOL_BUILT_SQL = "SELECT built_at FROM rankers_candidatepool WHERE ranker_key = %s AND platform = %s"
 # The queue and the shown ids in one round trip; the slate index (participant_id, served_at) bounds the scan.
 QUEUE_SQL = """
 SELECT (SELECT q.candidate_ids FROM rankers_participantqueue q
@@ -149,6 +155,8 @@ SELECT (SELECT q.candidate_ids FROM rankers_participantqueue q
 """
 
 _pools: dict[tuple[str, str], tuple[float, Pool]] = {}
+# Decoding 2,000 candidates takes tens of ms of Python: on the event loop it would delay every hold that long.
+_DECODER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pool-decode")
 _refreshing: dict[tuple[str, str], asyncio.Future[Pool]] = {}
 
 
@@ -191,7 +199,7 @@ async def pool_for(ranker_key: str, platform: str) -> Pool:
         return cached[1]
     task = _refreshing.get(key)
     if task is None or task.get_loop() is not asyncio.get_running_loop():
-        task = asyncio.ensure_future(_read_pool(key))
+        task = asyncio.ensure_future(_read_pool(key, cached[1] if cached is not None else None))
         _refreshing[key] = task
         task.add_done_callback(lambda done: _refreshed(key, done))
     if cached is not None:
@@ -206,22 +214,33 @@ def _refreshed(key: tuple[str, str], task: asyncio.Future[Pool]) -> None:
         logger.warning("reading the %s pool on %s failed: %s", *key, task.exception())
 
 
-async def _read_pool(key: tuple[str, str]) -> Pool:
+async def _read_pool(key: tuple[str, str], held: Pool | None) -> Pool:
+    """The pool as stored now: ``held`` itself if it has not been rebuilt since (one small query)."""
     async with (
         loop_pool(settings.RANK_DB_POOL_SIZE).connection() as conn,
         conn.cursor(row_factory=dict_row) as cursor,
     ):
+        if held is not None and held.built_at is not None:
+            await cursor.execute(POOL_BUILT_SQL, key)
+            built = await cursor.fetchone()
+            if built is not None and built["built_at"] == held.built_at:
+                _pools[key] = (time.monotonic(), held)
+                return held
         await cursor.execute(POOL_SQL, key)
         row = await cursor.fetchone()
-    pool = (
-        pool_from_rows(
-            row["candidates"], row["default_ids"], newest_post_at=row["newest_post_at"], built_at=row["built_at"]
-        )
-        if row
-        else EMPTY_POOL
-    )
+    pool = await asyncio.get_running_loop().run_in_executor(_DECODER, decode_pool, row) if row else EMPTY_POOL
     _pools[key] = (time.monotonic(), pool)
     return pool
+
+
+def decode_pool(row: Mapping[str, Any]) -> Pool:
+    """A row of ``POOL_SQL`` as a ``Pool``."""
+    return pool_from_rows(
+        orjson.loads(row["candidates"]),
+        row["default_ids"],
+        newest_post_at=row["newest_post_at"],
+        built_at=row["built_at"],
+    )
 
 
 def forget_pools() -> None:

@@ -4,8 +4,11 @@ unreadable."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from django.test import AsyncClient
@@ -123,3 +126,45 @@ async def test_an_unreadable_inventory_returns_the_original_order(async_client: 
     assert response.new_items == []
     slate = await Slate.objects.aget(participant_id=participant.public_id)
     assert (slate.fallback_reason, slate.intervention_on) == ("candidates_unavailable", False)
+
+
+async def renewed_pool(ranker_key: str = "add_news") -> inventory.Pool:
+    """The pool a web process holds after its copy expired and the background read behind it finished."""
+    await inventory.pool_for(ranker_key, "reddit")
+    while inventory._refreshing:
+        await asyncio.sleep(0.01)
+    return await inventory.pool_for(ranker_key, "reddit")
+
+
+async def test_a_pool_not_rebuilt_since_it_was_read_is_kept_and_a_rebuilt_one_is_read_again(settings) -> None:
+    await make_pool(news(1), news(2))
+    first = await inventory.pool_for("add_news", "reddit")
+    assert [c.id for c in first.candidates] == ["prc-1", "prc-2"]
+    settings.PRC_CONTENT_POOL_CACHE_S = 0.0  # every copy has expired
+
+    assert await renewed_pool() is first  # only its build time was read: nothing decoded again
+
+    await CandidatePool.objects.filter(ranker_key="add_news").aupdate(
+        built_at=timezone.now(), candidates=[candidate_row(news(3))], default_ids=["prc-3"], size=1
+    )
+    rebuilt = await renewed_pool()
+    assert [c.id for c in rebuilt.candidates] == ["prc-3"]
+    assert [c.id for c in rebuilt.default] == ["prc-3"]
+
+
+async def test_a_pool_is_decoded_on_a_thread_of_its_own_not_on_the_event_loop(monkeypatch) -> None:
+    decoded_on: list[threading.Thread] = []
+    decode = inventory.decode_pool
+
+    def watched(row: Any) -> inventory.Pool:
+        decoded_on.append(threading.current_thread())
+        return decode(row)
+
+    monkeypatch.setattr(inventory, "decode_pool", watched)
+    await make_pool(news(1, "left"))
+
+    pool = await inventory.pool_for("add_news", "reddit")
+
+    assert [(c.id, c.lean, c.url) for c in pool.candidates] == [("prc-1", "left", "https://news.example.org/story/1")]
+    assert decoded_on
+    assert decoded_on[0] is not threading.current_thread()
