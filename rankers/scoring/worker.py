@@ -31,6 +31,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -258,9 +259,7 @@ def refuse_to_start_without_a_backend(sender: str, instance: Any, **kwargs: Any)
         return
     _scorer_worker = True
     if settings.PRC_SCORER_NICE:
-        # On a machine shared with web processes, the kernel gives them the CPU first: past capacity the
-        # scorers fall behind (scores are shed), never the answers.
-        os.nice(settings.PRC_SCORER_NICE)
+        yield_cpu(settings.PRC_SCORER_NICE)
     try:
         backend = make_backend()
         load_backend(backend)
@@ -275,6 +274,23 @@ def refuse_to_start_without_a_backend(sender: str, instance: Any, **kwargs: Any)
         raise SystemExit(3) from error
     readiness.report(sender, identity())
     logger.info("scorer worker ready: backend %s", identity())
+
+
+def yield_cpu(nice: int, autogroup: Path = Path("/proc/self/autogroup")) -> None:
+    """Lower this process's CPU priority by ``nice`` so that, on a machine shared with web processes, the kernel
+    gives them the CPU first: past capacity the scorers fall behind (scores are shed), never the answers.
+
+    Linux shares the CPU first between sessions (autogroups: each session started with ``setsid``, as
+    ``run_platform`` and service managers start workers, gets an equal share whatever its processes' niceness),
+    and only then by niceness within a session. So a scorer worker that leads its own session lowers its
+    session's priority too; one started inside someone's terminal session leaves that session alone."""
+    os.nice(nice)
+    if os.getsid(0) != os.getpid() or not autogroup.exists():
+        return
+    try:
+        autogroup.write_text(f"{nice}\n")
+    except OSError as error:  # a kernel without autogroups, or not allowed: the niceness above still applies
+        logger.warning("could not lower the scorer session's CPU priority: %s", error)
 
 
 def load_backend_in_each_process(**kwargs: Any) -> None:
