@@ -377,6 +377,9 @@ RANK_RANKER_BUDGET_MS = env.int("RANK_RANKER_BUDGET_MS", default=400)  # an arm'
 RANK_LOOKUP_MS = env.int("RANK_LOOKUP_MS", default=50)  # parsing + token lookup; budget + this < every hold
 RANK_SCORING_MARGIN_MS = env.int("RANK_SCORING_MARGIN_MS", default=30)  # of the budget, kept for ranking after scores
 RANK_RANKER_THREADS = env.int("RANK_RANKER_THREADS", default=8)  # sync rankers run here (never scoring)
+# A web process whose event loop runs this far behind (smoothed, ms) sheds treatment work: its slates are
+# answered in their original order (fallback "overloaded") until it catches up, so that the holds keep their time.
+RANK_SHED_LAG_MS = env.float("RANK_SHED_LAG_MS", default=25.0)  # 0: never shed
 RANK_WRITE_GRACE_S = env.float(
     "RANK_WRITE_GRACE_S", default=0.05
 )  # past the hold, an answer waits this long for its write

@@ -30,6 +30,7 @@ UNKNOWN_RANKER = "unknown_ranker"
 LOOKUP_FAILED = "lookup_failed"  # the participant could not be looked up in time: untouched feed, default hold
 UNSCORED = "unscored"  # the arm's ranker reads attributes and the scorer scored none of the slate's items
 CANDIDATES_UNAVAILABLE = "candidates_unavailable"  # an inserting arm's pool or queue could not be read in time
+OVERLOADED = "overloaded"  # the web process's event loop was running behind: treatment shed to keep the hold
 
 
 NO_SHARE_RULE = CapRule(None, None)

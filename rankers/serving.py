@@ -37,6 +37,7 @@ from participants import treatment
 from participants.models import Arm
 from participants.paper import PLATFORMS, cap_rule, default_caps
 from prc_site.lib.asyncdb import Coalescer, loop_pool, per_loop, within
+from prc_site.lib.looplag import loop_lag
 from rankers import checks, prometheus, slatelog
 from rankers.checks import Caps
 from rankers.content import inventory
@@ -272,14 +273,29 @@ class Ranked:
     n_scored: int | None = None
 
 
-def budget_seconds(arm: ArmInfo) -> float:
-    budget_ms = arm.config.get("budget_ms", settings.RANK_RANKER_BUDGET_MS)
-    return float(budget_ms) / 1000
+def budget_seconds(arm: ArmInfo, *, received: float | None = None) -> float:
+    """The arm's ranker time. For a held request (``received``, monotonic), less whatever parsing and the lookup
+    took beyond the ``RANK_LOOKUP_MS`` reserved for them: a ranker ends by receipt + that reserve + its budget,
+    which the system checks keep inside every hold, however late it started (a slow lookup, a loop running
+    behind). Zero or less: no time is left for treatment."""
+    budget = float(arm.config.get("budget_ms", settings.RANK_RANKER_BUDGET_MS)) / 1000
+    if received is None:
+        return budget
+    overrun = time.monotonic() - received - settings.RANK_LOOKUP_MS / 1000
+    return budget - max(0.0, overrun)
 
 
 async def rank_slate(
-    parsed: ParsedRequest, arm: ArmInfo, *, user_id: str, now: dt.datetime, survey: Mapping[str, Any] | None = None
+    parsed: ParsedRequest,
+    arm: ArmInfo,
+    *,
+    user_id: str,
+    now: dt.datetime,
+    survey: Mapping[str, Any] | None = None,
+    received: float | None = None,
 ) -> Outcome:
+    """Rank ``parsed`` with ``arm``'s ranker. ``received`` (monotonic) is a held request's receipt: its ranker
+    then gets only the time its hold has left (``budget_seconds``)."""
     session = parsed.session
     plan = plan_slate(parsed.items, session.platform, parsed.slate_pass)
     context = RankContext(
@@ -293,7 +309,9 @@ async def rank_slate(
         page_url=str(session.url or ""),
     )
     started = time.perf_counter()
-    ranked, reason = await _ranked(arm, plan.rankable, context)
+    # Control's pass-through is no treatment work: it always gets its whole budget.
+    budget = budget_seconds(arm, received=None if arm.is_control else received)
+    ranked, reason = await _ranked(arm, plan.rankable, context, budget)
     ranker_ms = (time.perf_counter() - started) * 1000
     n_scored = ranked.n_scored if ranked is not None else None
     if reason is None and ranked is not None:
@@ -310,8 +328,11 @@ async def rank_slate(
     return Outcome(final, inserted, not arm.is_control, "", ranker_ms, plan, n_scored, capped)
 
 
-async def _ranked(arm: ArmInfo, items: Sequence[SlateItem], context: RankContext) -> tuple[Ranked | None, str | None]:
-    """Run the arm's ranker within its budget; (answer, None) or (None, fallback reason)."""
+async def _ranked(
+    arm: ArmInfo, items: Sequence[SlateItem], context: RankContext, budget: float
+) -> tuple[Ranked | None, str | None]:
+    """Run the arm's ranker within ``budget`` seconds; (answer, None) or (None, fallback reason). A treatment arm's
+    work is shed (``overloaded``) when no time is left for it or this process runs behind."""
     try:
         ranker = get_ranker(arm.ranker_key)
     except LookupError:
@@ -319,9 +340,13 @@ async def _ranked(arm: ArmInfo, items: Sequence[SlateItem], context: RankContext
         return None, checks.UNKNOWN_RANKER
     if not items:
         return Ranked(RankResult(ranked_ids=[]), 0 if _attributes(ranker) else None), None
+    if not arm.is_control and (budget <= 0 or overloaded()):
+        return None, checks.OVERLOADED
     try:
-        ranking = run_ranker(ranker, items, context, scoring_s=scoring_seconds(arm))
-        ranked = await asyncio.wait_for(ranking, timeout=budget_seconds(arm))
+        ranking = run_ranker(ranker, items, context, scoring_s=scoring_seconds(budget))
+        # Not asyncio.wait_for: it waits for the cancelled work to stop, and returns the work's answer if the
+        # work swallowed the cancellation (a client library finishing its call). ``within`` answers at the budget.
+        ranked = await within(ranking, max(0.0, budget))
     except TimeoutError:
         logger.warning("ranker %s timed out", arm.ranker_key)
         return None, checks.TIMEOUT
@@ -332,6 +357,13 @@ async def _ranked(arm: ArmInfo, items: Sequence[SlateItem], context: RankContext
         logger.exception("ranker %s failed", arm.ranker_key)
         return None, checks.EXCEPTION
     return ranked, None
+
+
+def overloaded() -> bool:
+    """Whether this process's event loop runs so far behind (``RANK_SHED_LAG_MS``) that a treatment arm's work
+    (scoring, candidates, ranking) must be shed for its slate: the work would make every hold late, control's too."""
+    limit = settings.RANK_SHED_LAG_MS
+    return limit > 0 and loop_lag().behind_ms() > limit
 
 
 def _attributes(ranker: Ranker) -> tuple[str, ...]:
@@ -389,10 +421,9 @@ async def _run_ranker(
     return Ranked(result, n_scored)
 
 
-def scoring_seconds(arm: ArmInfo) -> float:
-    """How long a ranker waits for scores: the scorer's deadline, and never past the arm's budget less the
-    margin its ranking needs."""
-    budget = budget_seconds(arm)
+def scoring_seconds(budget: float) -> float:
+    """How long a ranker with ``budget`` seconds waits for scores: the scorer's deadline, and never past the budget
+    less the margin its ranking needs."""
     return max(0.0, min(settings.PRC_SCORER_DEADLINE_S, budget - settings.RANK_SCORING_MARGIN_MS / 1000))
 
 
@@ -426,7 +457,9 @@ async def serve_participant(parsed: ParsedRequest, enrolment: Enrolment, *, rece
     if effective.arm is None:  # closed study, withdrawn or without consent: untouched, nothing stored
         await _sleep_until(deadline)
         return untouched_body(parsed)
-    outcome = await rank_slate(parsed, effective.arm, user_id=enrolment.public_id, now=now, survey=enrolment.survey)
+    outcome = await rank_slate(
+        parsed, effective.arm, user_id=enrolment.public_id, now=now, survey=enrolment.survey, received=received
+    )
     _observe(effective.arm, outcome)
     served_ms = max(deadline, time.monotonic()) - received
     record = slate_record(
