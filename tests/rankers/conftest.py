@@ -91,14 +91,16 @@ def _enrol(study: Study, ranker_key: str, past_baseline: bool, arm_fields: dict[
 def enrol(study: Study, settings: Any) -> Callable[..., Any]:
     """``await enrol("ranker_key", past_baseline=True, max_deleted=...)`` -> (participant, token).
 
-    The ranker budget, scorer deadline and slate-write grace get a margin no loaded CI machine reaches: the
-    tests that serve /rank are not about time, and those of a timeout set their own short one on the arm
+    The ranker budget, scorer deadline and slate-write grace get a margin no loaded CI machine reaches, and no
+    treatment is shed for a loop running behind: the tests that serve /rank are not about time, and those of a
+    timeout set their own short one on the arm
     (``ranker_config={"budget_ms": ...}``) and make the slow side wait until released, not for a while.
     """
     settings.RANK_RANKER_BUDGET_MS = 60_000
     settings.RANK_WRITE_GRACE_S = 60.0
     settings.PRC_SCORER_DEADLINE_S = 30.0
     settings.PRC_SCORER_TIMEOUT_S = 30.0
+    settings.RANK_SHED_LAG_MS = 0  # a loaded machine's event loop must not shed these tests' treatment
 
     async def make(
         ranker_key: str = "control", *, past_baseline: bool = True, **arm_fields: Any
