@@ -153,6 +153,8 @@ async def bridging(study: Study, settings: Any) -> tuple[str, str]:
     settings.RANK_RANKER_BUDGET_MS = 400
     settings.PRC_SCORER_DEADLINE_S = 0.35
     settings.RANK_DB_LOOKUP_TIMEOUT_S = 30.0  # about scoring: a lookup slowed by a loaded machine must not untreat
+    settings.RANK_LOOKUP_MS = 30_000  # ... nor shorten the ranker's time ...
+    settings.RANK_SHED_LAG_MS = 0  # ... nor shed the treatment for a loop running behind
     participant, token = await sync_to_async(_enrol)(study, BRIDGING, True, {"ranker_config": BUDGET})
     return participant.public_id, token
 
