@@ -40,7 +40,10 @@ import dataclasses
 import datetime as dt
 import hashlib
 import multiprocessing
+import os
 import re
+import signal
+import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -48,7 +51,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from io import StringIO
 from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
 from typing import Any, Protocol
 from unittest import mock
 from urllib.parse import urlsplit
@@ -825,21 +827,32 @@ class InProcess:
 
 class Forked:
     """Worker processes, forked once (after closing this process's database connections, which they would share
-    otherwise); each answers every command with its tally so far, or with the traceback that stopped it."""
+    otherwise); each answers every command with its tally so far, or with the traceback that stopped it.
+
+    Forked with ``os.fork`` rather than ``multiprocessing.Process``: the latter runs the after-fork hooks other
+    libraries register, and kombu's closes the broker connections it inherited, which blocks for good on a
+    consumer's pending read (seen in the test suite after a broker test). A worker touches none of them."""
 
     def __init__(self, plan: Plan, study: Study, clock: Clock, workers: int) -> None:
         connections.close_all()
-        context = multiprocessing.get_context("fork")
         self.pipes: list[Connection] = []
-        self.processes: list[BaseProcess] = []
+        self.pids: list[int] = []
         self.latest = [Tally() for _ in range(workers)]
-        for k in range(workers):
-            ours, theirs = context.Pipe()
-            process = context.Process(target=_serve, args=(theirs, plan, study, clock), name=f"rehearsal-{k}")
-            process.start()
+        for _k in range(workers):
+            ours, theirs = multiprocessing.Pipe()
+            pid = os.fork()
+            if pid == 0:  # the worker: never returns to the caller
+                for pipe in [*self.pipes, ours]:
+                    pipe.close()
+                code = 1
+                try:
+                    _serve(theirs, plan, study, clock)
+                    code = 0
+                finally:
+                    os._exit(code)
             theirs.close()
             self.pipes.append(ours)
-            self.processes.append(process)
+            self.pids.append(pid)
 
     def _send(self, command: str, day: int, arrived: Sequence[Enrolled] = ()) -> None:
         for k, pipe in enumerate(self.pipes):
@@ -847,7 +860,10 @@ class Forked:
 
     def _wait(self) -> None:
         for k, pipe in enumerate(self.pipes):
-            status, answer = pipe.recv()
+            try:
+                status, answer = pipe.recv()
+            except EOFError:
+                raise SimulationError(f"rehearsal worker {k} ended without answering") from None
             if status != "ok":
                 raise SimulationError(f"rehearsal worker {k} stopped:\n{answer}")
             self.latest[k] = answer
@@ -868,18 +884,24 @@ class Forked:
         self._wait()
 
     def stop(self) -> None:
+        """Close the pipes (a worker still waiting for a command ends) and collect the workers; kill any left after
+        30 s."""
         for pipe in self.pipes:
             pipe.close()
-        for process in self.processes:
-            process.join(timeout=30)
-            if process.is_alive():
-                process.kill()
+        deadline = time.monotonic() + 30
+        for pid in self.pids:
+            while os.waitpid(pid, os.WNOHANG) == (0, 0):
+                if time.monotonic() > deadline:
+                    os.kill(pid, signal.SIGKILL)
+                    os.waitpid(pid, 0)
+                    break
+                time.sleep(0.05)
 
 
 def _serve(pipe: Connection, plan: Plan, study: Study, clock: Clock) -> None:
     """A worker: lives its share of the enrolled people's days on command, with its own connections."""
-    rehearsal = Rehearsal(plan, study, clock)
     try:
+        rehearsal = Rehearsal(plan, study, clock)
         while True:
             command, day, arrived = pipe.recv()
             if command == "close":
