@@ -404,7 +404,13 @@ def _free_port() -> int:
 
 def start_web(tmp_path: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
-    env = {**scorer_env(), "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / f"metrics-{port}")}
+    env = {
+        **scorer_env(),
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / f"metrics-{port}"),
+        # About the shared cache, as the bridging fixture: a loaded machine must not shed or shorten treatment.
+        "RANK_SHED_LAG_MS": "0",
+        "RANK_LOOKUP_MS": "30000",
+    }
     (tmp_path / f"metrics-{port}").mkdir()
     command = [sys.executable, "-m", "prc_site.serve", "--port", str(port), "--workers", "1"]
     return subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True), f"http://127.0.0.1:{port}"
