@@ -37,7 +37,7 @@ REHEARSAL = [
     "--slug", SLUG, "--participants", str(PEOPLE), "--weeks", str(WEEKS), "--seed", str(SEED),
     "--arms", "control,uprank_bridging", "--baseline-days", "4", "--inclusion-days", "2", "--rank-every", "3",
     "--effect", f"trust={PLANTED_TRUST}", "--effect", f"facebook.active_minutes={PLANTED_MINUTES['facebook']}",
-    "--effect", f"twitter.active_minutes={PLANTED_MINUTES['twitter']}", "--workers", "2",
+    "--effect", f"twitter.active_minutes={PLANTED_MINUTES['twitter']}",
 ]  # fmt: skip
 
 
