@@ -276,6 +276,17 @@ def refuse_to_start_without_a_backend(sender: str, instance: Any, **kwargs: Any)
     logger.info("scorer worker ready: backend %s", identity())
 
 
+def session_nice(autogroup: Path = Path("/proc/self/autogroup")) -> int | None:
+    """The niceness of this process's session (its Linux autogroup), or None where there is none to read: a
+    kernel without autogroups, or a process in the root group (one whose session came from init without
+    ``setsid``, as in many containers), whose file reads empty."""
+    try:
+        fields = autogroup.read_text().split()
+    except OSError:
+        return None
+    return int(fields[-1]) if fields else None
+
+
 def yield_cpu(nice: int, autogroup: Path = Path("/proc/self/autogroup")) -> None:
     """Lower this process's CPU priority by ``nice`` so that, on a machine shared with web processes, the kernel
     gives them the CPU first: past capacity the scorers fall behind (scores are shed), never the answers.
