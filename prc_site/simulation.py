@@ -831,7 +831,9 @@ class Forked:
 
     Forked with ``os.fork`` rather than ``multiprocessing.Process``: the latter runs the after-fork hooks other
     libraries register, and kombu's closes the broker connections it inherited, which blocks for good on a
-    consumer's pending read (seen in the test suite after a broker test). A worker touches none of them."""
+    consumer's pending read (seen in the test suite after a broker test). A worker touches none of them. The thread
+    pools a worker's /rank uses (asgiref's for sync code, the ranking pool) start over in it: see
+    ``prc_site.lib.forks``."""
 
     def __init__(self, plan: Plan, study: Study, clock: Clock, workers: int) -> None:
         connections.close_all()

@@ -23,7 +23,6 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -36,6 +35,7 @@ from django.utils import timezone
 from participants import treatment
 from participants.models import Arm
 from participants.paper import PLATFORMS, cap_rule, default_caps
+from prc_site.lib import forks
 from prc_site.lib.asyncdb import Coalescer, loop_pool, per_loop, within
 from prc_site.lib.looplag import loop_lag
 from rankers import checks, prometheus, slatelog
@@ -50,7 +50,7 @@ from rankers.validation import ParsedItem, ParsedRequest
 logger = logging.getLogger(__name__)
 
 # Sync rankers run here, never on the event loop. Scoring runs in neither: it is the scorer workers' job.
-_EXECUTOR = ThreadPoolExecutor(max_workers=settings.RANK_RANKER_THREADS, thread_name_prefix="ranker")
+_EXECUTOR = forks.ThreadPool(max_workers=settings.RANK_RANKER_THREADS, thread_name_prefix="ranker")
 
 
 @dataclass(frozen=True)

@@ -7,24 +7,30 @@ processes), then each test reads what it left in the database.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import os
 import statistics
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from io import StringIO
-from typing import Any
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
+from asgiref.sync import sync_to_async
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from participants.models import Assignment, BehaviourEvent, DailyBehaviour, Participant, Payment, Study
 from prc_site import simulation
+from rankers import serving
 from rankers.models import Slate
+from rankers.plugins import RankContext, RankResult, SlateItem
 from surveys import effects, estimators
 from surveys.forms import SurveyPageForm
 from surveys.models import InFeedPrompt, Instrument, Question, Response
+from tests.threads import exit_code_in_fork
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("simulation")]
 
@@ -300,3 +306,32 @@ def test_the_command_is_refused_in_production(settings: Any) -> None:
     settings.PRODUCTION = True
     with pytest.raises(CommandError, match="production"):
         call_command("simulate_study", "--slug", "sim-prod", stdout=StringIO())
+
+
+class _Reversing:
+    """A sync ranker with nothing to score: it runs in the ranking thread pool."""
+
+    name: ClassVar[str] = "reversing"
+    attributes: ClassVar[tuple[str, ...]] = ()
+
+    def rank(self, items: Sequence[SlateItem], context: RankContext) -> RankResult:
+        return RankResult(ranked_ids=[item.id for item in reversed(items)])
+
+
+async def _sync_code_and_a_ranker() -> list[str]:
+    """What a rehearsal worker's /rank does off the event loop: thread-sensitive sync code (asgiref's one thread)
+    and a sync ranker (the ranking pool)."""
+    pid = await sync_to_async(os.getpid)()
+    items = [SlateItem(id=f"p{n}", text=f"post {n}") for n in range(3)]
+    context = RankContext(platform="reddit", content_type="post", user_id=str(pid), now=dt.datetime.now(dt.UTC))
+    ranked = await serving.run_ranker(_Reversing(), items, context)
+    return ranked.result.ranked_ids
+
+
+def test_a_forked_worker_runs_sync_code_and_rankers_after_the_parent_used_their_threads() -> None:
+    """A forked process has none of its parent's threads: a pool it inherited with its threads already started
+    would queue the work and never run it (the rehearsal's workers waited forever in /rank)."""
+    assert asyncio.run(_sync_code_and_a_ranker()) == ["p2", "p1", "p0"]  # the pools' threads now exist here
+    code = exit_code_in_fork(lambda: asyncio.run(_sync_code_and_a_ranker()) == ["p2", "p1", "p0"], timeout_s=20)
+    assert code is not None, "the forked child still waits for its thread pools after 20 s"
+    assert code == 0

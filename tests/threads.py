@@ -1,8 +1,12 @@
-"""Race tests: run the same work in several threads released at once, each on its own database connection."""
+"""Race tests: run the same work in several threads released at once, each on its own database connection; and
+work in a forked child, with a time limit."""
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
+import time
 from collections.abc import Callable
 
 from django.db import connection
@@ -30,3 +34,23 @@ def run_at_once(n: int, work: Callable[[int], object]) -> list[object]:
         thread.join(timeout=120)
     assert not errors, errors
     return results
+
+
+def exit_code_in_fork(work: Callable[[], bool], *, timeout_s: float = 20) -> int | None:
+    """Run ``work`` in a forked child: its exit code (0 when ``work`` returned True), or None when the child was
+    still running after ``timeout_s`` (then it is killed), so that a child that hangs fails the test."""
+    pid = os.fork()
+    if pid == 0:  # the child: never returns to pytest
+        code = 1
+        try:
+            code = 0 if work() else 2
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + timeout_s
+    while (ended := os.waitpid(pid, os.WNOHANG)) == (0, 0):
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return None
+        time.sleep(0.05)
+    return os.waitstatus_to_exitcode(ended[1])

@@ -24,7 +24,6 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +31,7 @@ import orjson
 from django.conf import settings
 from psycopg.rows import dict_row
 
+from prc_site.lib import forks
 from prc_site.lib.asyncdb import loop_pool, within
 from rankers.plugins.base import Candidate
 
@@ -156,7 +156,7 @@ SELECT (SELECT q.candidate_ids FROM rankers_participantqueue q
 
 _pools: dict[tuple[str, str], tuple[float, Pool]] = {}
 # Decoding 2,000 candidates takes tens of ms of Python: on the event loop it would delay every hold that long.
-_DECODER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pool-decode")
+_DECODER = forks.ThreadPool(max_workers=1, thread_name_prefix="pool-decode")
 _refreshing: dict[tuple[str, str], asyncio.Future[Pool]] = {}
 
 

@@ -23,11 +23,11 @@ import asyncio
 import logging
 import time
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from django.conf import settings
 
+from prc_site.lib import forks
 from rankers.scoring import get_cache, scores_by_item, scoring_attributes, stats, store
 from rankers.scoring.cache import Entry, covering, text_digest
 
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 # Publishing the wake-up message is a blocking Redis write in Celery's client: one thread keeps it off the loop.
-_PUBLISHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scoring-enqueue")
+_PUBLISHER = forks.ThreadPool(max_workers=1, thread_name_prefix="scoring-enqueue")
 
 
 async def scores_for(
