@@ -43,7 +43,7 @@ REHEARSAL = [
     "--slug", SLUG, "--participants", str(PEOPLE), "--weeks", str(WEEKS), "--seed", str(SEED),
     "--arms", "control,uprank_bridging", "--baseline-days", "4", "--inclusion-days", "2", "--rank-every", "3",
     "--effect", f"trust={PLANTED_TRUST}", "--effect", f"facebook.active_minutes={PLANTED_MINUTES['facebook']}",
-    "--effect", f"twitter.active_minutes={PLANTED_MINUTES['twitter']}",
+    "--effect", f"twitter.active_minutes={PLANTED_MINUTES['twitter']}", "--workers", "2",
 ]  # fmt: skip
 
 
@@ -63,6 +63,36 @@ def rehearsed(django_db_setup: None, django_db_blocker: Any) -> Iterator[str]:
 @pytest.fixture
 def study(rehearsed: str, db: None) -> Study:
     return Study.objects.get(slug=SLUG)
+
+
+class _Reversing:
+    """A sync ranker with nothing to score: it runs in the ranking thread pool."""
+
+    name: ClassVar[str] = "reversing"
+    attributes: ClassVar[tuple[str, ...]] = ()
+
+    def rank(self, items: Sequence[SlateItem], context: RankContext) -> RankResult:
+        return RankResult(ranked_ids=[item.id for item in reversed(items)])
+
+
+async def _sync_code_and_a_ranker() -> list[str]:
+    """What a rehearsal worker's /rank does off the event loop: thread-sensitive sync code (asgiref's one thread)
+    and a sync ranker (the ranking pool)."""
+    pid = await sync_to_async(os.getpid)()
+    items = [SlateItem(id=f"p{n}", text=f"post {n}") for n in range(3)]
+    context = RankContext(platform="reddit", content_type="post", user_id=str(pid), now=dt.datetime.now(dt.UTC))
+    ranked = await serving.run_ranker(_Reversing(), items, context)
+    return ranked.result.ranked_ids
+
+
+def test_a_forked_worker_runs_sync_code_and_rankers_after_the_parent_used_their_threads() -> None:
+    """A forked process has none of its parent's threads: a pool it inherited with its threads already started
+    would queue the work and never run it (the rehearsal's workers waited forever in /rank). First in the module, so
+    that the module's rehearsal forks its workers from a process whose pools have threads, as in a full suite."""
+    assert asyncio.run(_sync_code_and_a_ranker()) == ["p2", "p1", "p0"]  # the pools' threads now exist here
+    code = exit_code_in_fork(lambda: asyncio.run(_sync_code_and_a_ranker()) == ["p2", "p1", "p0"], timeout_s=20)
+    assert code is not None, "the forked child still waits for its thread pools after 20 s"
+    assert code == 0
 
 
 def test_the_rehearsal_goes_through_every_endpoint_into_a_study_marked_simulated(study: Study, rehearsed: str) -> None:
@@ -306,32 +336,3 @@ def test_the_command_is_refused_in_production(settings: Any) -> None:
     settings.PRODUCTION = True
     with pytest.raises(CommandError, match="production"):
         call_command("simulate_study", "--slug", "sim-prod", stdout=StringIO())
-
-
-class _Reversing:
-    """A sync ranker with nothing to score: it runs in the ranking thread pool."""
-
-    name: ClassVar[str] = "reversing"
-    attributes: ClassVar[tuple[str, ...]] = ()
-
-    def rank(self, items: Sequence[SlateItem], context: RankContext) -> RankResult:
-        return RankResult(ranked_ids=[item.id for item in reversed(items)])
-
-
-async def _sync_code_and_a_ranker() -> list[str]:
-    """What a rehearsal worker's /rank does off the event loop: thread-sensitive sync code (asgiref's one thread)
-    and a sync ranker (the ranking pool)."""
-    pid = await sync_to_async(os.getpid)()
-    items = [SlateItem(id=f"p{n}", text=f"post {n}") for n in range(3)]
-    context = RankContext(platform="reddit", content_type="post", user_id=str(pid), now=dt.datetime.now(dt.UTC))
-    ranked = await serving.run_ranker(_Reversing(), items, context)
-    return ranked.result.ranked_ids
-
-
-def test_a_forked_worker_runs_sync_code_and_rankers_after_the_parent_used_their_threads() -> None:
-    """A forked process has none of its parent's threads: a pool it inherited with its threads already started
-    would queue the work and never run it (the rehearsal's workers waited forever in /rank)."""
-    assert asyncio.run(_sync_code_and_a_ranker()) == ["p2", "p1", "p0"]  # the pools' threads now exist here
-    code = exit_code_in_fork(lambda: asyncio.run(_sync_code_and_a_ranker()) == ["p2", "p1", "p0"], timeout_s=20)
-    assert code is not None, "the forked child still waits for its thread pools after 20 s"
-    assert code == 0

@@ -36,7 +36,7 @@ REHEARSAL_SLUG = "sim-demo"
 DEMO_REHEARSAL = [
     "--slug", REHEARSAL_SLUG, "--participants", "16", "--weeks", "3", "--seed", "1", "--baseline-days", "3",
     "--inclusion-days", "3", "--rank-every", "2", "--effect", "affective_polarization=-0.5",
-    "--effect", "active_minutes=-6", "--skip-existing",
+    "--effect", "active_minutes=-6", "--workers", "2", "--skip-existing",
 ]  # fmt: skip
 REHEARSAL_PAGES = {"effects": "surveys:effects", "balance": "surveys:balance", "funnel": "dashboards:funnel"}
 
