@@ -70,7 +70,9 @@ from participants.models import Arm, Assignment, ConsentDocument, PageCopy, Recr
 from participants.paper import PAPER_ARMS
 from prc_site.lib import asyncdb
 from rankers import slatelog
+from surveys import indexes
 from surveys import services as survey_services
+from surveys.forms import SurveyPageForm
 from surveys.models import Instrument, Question, Wave
 
 SURVEY_OUTCOMES = ("affective_polarization", "wellbeing", "trust")
@@ -299,6 +301,50 @@ def survey_form(
         else:
             raise SimulationError(f"{q.key}: no simulated answer for a {q.kind!r} question")
     return data
+
+
+def implied_index_effects(
+    questions: Sequence[Question], planted: Mapping[str, float], *, people: int = 400, seed: int = 0
+) -> dict[str, float]:
+    """What planting ``planted`` (survey outcome -> control SDs) does to every outcome index the platform computes,
+    in the index's control SDs: an index that shares items with a planted outcome moves too (``trust_index`` sums
+    the trust item and ``sd_out``, which follows affective polarization).
+
+    The same synthetic people answer ``questions`` untreated and treated (``survey_form``, with the same random
+    answers both times), each page through its own form as a participant's page would store it; the platform's
+    indexes (``surveys.indexes``) standardize them against the untreated answers, and the effect is the difference
+    of the means. A planted outcome comes back close to what was planted (the answer scales round it).
+    """
+    rng = np.random.default_rng([seed, 8])
+    pages = [[q for q in questions if q.page == page] for page in sorted({q.page for q in questions})]
+    rows: list[indexes.Scores] = []
+    control: list[bool] = []
+    for i in range(people):
+        levels = {o: float(rng.normal()) for o in SURVEY_OUTCOMES}
+        party = ("democrat", "republican")[i % 2]
+        for treated in (False, True):
+            shifted = {o: level + (planted.get(o, 0.0) if treated else 0.0) for o, level in levels.items()}
+            data = survey_form(questions, shifted, draw(seed, 9, i), party)
+            rows.append(indexes.item_scores(_stored_answers(pages, data)))
+            control.append(not treated)
+    scored = indexes.standardize(rows, control)
+    effects = {}
+    for name in indexes.INDEXES:
+        treated_values = [row[name] for row, c in zip(scored, control, strict=True) if not c and name in row]
+        control_values = [row[name] for row, c in zip(scored, control, strict=True) if c and name in row]
+        if treated_values and control_values:
+            effects[name] = float(np.mean(treated_values) - np.mean(control_values))
+    return effects
+
+
+def _stored_answers(pages: Sequence[Sequence[Question]], data: Mapping[str, Any]) -> dict[str, Any]:
+    answers: dict[str, Any] = {}
+    for questions in pages:
+        form = SurveyPageForm(data, questions=questions, words={}, initial_answers={})
+        if not form.is_valid():
+            raise SimulationError(f"simulated answers refused: {form.errors.as_data()}")
+        answers.update(form.answers())
+    return answers
 
 
 # --- the study -----------------------------------------------------------------------------------------

@@ -219,6 +219,12 @@ def test_the_command_prints_each_estimate_beside_what_was_planted(rehearsed: str
     assert f"planted +{PLANTED_TRUST:.3f}" in line
     assert "planted +0.000" in next(row for row in rehearsed.splitlines() if "S3 wellbeing " in row)
     assert "planted +0.000" in next(row for row in rehearsed.splitlines() if "S3 empathy " in row)  # never planted
+    # trust_index sums the trust item and sd_out: nothing is planted on it, but it moves with trust (two independent
+    # items of one SD each, one moved by the planted SDs: the sum moves by them over the square root of 2).
+    line = next(row for row in rehearsed.splitlines() if "S3 trust_index " in row and "pooled" in row)
+    assert "not planted; about" in line
+    implied = float(line.split("not planted; about ")[1].split()[0])
+    assert implied == pytest.approx(PLANTED_TRUST / np.sqrt(2), abs=0.05)
     line = next(row for row in rehearsed.splitlines() if "S1 facebook.active_minutes " in row and "pooled" in row)
     assert f"planted +{PLANTED_MINUTES['facebook']:.3f} a user-day" in line
     line = next(row for row in rehearsed.splitlines() if "S1 twitter.active_minutes " in row and "bridging" in row)
@@ -266,6 +272,25 @@ def test_survey_answers_follow_the_latent_level_of_each_planted_outcome() -> Non
     assert (calm["ft_in"], calm["ft_out"], calm["gss_trust"], calm["sd_in"]) == (50, 50, 50, 4)
     # A quarter of the 7-point scale per SD: 4 + 1.5 steps, rounded to even.
     assert (hot["ft_in"], hot["ft_out"], hot["gss_trust"], hot["sd_in"]) == (65, 35, 35, 5)
+
+
+def test_an_index_sharing_an_item_with_a_planted_outcome_moves_by_what_its_items_imply() -> None:
+    """Affective polarization moves the four items of its index; trust_index sums the trust item and sd_out (outparty
+    friends, one of the four), two independent items of one SD each: one moved by -effect, so the sum by
+    -effect / sqrt(2) of its SD. Outcomes that share nothing with it do not move at all."""
+    seven = [{"value": v, "label": str(v)} for v in range(1, 8)]
+    questions = [
+        Question(key="ft_in", kind="thermometer", min_value=0, max_value=100, page=1),
+        Question(key="ft_out", kind="thermometer", min_value=0, max_value=100, page=1),
+        Question(key="sd_in", kind="likert", options=seven, page=2),
+        Question(key="sd_out", kind="likert", options=seven, page=2),
+        Question(key="gss_trust", kind="slider", min_value=0, max_value=100, page=3),
+    ]
+    implied = simulation.implied_index_effects(questions, {"affective_polarization": -0.5})
+    assert implied["affective_polarization"] == pytest.approx(-0.5, abs=0.05)
+    assert implied["trust_index"] == pytest.approx(0.5 / np.sqrt(2), abs=0.05)
+    assert implied["trust"] == 0
+    assert simulation.implied_index_effects(questions, {}) == dict.fromkeys(implied, 0.0)
 
 
 @pytest.mark.django_db

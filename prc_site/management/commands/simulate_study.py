@@ -75,19 +75,43 @@ class Command(BaseCommand):
         if options["no_estimates"]:
             return
         run = effects.run_effects(study=study)
+        implied = self.implied(plan, study)
         self.stdout.write(f"Effect estimates ({run.status}):")
         for row in run.estimates:
             self.stdout.write(
                 f"  {row['spec']} {row['outcome']:<24} {row['sample']:<26} {row['estimate']:+.3f} "
-                f"[{row['ci_low']:+.3f}, {row['ci_high']:+.3f}]  {self.planted(plan, row['outcome'], row['sample'])}"
+                f"[{row['ci_low']:+.3f}, {row['ci_high']:+.3f}]  "
+                f"{self.planted(plan, implied, row['outcome'], row['sample'])}"
             )
 
-    def planted(self, plan: simulation.Plan, outcome: str, sample: str) -> str:
+    def implied(self, plan: simulation.Plan, study: Study) -> dict[str, dict[str, float]]:
+        """Each treatment arm's planted survey effects as they reach every index (arm -> index -> control SDs), on
+        the last follow-up's questions; none when no survey outcome was planted."""
+        survey_effects = {o: plan.effects[o] for o in simulation.SURVEY_OUTCOMES if o in plan.effects}
+        if not survey_effects:
+            return {}
+        questions = list(study.waves.filter(kind="endline").get().instrument.questions.all())
+        by_planted: dict[tuple[tuple[str, float], ...], dict[str, float]] = {}
+        implied = {}
+        for arm in (a for a in plan.arms if a != "control"):
+            planted = tuple((o, by_arm.get(arm, 0.0)) for o, by_arm in survey_effects.items())
+            if planted not in by_planted:
+                by_planted[planted] = simulation.implied_index_effects(questions, dict(planted), seed=plan.seed)
+            implied[arm] = by_planted[planted]
+        return implied
+
+    def planted(self, plan: simulation.Plan, implied: dict[str, dict[str, float]], outcome: str, sample: str) -> str:
         """What was planted on an estimate's outcome: for an arm, its effect; pooled, the mean over the treatment
-        arms. Active minutes are planted per user of the platform (S1 over everyone reads less: non-users stay 0)."""
+        arms. An index with nothing planted on it can still move through items it shares with a planted outcome:
+        then the label says how much (``implied``). Active minutes are planted per user of the platform (S1 over
+        everyone reads less: non-users stay 0)."""
         arms = [a for a in plan.arms if a != "control"] if sample == "pooled" else [sample]
         platform, _, measure = outcome.rpartition(".")
-        if not platform:  # a survey index: planted, or answered at random alike in every arm
+        if not platform:  # a survey index: planted, moved through shared items, or answered alike in every arm
+            if outcome not in plan.effects:
+                moved = [implied.get(arm, {}).get(outcome, 0.0) for arm in arms]
+                if abs(mean := sum(moved) / len(moved)) >= 0.005:
+                    return f"not planted; about {mean:+.2f} through items it shares with a planted outcome"
             effects_ = [plan.effects.get(outcome, {}).get(arm, 0.0) for arm in arms]
             return f"planted {sum(effects_) / len(effects_):+.3f}"
         if measure == "active_minutes":
