@@ -82,13 +82,18 @@ DAILY_OUTCOMES = ("active_minutes", *(f"{p}.active_minutes" for p in PLATFORMS))
 PLATFORM_USE = 0.6  # the chance a person uses each platform (everyone uses at least one)
 SLATE_ITEMS = 10
 POSTS_PER_PLATFORM = 200
-NOT_ELIGIBLE_SHARE = 0.10  # screened out (a tablet)
-ABANDON_SHARE = 0.05  # screened in, never consent
-NO_INSTALL_SHARE = 0.03  # consent, never install
-UNINSTALL_SHARE = 0.05  # uninstall on a random day
-FOLLOW_UP_RESPONSE = 0.9  # answer a follow-up survey they are invited to
 PERSON_SHARE = 0.8  # of a survey outcome's variance: the person's stable level (a test-retest correlation of 0.8)
 SIMULATED_PREFIX = "SIMULATED"
+DEFAULT_VENDOR = "sim-panel"
+# The funnel's shares (Plan fields of these names, options of the command): each a chance between 0 and 1.
+FUNNEL_SHARES = {
+    "not_eligible_share": "The chance an arrival is screened out (a tablet)",
+    "abandon_share": "The chance someone screened in never consents",
+    "no_install_share": "The chance someone who consents never installs the extension",
+    "uninstall_share": "The chance an installed person uninstalls on a random later day",
+    "follow_up_response": "The chance someone answers a follow-up survey they are invited to",
+}
+SLUG = re.compile(r"[a-z0-9][a-z0-9_-]*")
 
 
 class SimulationError(Exception):
@@ -111,6 +116,29 @@ class Plan:
     rank_every: int = 1  # a slate every this many days (each person on their own phase)
     end: dt.date | None = None  # the last simulated day; default yesterday in the study's time zone
     timezone: str = "America/New_York"
+    # Where arrivals come from: (vendor slug, share of arrivals), the shares relative to each other.
+    vendors: tuple[tuple[str, float], ...] = ((DEFAULT_VENDOR, 1.0),)
+    # The funnel (chances): screened out (a tablet); screened in, never consent; consent, never install.
+    not_eligible_share: float = 0.10
+    abandon_share: float = 0.05
+    no_install_share: float = 0.03
+    uninstall_share: float = 0.05  # uninstall on a random day after arriving
+    follow_up_response: float = 0.9  # answer a follow-up survey they are invited to
+
+    def __post_init__(self) -> None:
+        for name in FUNNEL_SHARES:
+            if not 0 <= (value := getattr(self, name)) <= 1:
+                raise ValueError(f"{name} is a chance between 0 and 1, not {value}")
+        slugs = [slug for slug, _ in self.vendors]
+        if not slugs:
+            raise ValueError("a plan needs at least one vendor")
+        if len(set(slugs)) != len(slugs):
+            raise ValueError(f"a vendor is named twice: {', '.join(slugs)}")
+        for slug, share in self.vendors:
+            if not SLUG.fullmatch(slug):
+                raise ValueError(f"{slug!r} is not a vendor slug (lowercase letters, digits, - and _)")
+            if not share > 0:
+                raise ValueError(f"vendor {slug!r}: its share of arrivals must be above 0, not {share}")
 
     @property
     def days(self) -> int:
@@ -134,6 +162,14 @@ def parse_effect(text: str, arms: Sequence[str]) -> tuple[str, dict[str, float]]
     if arm is not None and arm not in treated:
         raise ValueError(f"{arm!r} is not a treatment arm of the simulated study ({', '.join(treated)})")
     return outcome, {a: value for a in ([arm] if arm else treated)}
+
+
+def parse_vendor(text: str) -> tuple[str, float]:
+    """``SLUG=SHARE`` -> (slug, share of arrivals); the shares of a plan's vendors are relative to each other."""
+    match = re.fullmatch(r"([a-z0-9][a-z0-9_-]*)=(\d+(?:\.\d+)?)", text.strip())
+    if not match:
+        raise ValueError(f"{text!r}: write SLUG=SHARE, e.g. rep-data=45")
+    return match.group(1), float(match.group(2))
 
 
 def merge_effects(parsed: Sequence[tuple[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
@@ -163,6 +199,7 @@ def waves_for(plan: Plan) -> list[tuple[str, int, int | None]]:
 @dataclass(frozen=True)
 class Person:
     index: int
+    vendor: str  # the slug of the vendor whose link they follow
     arrival_day: int
     arrival_minute: int  # minutes after 08:00 local
     platforms: tuple[str, ...]  # the platforms they use; the first is where in-feed questions reach them
@@ -184,24 +221,29 @@ class Person:
 
 
 def population(plan: Plan) -> list[Person]:
+    """The people of a plan. The vendor comes from a generator of its own (``draw``), so that adding vendors leaves
+    everything else about everyone as it was."""
     rng = np.random.default_rng([plan.seed, 0])
+    slugs = [slug for slug, _ in plan.vendors]
+    shares = np.array([share for _, share in plan.vendors]) / sum(share for _, share in plan.vendors)
     people = []
     for i in range(plan.participants):
-        eligible = bool(rng.random() >= NOT_ELIGIBLE_SHARE)
-        consents = eligible and bool(rng.random() >= ABANDON_SHARE)
+        eligible = bool(rng.random() >= plan.not_eligible_share)
+        consents = eligible and bool(rng.random() >= plan.abandon_share)
         arrival = int(rng.integers(0, plan.recruit_days))
-        leaves = bool(rng.random() < UNINSTALL_SHARE)
+        leaves = bool(rng.random() < plan.uninstall_share)
         platforms = tuple(p for p in PLATFORMS if rng.random() < PLATFORM_USE) or (PLATFORMS[int(rng.integers(0, 3))],)
         people.append(
             Person(
                 index=i,
+                vendor=slugs[int(draw(plan.seed, 10, i).choice(len(slugs), p=shares))],
                 arrival_day=arrival,
                 arrival_minute=int(rng.integers(0, 600)),
                 platforms=platforms,
                 party=("democrat", "republican")[int(rng.integers(0, 2))],
                 eligible=eligible,
                 consents=consents,
-                installs=consents and bool(rng.random() >= NO_INSTALL_SHARE),
+                installs=consents and bool(rng.random() >= plan.no_install_share),
                 uninstall_day=int(rng.integers(arrival + 1, plan.days)) if leaves and arrival + 1 < plan.days else None,
                 activity={p: float(np.clip(rng.normal(30, 12), 3, 120)) for p in platforms},
                 latent={o: float(rng.normal(0, np.sqrt(PERSON_SHARE))) for o in SURVEY_OUTCOMES},
@@ -398,13 +440,14 @@ def create_study(plan: Plan) -> Study:
                     **{f"starts_{p}": start.date() for p in PLATFORMS},
                 )
         outcomes = ("complete", "screenout", "overquota", "quality", "duplicate")
-        RecruitmentSource.objects.create(
-            study=study,
-            slug="sim-panel",
-            name="Simulated panel",
-            pid_param="pid",
-            **{f"{o}_url": f"https://vendor.invalid/simulated/{o}?pid={{pid}}" for o in outcomes},
-        )
+        for slug, _share in plan.vendors:
+            RecruitmentSource.objects.create(
+                study=study,
+                slug=slug,
+                name="Simulated panel" if slug == DEFAULT_VENDOR else f"Simulated vendor {slug}",
+                pid_param="pid",
+                **{f"{o}_url": f"https://vendor.invalid/simulated/{slug}/{o}?pid={{pid}}" for o in outcomes},
+            )
         ConsentDocument.objects.create(
             study=study,
             version="1.0",
@@ -558,7 +601,7 @@ class Rehearsal:
         self.tally.arrivals += 1
         browser = Client(REMOTE_ADDR=f"10.{person.index >> 16 & 255}.{person.index >> 8 & 255}.{person.index & 255}")
         self.tally.requests += 1
-        _expect(browser.get(f"/join/{self.study.slug}/sim-panel/", {"pid": person.vendor_id}), 302, "vendor link")
+        _expect(browser.get(f"/join/{self.study.slug}/{person.vendor}/", {"pid": person.vendor_id}), 302, "vendor link")
         answers = {
             "device": "laptop" if person.eligible else "tablet",
             "chrome": "yes",
@@ -725,7 +768,7 @@ class Rehearsal:
                 continue
             member.answered.add(wave)
             rng = draw(self.plan.seed, 7, member.person.index, self.wave_order[wave])
-            if wave != "baseline" and rng.random() >= FOLLOW_UP_RESPONSE:
+            if wave != "baseline" and rng.random() >= self.plan.follow_up_response:
                 continue
             self.answer_survey(member, wave, urlsplit(survey["url"]).path, rng)
 

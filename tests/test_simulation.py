@@ -8,10 +8,11 @@ processes), then each test reads what it left in the database.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import os
 import statistics
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from io import StringIO
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
@@ -47,17 +48,42 @@ REHEARSAL = [
 ]  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def rehearsed(django_db_setup: None, django_db_blocker: Any) -> Iterator[str]:
-    """Run the rehearsal once, committed (the slate writer has its own connection); empty the database after."""
+# A second, smaller rehearsal for the funnel: several vendors, no estimates, one worker.
+FUNNEL_SLUG, FUNNEL_PEOPLE, FUNNEL_VENDORS = "sim-funnel", 16, (("panel-a", 3.0), ("panel-b", 1.0))
+FUNNEL_REHEARSAL = [
+    "--slug", FUNNEL_SLUG, "--participants", str(FUNNEL_PEOPLE), "--weeks", "2", "--seed", "5",
+    "--arms", "control,uprank_bridging", "--baseline-days", "4", "--inclusion-days", "2", "--rank-every", "7",
+    "--vendor", "panel-a=3", "--vendor", "panel-b=1", "--not-eligible-share", "0.25", "--no-estimates",
+]  # fmt: skip
+
+
+def _rehearse(django_db_blocker: Any, args: Sequence[str]) -> Iterator[str]:
+    """Run a rehearsal, committed (the slate writer has its own connection); empty the database after."""
     with django_db_blocker.unblock():
         call_command("load_instruments", stdout=StringIO())
         out = StringIO()
-        call_command("simulate_study", *REHEARSAL, stdout=out)
+        call_command("simulate_study", *args, stdout=out)
         try:
             yield out.getvalue()
         finally:
             call_command("flush", interactive=False, verbosity=0)
+
+
+@pytest.fixture(scope="module")
+def rehearsed(django_db_setup: None, django_db_blocker: Any) -> Iterator[str]:
+    yield from _rehearse(django_db_blocker, REHEARSAL)
+
+
+@pytest.fixture(scope="module")
+def funnel_rehearsed(django_db_setup: None, django_db_blocker: Any) -> Iterator[str]:
+    yield from _rehearse(django_db_blocker, FUNNEL_REHEARSAL)
+
+
+def funnel_plan() -> simulation.Plan:
+    """The funnel rehearsal's plan, as the command builds it (the same seed, the same people)."""
+    return simulation.Plan(
+        slug=FUNNEL_SLUG, participants=FUNNEL_PEOPLE, weeks=2, seed=5, vendors=FUNNEL_VENDORS, not_eligible_share=0.25
+    )
 
 
 @pytest.fixture
@@ -241,6 +267,76 @@ def test_a_plan_draws_the_same_people_from_the_same_seed_and_others_from_another
     assert {len(p.platforms) for p in other} == {1, 2, 3}
 
 
+def test_each_person_arrives_through_a_vendor_drawn_by_its_share_without_changing_anything_else() -> None:
+    """Vendors come from a draw of their own: the same seed gives the same people whatever the vendors are."""
+    single = simulation.population(simulation.Plan(slug="x", participants=2000, weeks=3, seed=2))
+    several = simulation.population(
+        simulation.Plan(slug="x", participants=2000, weeks=3, seed=2, vendors=(("a", 6.0), ("b", 3.0), ("c", 1.0)))
+    )
+    assert {p.vendor for p in single} == {simulation.DEFAULT_VENDOR}
+    assert [dataclasses.replace(p, vendor=simulation.DEFAULT_VENDOR) for p in several] == single
+    for vendor, share in (("a", 0.6), ("b", 0.3), ("c", 0.1)):
+        assert sum(p.vendor == vendor for p in several) / len(several) == pytest.approx(share, abs=0.03)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "who"),
+    [
+        ("not_eligible_share", 0.4, lambda p: not p.eligible),
+        ("abandon_share", 0.5, lambda p: p.eligible and not p.consents),
+        ("no_install_share", 0.3, lambda p: p.consents and not p.installs),
+        ("uninstall_share", 0.5, lambda p: p.uninstall_day is not None),
+    ],
+)
+def test_each_funnel_share_of_a_plan_sets_the_share_of_people_who_stop_there(
+    name: str, value: float, who: Callable[[simulation.Person], bool]
+) -> None:
+    """Each chance applies to those who reached that step (uninstalling: to everyone, on a later day)."""
+    changes: dict[str, Any] = {name: value}
+    plan = simulation.Plan(slug="x", participants=3000, weeks=8, seed=4, **changes)
+    default = getattr(simulation.Plan(slug="x", participants=1, weeks=1), name)
+    reached = {
+        "not_eligible_share": lambda p: True,
+        "abandon_share": lambda p: p.eligible,
+        "no_install_share": lambda p: p.consents,
+        "uninstall_share": lambda p: True,
+    }[name]
+    people = [p for p in simulation.population(plan) if reached(p)]
+    assert sum(map(who, people)) / len(people) == pytest.approx(value, abs=0.03)
+    baseline = [p for p in simulation.population(dataclasses.replace(plan, **{name: default})) if reached(p)]
+    assert sum(map(who, baseline)) / len(baseline) == pytest.approx(default, abs=0.03)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"not_eligible_share": 1.5}, "not_eligible_share is a chance between 0 and 1"),
+        ({"follow_up_response": -0.1}, "follow_up_response is a chance"),
+        ({"vendors": ()}, "at least one vendor"),
+        ({"vendors": (("a", 1.0), ("a", 2.0))}, "named twice"),
+        ({"vendors": (("A b", 1.0),)}, "not a vendor slug"),
+        ({"vendors": (("a", 0.0),)}, "above 0"),
+    ],
+)
+def test_a_plan_with_a_share_out_of_range_or_a_bad_vendor_is_refused(changes: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        simulation.Plan(slug="x", participants=10, weeks=3, **changes)
+
+
+def test_the_funnel_rehearsal_brings_each_person_through_their_vendors_link(funnel_rehearsed: str, db: None) -> None:
+    """Each vendor is a recruitment source of the study, and each participant came through the one the plan drew."""
+    study = Study.objects.get(slug=FUNNEL_SLUG)
+    assert set(study.sources.values_list("slug", flat=True)) == {"panel-a", "panel-b"}
+    people = {p.vendor_id: p for p in simulation.population(funnel_plan())}
+    arrived = dict(Participant.objects.filter(study=study).values_list("vendor_pid", "source__slug"))
+    assert arrived == {pid: person.vendor for pid, person in people.items()}
+    assert set(arrived.values()) == {"panel-a", "panel-b"}
+    out = Participant.objects.filter(study=study, stage=Participant.Stage.SCREENED_OUT)
+    screened_out = set(out.values_list("vendor_pid", flat=True))
+    assert screened_out == {pid for pid, person in people.items() if not person.eligible}
+    assert screened_out
+
+
 def test_planted_minutes_add_to_a_users_day_on_the_platform_and_a_non_user_stays_at_zero() -> None:
     plan = simulation.Plan(slug="x", participants=20, weeks=3, seed=1)
     person = next(p for p in simulation.population(plan) if len(p.platforms) == 2)
@@ -348,6 +444,10 @@ def test_an_effect_on_an_unknown_outcome_or_arm_is_refused(text: str) -> None:
         (["--arms", "control"], "treatment arm"),
         (["--weeks", "1"], "too few"),
         (["--effect", "trust:add_news=1", "--arms", "control,uprank_bridging"], "not a treatment arm"),
+        (["--vendor", "rep-data"], "SLUG=SHARE"),
+        (["--vendor", "rep-data=0"], "above 0"),
+        (["--vendor", "a=1", "--vendor", "a=2"], "named twice"),
+        (["--abandon-share", "1.2"], "abandon_share is a chance"),
     ],
 )
 def test_the_command_refuses_a_plan_it_cannot_run(args: list[str], message: str) -> None:

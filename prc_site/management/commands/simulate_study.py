@@ -4,6 +4,7 @@ The rehearsal itself is ``prc_site.simulation``."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -45,6 +46,23 @@ class Command(BaseCommand):
         parser.add_argument("--baseline-days", type=int, default=14, help="The study's baseline days.")
         parser.add_argument("--inclusion-days", type=int, default=7, help="The study's inclusion days.")
         parser.add_argument("--rank-every", type=int, default=1, help="Each person sends a slate every N days.")
+        parser.add_argument(
+            "--vendor",
+            action="append",
+            default=[],
+            metavar="SLUG=SHARE",
+            help="A vendor whose link people arrive through, with its share of arrivals (relative to the others), "
+            f"repeatable; default one, {simulation.DEFAULT_VENDOR!r}.",
+        )
+        defaults = {f.name: f.default for f in dataclasses.fields(simulation.Plan)}
+        for name, what in simulation.FUNNEL_SHARES.items():
+            parser.add_argument(
+                f"--{name.replace('_', '-')}",
+                type=float,
+                default=defaults[name],
+                metavar="CHANCE",
+                help=f"{what} (default %(default)s).",
+            )
         parser.add_argument(
             "--workers",
             type=int,
@@ -132,6 +150,9 @@ class Command(BaseCommand):
             raise CommandError("--participants, --weeks and --workers must be at least 1")
         try:
             planted = simulation.merge_effects([simulation.parse_effect(e, arms) for e in options["effect"]])
+            funnel: dict[str, Any] = {name: options[name] for name in simulation.FUNNEL_SHARES}
+            if options["vendor"]:
+                funnel["vendors"] = tuple(simulation.parse_vendor(v) for v in options["vendor"])
             plan = simulation.Plan(
                 slug=options["slug"],
                 participants=options["participants"],
@@ -142,6 +163,7 @@ class Command(BaseCommand):
                 baseline_days=options["baseline_days"],
                 inclusion_days=options["inclusion_days"],
                 rank_every=max(1, options["rank_every"]),
+                **funnel,
             )
             simulation.waves_for(plan)
         except ValueError as error:
