@@ -4,9 +4,9 @@
 production) and walks synthetic people through the same HTTP routes real ones use, with Django's
 test client against the real URL configuration: vendor link, screener, consent, the install page,
 extension registration, daily heartbeats, ``/rank`` slates, behaviour event batches, in-feed questions,
-survey pages, and uninstalls. Payments follow from the completed surveys (each wave's payment). The
-platform's periodic jobs (the survey schedule, the behaviour and slate rollups) run at simulated times
-through their management commands, as beat would run them.
+survey pages, withdrawals (the status page's form) and uninstalls. Payments follow from the completed surveys
+(each wave's payment). The platform's periodic jobs (the survey schedule, the behaviour and slate rollups) run at
+simulated times through their management commands, as beat would run them.
 
 Steps:
 
@@ -91,6 +91,7 @@ FUNNEL_SHARES = {
     "abandon_share": "The chance someone screened in never consents",
     "no_install_share": "The chance someone who consents never installs the extension",
     "uninstall_share": "The chance an installed person uninstalls on a random later day",
+    "withdraw_share": "The chance an installed person withdraws on their status page on a random later day",
     "follow_up_response": "The chance someone answers a follow-up survey they are invited to",
 }
 SLUG = re.compile(r"[a-z0-9][a-z0-9_-]*")
@@ -122,7 +123,9 @@ class Plan:
     not_eligible_share: float = 0.10
     abandon_share: float = 0.05
     no_install_share: float = 0.03
-    uninstall_share: float = 0.05  # uninstall on a random day after arriving
+    # Leaving, on a random day after arriving: uninstall the extension; withdraw on the status page.
+    uninstall_share: float = 0.05
+    withdraw_share: float = 0.0
     follow_up_response: float = 0.9  # answer a follow-up survey they are invited to
 
     def __post_init__(self) -> None:
@@ -208,6 +211,7 @@ class Person:
     consents: bool
     installs: bool
     uninstall_day: int | None
+    withdraw_day: int | None  # the day they withdraw on their status page (unless they uninstalled before)
     activity: Mapping[str, float]  # usual active minutes a day on each platform they use
     latent: Mapping[str, float]  # each survey outcome's person level (SD units)
 
@@ -221,8 +225,8 @@ class Person:
 
 
 def population(plan: Plan) -> list[Person]:
-    """The people of a plan. The vendor comes from a generator of its own (``draw``), so that adding vendors leaves
-    everything else about everyone as it was."""
+    """The people of a plan. The vendor and the withdrawal come from generators of their own (``draw``), so that
+    adding vendors or withdrawals leaves everything else about everyone as it was."""
     rng = np.random.default_rng([plan.seed, 0])
     slugs = [slug for slug, _ in plan.vendors]
     shares = np.array([share for _, share in plan.vendors]) / sum(share for _, share in plan.vendors)
@@ -245,6 +249,7 @@ def population(plan: Plan) -> list[Person]:
                 consents=consents,
                 installs=consents and bool(rng.random() >= plan.no_install_share),
                 uninstall_day=int(rng.integers(arrival + 1, plan.days)) if leaves and arrival + 1 < plan.days else None,
+                withdraw_day=withdrawal_day(plan, i, arrival),
                 activity={p: float(np.clip(rng.normal(30, 12), 3, 120)) for p in platforms},
                 latent={o: float(rng.normal(0, np.sqrt(PERSON_SHARE))) for o in SURVEY_OUTCOMES},
             )
@@ -255,6 +260,13 @@ def population(plan: Plan) -> list[Person]:
 def draw(seed: int, *keys: int) -> np.random.Generator:
     """A generator for one person and moment, independent of the order the simulation visits them in."""
     return np.random.default_rng([seed, *keys])
+
+
+def withdrawal_day(plan: Plan, index: int, arrival: int) -> int | None:
+    rng = draw(plan.seed, 11, index)
+    if rng.random() >= plan.withdraw_share or arrival + 1 >= plan.days:
+        return None
+    return int(rng.integers(arrival + 1, plan.days))
 
 
 def active_minutes(plan: Plan, person: Person, platform: str, day: int, planted: float) -> int:
@@ -516,6 +528,7 @@ class Enrolled:
     install_day: int
     arm: str
     control: bool
+    status_key: str  # the private key of their status page (where they withdraw)
     answered: set[str] = field(default_factory=set)
     gone: bool = False
 
@@ -539,6 +552,7 @@ class Tally:
     surveys: int = 0
     in_feed_answers: int = 0
     uninstalls: int = 0
+    withdrawals: int = 0
 
     def lines(self) -> list[str]:
         return [f"{name.replace('_', ' ')}: {value}" for name, value in vars(self).items()]
@@ -557,6 +571,7 @@ def _expect(response: Any, status: int | tuple[int, ...], what: str) -> Any:
 
 
 CODE = re.compile(r'data-testid="enrolment-code">([A-Z0-9-]+)<')
+STATUS_LINK = re.compile(r'href="/p/([^/"]+)/" data-testid="status-link"')
 
 
 class Rehearsal:
@@ -620,9 +635,9 @@ class Rehearsal:
             return None
         self.tally.requests += 1
         page = _expect(browser.get("/signup/install/"), 200, "install page").content.decode()
-        code = CODE.search(page)
-        if code is None:
-            raise SimulationError("install page: no enrolment code shown")
+        code, status_key = CODE.search(page), STATUS_LINK.search(page)
+        if code is None or status_key is None:
+            raise SimulationError("install page: no enrolment code or status link shown")
         self.tally.requests += 1
         registered = _expect(
             browser.post(
@@ -642,6 +657,7 @@ class Rehearsal:
             person.arrival_day,
             assignment.arm.slug,
             assignment.arm.is_control,
+            status_key.group(1),
         )
 
     # --- a day of an installed participant -------------------------------------------------------------
@@ -658,6 +674,9 @@ class Rehearsal:
             self._api("/api/v1/extension/uninstall", {}, "uninstall", member)
             member.gone = True
             self.tally.uninstalls += 1
+            return
+        if person.withdraw_day == day:
+            self.withdraw(member, day)
             return
         treated = member.treated_on(day, self.plan.baseline_days)
         minutes = {
@@ -679,6 +698,21 @@ class Rehearsal:
         self.send_events(member, day, minutes)
         self.in_feed(member, day)
         self.surveys(member, day)
+
+    def withdraw(self, member: Enrolled, day: int) -> None:
+        """Leave the study as the status page offers: its withdrawal form, confirmed with a reason; then, as the page
+        that follows says, uninstall the extension."""
+        self.clock.at = local_time(self.plan, day, 8)
+        status = f"/p/{member.status_key}/"
+        self._get(status, "status page")
+        self._get(f"{status}withdraw/", "withdrawal page")
+        self._post(f"{status}withdraw/", {"confirm": "on", "reason": "Simulated: leaving."}, "withdrawal", 302)
+        title = DEFAULT_COPY["withdrawn"][0]
+        if title not in self._get(status, "status page after withdrawing").content.decode():
+            raise SimulationError(f"status page after withdrawing: no {title!r}")
+        self._api("/api/v1/extension/uninstall", {}, "uninstall after withdrawing", member)
+        member.gone = True
+        self.tally.withdrawals += 1
 
     def rank(self, member: Enrolled, day: int, platform: str) -> None:
         rng = draw(self.plan.seed, 4, member.person.index, day)

@@ -23,7 +23,8 @@ from asgiref.sync import sync_to_async
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from participants.models import Assignment, BehaviourEvent, DailyBehaviour, Participant, Payment, Study
+from participants import balance, dashboard
+from participants.models import Assignment, AuditEvent, BehaviourEvent, DailyBehaviour, Participant, Payment, Study
 from prc_site import simulation
 from rankers import serving
 from rankers.models import Slate
@@ -48,12 +49,13 @@ REHEARSAL = [
 ]  # fmt: skip
 
 
-# A second, smaller rehearsal for the funnel: several vendors, no estimates, one worker.
+# A second, smaller rehearsal for the funnel: several vendors, withdrawals (in the workers), no estimates.
 FUNNEL_SLUG, FUNNEL_PEOPLE, FUNNEL_VENDORS = "sim-funnel", 16, (("panel-a", 3.0), ("panel-b", 1.0))
 FUNNEL_REHEARSAL = [
     "--slug", FUNNEL_SLUG, "--participants", str(FUNNEL_PEOPLE), "--weeks", "2", "--seed", "5",
     "--arms", "control,uprank_bridging", "--baseline-days", "4", "--inclusion-days", "2", "--rank-every", "7",
-    "--vendor", "panel-a=3", "--vendor", "panel-b=1", "--not-eligible-share", "0.25", "--no-estimates",
+    "--vendor", "panel-a=3", "--vendor", "panel-b=1", "--not-eligible-share", "0.25", "--withdraw-share", "0.5",
+    "--no-estimates", "--workers", "2",
 ]  # fmt: skip
 
 
@@ -82,7 +84,13 @@ def funnel_rehearsed(django_db_setup: None, django_db_blocker: Any) -> Iterator[
 def funnel_plan() -> simulation.Plan:
     """The funnel rehearsal's plan, as the command builds it (the same seed, the same people)."""
     return simulation.Plan(
-        slug=FUNNEL_SLUG, participants=FUNNEL_PEOPLE, weeks=2, seed=5, vendors=FUNNEL_VENDORS, not_eligible_share=0.25
+        slug=FUNNEL_SLUG,
+        participants=FUNNEL_PEOPLE,
+        weeks=2,
+        seed=5,
+        vendors=FUNNEL_VENDORS,
+        not_eligible_share=0.25,
+        withdraw_share=0.5,
     )
 
 
@@ -286,12 +294,14 @@ def test_each_person_arrives_through_a_vendor_drawn_by_its_share_without_changin
         ("abandon_share", 0.5, lambda p: p.eligible and not p.consents),
         ("no_install_share", 0.3, lambda p: p.consents and not p.installs),
         ("uninstall_share", 0.5, lambda p: p.uninstall_day is not None),
+        ("withdraw_share", 0.3, lambda p: p.withdraw_day is not None),
     ],
 )
 def test_each_funnel_share_of_a_plan_sets_the_share_of_people_who_stop_there(
     name: str, value: float, who: Callable[[simulation.Person], bool]
 ) -> None:
-    """Each chance applies to those who reached that step (uninstalling: to everyone, on a later day)."""
+    """Each chance applies to those who reached that step (uninstalling and withdrawing: to everyone, on a later day;
+    only those installed by then act on it)."""
     changes: dict[str, Any] = {name: value}
     plan = simulation.Plan(slug="x", participants=3000, weeks=8, seed=4, **changes)
     default = getattr(simulation.Plan(slug="x", participants=1, weeks=1), name)
@@ -300,6 +310,7 @@ def test_each_funnel_share_of_a_plan_sets_the_share_of_people_who_stop_there(
         "abandon_share": lambda p: p.eligible,
         "no_install_share": lambda p: p.consents,
         "uninstall_share": lambda p: True,
+        "withdraw_share": lambda p: True,
     }[name]
     people = [p for p in simulation.population(plan) if reached(p)]
     assert sum(map(who, people)) / len(people) == pytest.approx(value, abs=0.03)
@@ -335,6 +346,55 @@ def test_the_funnel_rehearsal_brings_each_person_through_their_vendors_link(funn
     screened_out = set(out.values_list("vendor_pid", flat=True))
     assert screened_out == {pid for pid, person in people.items() if not person.eligible}
     assert screened_out
+
+
+def test_withdrawals_are_drawn_apart_from_everything_else_and_after_arrival() -> None:
+    plan = simulation.Plan(slug="x", participants=500, weeks=3, seed=6)
+    leaving = simulation.population(dataclasses.replace(plan, withdraw_share=0.5))
+    assert [dataclasses.replace(p, withdraw_day=None) for p in leaving] == simulation.population(plan)
+    days = [p.withdraw_day - p.arrival_day for p in leaving if p.withdraw_day is not None]
+    assert days
+    assert min(days) >= 1
+    assert max(p.withdraw_day or 0 for p in leaving) < plan.days
+
+
+def test_the_funnel_rehearsal_withdraws_people_on_their_status_page_and_the_attrition_pages_count_them(
+    funnel_rehearsed: str, db: None
+) -> None:
+    """Those the plan has withdraw (unless they uninstalled first) are withdrawn, on the planned day, by themselves
+    (audited), with nothing collected after; the CONSORT rows and the retention stays count them."""
+    study = Study.objects.get(slug=FUNNEL_SLUG)
+    plan = funnel_plan()
+    people = {p.vendor_id: p for p in simulation.population(plan)}
+    planned = {
+        pid
+        for pid, p in people.items()
+        if p.installs and p.withdraw_day is not None and (p.uninstall_day is None or p.withdraw_day < p.uninstall_day)
+    }
+    withdrawn = list(Participant.objects.filter(study=study, withdrawn_at__isnull=False))
+    assert {p.vendor_pid for p in withdrawn} == planned
+    assert planned
+    assert tallied(funnel_rehearsed, "withdrawals") == len(planned)
+    tz = ZoneInfo(study.timezone)
+    stays = balance.stays_by_participant(study)
+    for participant in withdrawn:
+        person = people[participant.vendor_pid]
+        assert participant.enrolled_at is not None
+        assert participant.withdrawn_at is not None
+        on = participant.enrolled_at.astimezone(tz).date() + dt.timedelta(
+            days=(person.withdraw_day or 0) - person.arrival_day
+        )
+        assert participant.withdrawn_at.astimezone(tz).date() == on
+        assert participant.stage == Participant.Stage.WITHDRAWN
+        audit = AuditEvent.objects.get(action="participant.withdrawn", object_id=participant.public_id)
+        assert audit.actor_label == f"participant {participant.public_id}"
+        after = BehaviourEvent.objects.filter(participant_id=participant.pk, occurred_at__gte=participant.withdrawn_at)
+        assert not after.exists()
+        if participant.pk in stays:
+            assert stays[participant.pk].left_on == on
+    assert any(p.pk in stays for p in withdrawn)
+    consort = dashboard.consort_rows(study, dt.date(2000, 1, 1), dt.date.today() + dt.timedelta(days=1))
+    assert sum(row.withdrawn for row in consort) == len(planned)
 
 
 def test_planted_minutes_add_to_a_users_day_on_the_platform_and_a_non_user_stays_at_zero() -> None:
