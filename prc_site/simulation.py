@@ -5,8 +5,9 @@ production) and walks synthetic people through the same HTTP routes real ones us
 test client against the real URL configuration: vendor link, screener, consent, the install page,
 extension registration, daily heartbeats, ``/rank`` slates, behaviour event batches, in-feed questions,
 survey pages, withdrawals (the status page's form) and uninstalls. Payments follow from the completed surveys
-(each wave's payment). The platform's periodic jobs (the survey schedule, the behaviour and slate rollups) run at
-simulated times through their management commands, as beat would run them.
+(each wave's payment); with ``Plan.pay_out`` a payments researcher approves and pays them through the admin and the
+payments dashboard on the last day. The platform's periodic jobs (the survey schedule, the behaviour and slate
+rollups) run at simulated times through their management commands, as beat would run them.
 
 Steps:
 
@@ -36,6 +37,7 @@ same answers, with one worker or several (only ids the platform generates differ
 from __future__ import annotations
 
 import asyncio
+import csv
 import dataclasses
 import datetime as dt
 import hashlib
@@ -59,6 +61,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import orjson
 from django.apps import apps
+from django.contrib.auth.models import User
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.db import connections, transaction
 from django.test import AsyncClient, Client
@@ -66,8 +70,18 @@ from django.test.utils import override_settings
 from django.utils import timezone
 
 from participants.copy import DEFAULT_COPY
-from participants.models import Arm, Assignment, ConsentDocument, PageCopy, RecruitmentSource, Study
+from participants.models import (
+    Arm,
+    Assignment,
+    ConsentDocument,
+    PageCopy,
+    Payment,
+    PayoutMethod,
+    RecruitmentSource,
+    Study,
+)
 from participants.paper import PAPER_ARMS
+from participants.roles import OPS, create_roles
 from prc_site.lib import asyncdb
 from rankers import slatelog
 from surveys import indexes
@@ -127,6 +141,7 @@ class Plan:
     uninstall_share: float = 0.05
     withdraw_share: float = 0.0
     follow_up_response: float = 0.9  # answer a follow-up survey they are invited to
+    pay_out: bool = False  # on the last day, approve and pay every owed credit (else they stay owed)
 
     def __post_init__(self) -> None:
         for name in FUNNEL_SHARES:
@@ -553,6 +568,7 @@ class Tally:
     in_feed_answers: int = 0
     uninstalls: int = 0
     withdrawals: int = 0
+    paid: int = 0
 
     def lines(self) -> list[str]:
         return [f"{name.replace('_', ' ')}: {value}" for name, value in vars(self).items()]
@@ -829,6 +845,38 @@ class Rehearsal:
                 raise SimulationError(f"survey {wave}: HTTP {response.status_code} {response.content[:800]!r}")
         raise SimulationError(f"survey {wave} did not end")
 
+    # --- the researchers' side ------------------------------------------------------------------------
+
+    def pay_out(self, day: int) -> None:
+        """At 17:00, a researcher in the payments role approves every owed credit in the admin, exports the gift-card
+        payout batch from the payments dashboard, and imports the provider's results (every line paid)."""
+        self.clock.at = local_time(self.plan, day, 17)
+        researcher = Client()
+        researcher.force_login(payments_researcher(self.study))
+        owed = Payment.objects.filter(participant__study=self.study, status=Payment.Status.OWED)
+        ids = [str(pk) for pk in owed.values_list("pk", flat=True)]  # the rows the admin's list shows
+        if not ids:
+            return
+        self.tally.requests += 1
+        approve = {"action": "approve", "_selected_action": ids}
+        _expect(researcher.post("/admin/participants/payment/", approve), 302, "approve payments")
+        self.tally.requests += 1
+        export = {"study": self.study.slug, "method": PayoutMethod.GIFT_CARD}
+        exported = _expect(researcher.post("/research/payments/export/", export), 200, "export payouts")
+        batch = re.search(r'filename="payout-(\d+)-', exported["Content-Disposition"])
+        if batch is None:
+            raise SimulationError(f"export payouts: no batch file ({exported['Content-Disposition']!r})")
+        lines = list(csv.DictReader(StringIO(exported.content.decode())))
+        results = StringIO()
+        writer = csv.writer(results, lineterminator="\n")
+        writer.writerow(["recipient_id", "status", "amount"])
+        writer.writerows([line["recipient_id"], "paid", line["amount"]] for line in lines)
+        upload = SimpleUploadedFile("results.csv", results.getvalue().encode(), content_type="text/csv")
+        self.tally.requests += 1
+        path = f"/research/payments/batches/{batch.group(1)}/results/"
+        _expect(researcher.post(path, {"results": upload}), 200, "import payout results")
+        self.tally.paid += Payment.objects.filter(batch_id=int(batch.group(1)), status=Payment.Status.PAID).count()
+
     # --- the platform's periodic jobs ----------------------------------------------------------------
 
     def schedule(self, day: int) -> None:
@@ -846,6 +894,16 @@ class Rehearsal:
         self.loop.run_until_complete(slatelog.close_writer())
         self.loop.run_until_complete(asyncdb.close_loop_pool())
         self.loop.close()
+
+
+def payments_researcher(study: Study) -> User:
+    """A staff account in the payments role for this simulated study; it cannot sign in (no usable password)."""
+    user, created = User.objects.get_or_create(username=f"simulated-payments-{study.slug}", defaults={"is_staff": True})
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+        user.groups.add(create_roles()[OPS])
+    return user
 
 
 def post_item(platform: str, n: int) -> dict[str, Any]:
@@ -901,6 +959,8 @@ def simulate_study(plan: Plan, progress: Callable[[str], None] | None = None, wo
                 done = Tally.total([arrivals.tally, *days.tallies()])
                 say(f"day {day + 1}/{plan.days}: {done.enrolled} enrolled, {done.requests} requests")
             days.close()
+            if plan.pay_out:
+                arrivals.pay_out(plan.days - 1)
             arrivals.rollups()
         finally:
             days.stop()

@@ -24,7 +24,16 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from participants import balance, dashboard
-from participants.models import Assignment, AuditEvent, BehaviourEvent, DailyBehaviour, Participant, Payment, Study
+from participants.models import (
+    Assignment,
+    AuditEvent,
+    BehaviourEvent,
+    DailyBehaviour,
+    Participant,
+    Payment,
+    PayoutBatch,
+    Study,
+)
 from prc_site import simulation
 from rankers import serving
 from rankers.models import Slate
@@ -55,7 +64,7 @@ FUNNEL_REHEARSAL = [
     "--slug", FUNNEL_SLUG, "--participants", str(FUNNEL_PEOPLE), "--weeks", "2", "--seed", "5",
     "--arms", "control,uprank_bridging", "--baseline-days", "4", "--inclusion-days", "2", "--rank-every", "7",
     "--vendor", "panel-a=3", "--vendor", "panel-b=1", "--not-eligible-share", "0.25", "--withdraw-share", "0.5",
-    "--no-estimates", "--workers", "2",
+    "--no-estimates", "--workers", "2", "--pay-out",
 ]  # fmt: skip
 
 
@@ -395,6 +404,30 @@ def test_the_funnel_rehearsal_withdraws_people_on_their_status_page_and_the_attr
     assert any(p.pk in stays for p in withdrawn)
     consort = dashboard.consort_rows(study, dt.date(2000, 1, 1), dt.date.today() + dt.timedelta(days=1))
     assert sum(row.withdrawn for row in consort) == len(planned)
+
+
+def test_the_funnel_rehearsal_pays_every_credit_through_the_admin_and_the_payout_files(
+    funnel_rehearsed: str, db: None
+) -> None:
+    """On the last simulated day every owed survey credit is approved, exported in one gift-card batch and paid from
+    the provider's results, each move audited with the payments researcher as the actor."""
+    study = Study.objects.get(slug=FUNNEL_SLUG)
+    payments = list(Payment.objects.filter(participant__study=study))
+    assert payments
+    assert {p.status for p in payments} == {Payment.Status.PAID}
+    assert tallied(funnel_rehearsed, "paid") == len(payments)
+    batch = PayoutBatch.objects.get(study=study)
+    assert {p.batch_id for p in payments} == {batch.pk}
+    tz = ZoneInfo(study.timezone)
+    last_day = max(p.created_at for p in payments).astimezone(tz).date()
+    for payment in payments:
+        assert payment.approved_at is not None
+        assert payment.paid_at is not None
+        assert payment.approved_at.astimezone(tz).date() == payment.paid_at.astimezone(tz).date() >= last_day
+    actor = f"simulated-payments-{FUNNEL_SLUG}"
+    for action in ("payment.approved", "payment.paid"):
+        moved = AuditEvent.objects.filter(action=action, actor_label=actor).values_list("object_id", flat=True)
+        assert sorted(moved) == sorted(str(p.pk) for p in payments), action
 
 
 def test_planted_minutes_add_to_a_users_day_on_the_platform_and_a_non_user_stays_at_zero() -> None:

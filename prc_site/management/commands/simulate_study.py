@@ -64,6 +64,12 @@ class Command(BaseCommand):
                 help=f"{what} (default %(default)s).",
             )
         parser.add_argument(
+            "--pay-out",
+            action="store_true",
+            help="On the last day, a payments researcher approves every owed credit in the admin, exports the payout "
+            "batch and imports the provider's results, all paid (else credits stay owed).",
+        )
+        parser.add_argument(
             "--workers",
             type=int,
             default=1,
@@ -163,6 +169,7 @@ class Command(BaseCommand):
                 baseline_days=options["baseline_days"],
                 inclusion_days=options["inclusion_days"],
                 rank_every=max(1, options["rank_every"]),
+                pay_out=options["pay_out"],
                 **funnel,
             )
             simulation.waves_for(plan)
