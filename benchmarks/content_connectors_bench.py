@@ -33,12 +33,9 @@ import django  # noqa: E402
 
 django.setup()
 
-from prc_site.lib.embedded import start_configured, stop_postgres, stop_redis  # noqa: E402
-
-start_configured()
-
 from django.core.management import call_command  # noqa: E402
 
+from prc_site.lib.embedded import start_configured, stop_postgres, stop_redis  # noqa: E402
 from rankers.content import services  # noqa: E402
 from rankers.content.models import CandidatePost, ConnectorRun, ContentSource  # noqa: E402
 
@@ -138,6 +135,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--items", type=int, default=10_000)
     n = parser.parse_args().items
+    start_configured()  # after the arguments: `--help` starts no server
     call_command("migrate", interactive=False, verbosity=0)
     ConnectorRun.objects.all().delete()
     CandidatePost.objects.all().delete()

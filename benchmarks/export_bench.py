@@ -35,16 +35,13 @@ import django  # noqa: E402
 
 django.setup()
 
-from prc_site.lib.embedded import start_configured, stop_postgres, stop_redis  # noqa: E402
-
-start_configured()  # the settings only say where the benchmark's own PostgreSQL and Redis are
-
 import psutil  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 
 from participants import exports  # noqa: E402
 from participants.models import Export, Study  # noqa: E402
+from prc_site.lib.embedded import start_configured, stop_postgres, stop_redis  # noqa: E402
 from rankers.models import Slate  # noqa: E402
 
 ITEMS_PER_SLATE = 50
@@ -116,6 +113,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 2_500_000, 5_000_000, 10_000_000])
     parser.add_argument("--format", choices=["parquet", "csv"], default="parquet")
     args = parser.parse_args()
+    start_configured()  # after the arguments: `--help` starts no server
     call_command("migrate", interactive=False, verbosity=0)
     study, _ = Study.objects.get_or_create(slug="bench-export", defaults={"name": "Export benchmark"})
     results = []

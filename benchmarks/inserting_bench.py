@@ -45,16 +45,13 @@ import django  # noqa: E402
 
 django.setup()
 
-from prc_site.lib.embedded import start_configured, stop_postgres, stop_redis  # noqa: E402
-
-start_configured()
-
 import numpy as np  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from prc_site.lib import asyncdb  # noqa: E402
+from prc_site.lib.embedded import start_configured, stop_postgres, stop_redis  # noqa: E402
 from rankers.content import inventory, queues  # noqa: E402
 from rankers.content.inventory import candidate_row  # noqa: E402
 from rankers.content.models import CandidatePool, ContentSource, ParticipantQueue  # noqa: E402
@@ -293,6 +290,7 @@ def main() -> None:
     parser.add_argument("--slates", type=int, default=2000)
     parser.add_argument("--participants", type=int, default=10000)
     args = parser.parse_args()
+    start_configured()  # after the arguments: `--help` starts no server
     call_command("migrate", interactive=False, verbosity=0)
     with connection.cursor() as cursor:
         cursor.execute(

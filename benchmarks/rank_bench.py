@@ -46,10 +46,6 @@ import django  # noqa: E402
 
 django.setup()
 
-from prc_site.lib.embedded import start_configured, stop_postgres, stop_redis  # noqa: E402
-
-start_configured()  # the settings only say where the benchmark's own PostgreSQL and Redis are
-
 import orjson  # noqa: E402
 import psutil  # noqa: E402
 import uvloop  # noqa: E402
@@ -59,6 +55,7 @@ from loadgen import Result, build_request, run_burst, run_open_loop  # noqa: E40
 from ranking_challenge.fake import fake_request  # noqa: E402
 
 from participants.models import Arm, Study  # noqa: E402
+from prc_site.lib.embedded import start_configured, stop_postgres, stop_redis  # noqa: E402
 from rankers.management.commands.enroll_test_participant import create_test_participant  # noqa: E402
 from rankers.models import Slate  # noqa: E402
 
@@ -288,6 +285,7 @@ def main() -> None:
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--port", type=int, default=8971)
     args = parser.parse_args()
+    start_configured()  # after the arguments: `--help` starts no server
     study, people = prepare_study()
     web = start_web(args.port, args.web_workers)
     results = []

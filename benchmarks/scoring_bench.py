@@ -49,10 +49,6 @@ import django  # noqa: E402
 
 django.setup()
 
-from prc_site.lib.embedded import start_configured, stop_postgres, stop_redis  # noqa: E402
-
-start_configured()
-
 import orjson  # noqa: E402
 import psutil  # noqa: E402
 import uvloop  # noqa: E402
@@ -64,6 +60,7 @@ from loadgen import Result, build_request, run_open_loop  # noqa: E402
 from ranking_challenge.fake import fake_request  # noqa: E402
 
 from participants.models import Arm, Study  # noqa: E402
+from prc_site.lib.embedded import start_configured, stop_postgres, stop_redis  # noqa: E402
 from rankers.management.commands.enroll_test_participant import create_test_participant  # noqa: E402
 from rankers.models import Slate  # noqa: E402
 from rankers.scoring import make_backend, score_texts, scoring_attributes, stats, worker  # noqa: E402
@@ -336,6 +333,7 @@ def main() -> None:
     )
     parser.add_argument("--port", type=int, default=8972)
     args = parser.parse_args()
+    start_configured()  # after the arguments: `--help` starts no server
     people = prepare_study(args.with_inserting)
     running = start_platform(args.port)
     results = []

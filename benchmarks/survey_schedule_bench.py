@@ -34,10 +34,6 @@ import psycopg
 
 django.setup()
 
-from prc_site.lib.embedded import start_configured, stop_postgres, stop_redis  # noqa: E402
-
-start_configured()
-
 from django.core import mail  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
@@ -45,6 +41,7 @@ from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from participants.models import Participant, Study  # noqa: E402
+from prc_site.lib.embedded import start_configured, stop_postgres, stop_redis  # noqa: E402
 from surveys import messaging  # noqa: E402
 from surveys.models import Instrument, Wave  # noqa: E402
 
@@ -112,6 +109,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--participants", type=int, default=100_000)
     n = parser.parse_args().participants
+    start_configured()  # after the arguments: `--help` starts no server
     create_database()
     now = timezone.now()
     began = time.perf_counter()
