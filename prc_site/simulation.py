@@ -41,6 +41,7 @@ import csv
 import dataclasses
 import datetime as dt
 import hashlib
+import math
 import multiprocessing
 import os
 import re
@@ -183,11 +184,16 @@ def parse_effect(text: str, arms: Sequence[str]) -> tuple[str, dict[str, float]]
 
 
 def parse_vendor(text: str) -> tuple[str, float]:
-    """``SLUG=SHARE`` -> (slug, share of arrivals); the shares of a plan's vendors are relative to each other."""
-    match = re.fullmatch(r"([a-z0-9][a-z0-9_-]*)=(\d+(?:\.\d+)?)", text.strip())
-    if not match:
+    """``SLUG=SHARE`` -> (slug, share of arrivals); the shares of a plan's vendors are relative to each other. Only
+    the form is checked here: the slug and the share are checked where every plan's are, in ``Plan``."""
+    slug, sign, share = text.strip().partition("=")
+    try:
+        value = float(share)
+    except ValueError:
+        value = math.nan
+    if not sign or not math.isfinite(value):
         raise ValueError(f"{text!r}: write SLUG=SHARE, e.g. rep-data=45")
-    return match.group(1), float(match.group(2))
+    return slug, value
 
 
 def merge_effects(parsed: Sequence[tuple[str, dict[str, float]]]) -> dict[str, dict[str, float]]:

@@ -538,6 +538,8 @@ def test_an_effect_on_an_unknown_outcome_or_arm_is_refused(text: str) -> None:
         (["--weeks", "1"], "too few"),
         (["--effect", "trust:add_news=1", "--arms", "control,uprank_bridging"], "not a treatment arm"),
         (["--vendor", "rep-data"], "SLUG=SHARE"),
+        (["--vendor", "rep-data=lots"], "SLUG=SHARE"),
+        (["--vendor", "Rep Data=1"], "not a vendor slug"),
         (["--vendor", "rep-data=0"], "above 0"),
         (["--vendor", "a=1", "--vendor", "a=2"], "named twice"),
         (["--abandon-share", "1.2"], "abandon_share is a chance"),
