@@ -70,6 +70,7 @@ from django.test import AsyncClient, Client
 from django.test.utils import override_settings
 from django.utils import timezone
 
+from participants import treatment
 from participants.copy import DEFAULT_COPY
 from participants.models import (
     Arm,
@@ -84,7 +85,7 @@ from participants.models import (
 from participants.paper import PAPER_ARMS
 from participants.roles import OPS, create_roles
 from prc_site.lib import asyncdb
-from rankers import slatelog
+from rankers import serving, slatelog
 from surveys import indexes
 from surveys import services as survey_services
 from surveys.forms import SurveyPageForm
@@ -143,6 +144,13 @@ class Plan:
     withdraw_share: float = 0.0
     follow_up_response: float = 0.9  # answer a follow-up survey they are invited to
     pay_out: bool = False  # on the last day, approve and pay every owed credit (else they stay owed)
+    name: str = ""  # the study's name; by default one that says SIMULATED, with the plan's size and seed
+    # The study's hold (``Study.rank_hold_ms``), ramped up over the baseline days as the study's ramp does; every
+    # slate records it, and the rehearsal does not wait for it (``SkippedHold``).
+    hold_ms: int = 0
+    # The day (counted from the first simulated day) the treatment arms go live on a platform, staggered as the
+    # paper's went live one platform at a time; a platform not named is live from the start.
+    platform_starts: Mapping[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in FUNNEL_SHARES:
@@ -158,6 +166,13 @@ class Plan:
                 raise ValueError(f"{slug!r} is not a vendor slug (lowercase letters, digits, - and _)")
             if not share > 0:
                 raise ValueError(f"vendor {slug!r}: its share of arrivals must be above 0, not {share}")
+        if self.hold_ms < 0:
+            raise ValueError(f"hold_ms is a time, 0 or more, not {self.hold_ms}")
+        for platform, day in self.platform_starts.items():
+            if platform not in PLATFORMS:
+                raise ValueError(f"platform_starts: {platform!r} is not a platform ({', '.join(PLATFORMS)})")
+            if not 0 <= day < self.days:
+                raise ValueError(f"platform_starts: {platform} starts on day {day}, outside the {self.days} days")
 
     @property
     def days(self) -> int:
@@ -194,6 +209,14 @@ def parse_vendor(text: str) -> tuple[str, float]:
     if not sign or not math.isfinite(value):
         raise ValueError(f"{text!r}: write SLUG=SHARE, e.g. rep-data=45")
     return slug, value
+
+
+def parse_platform_start(text: str) -> tuple[str, int]:
+    """``PLATFORM=DAY`` -> (platform, day); the platform and the day are checked in ``Plan``."""
+    platform, sign, day = text.strip().partition("=")
+    if not sign or not day.strip().isdigit():
+        raise ValueError(f"{text!r}: write PLATFORM=DAY, e.g. twitter=3")
+    return platform.strip(), int(day)
 
 
 def merge_effects(parsed: Sequence[tuple[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
@@ -438,27 +461,35 @@ def first_day(plan: Plan) -> dt.date:
     return plan.end - dt.timedelta(days=plan.days - 1)
 
 
+def arm_start_dates(plan: Plan) -> dict[str, dt.date]:
+    """The treatment arms' start date on each platform (``Arm.starts_<platform>``): ``Plan.platform_starts``' day, or
+    the day before the first simulated day."""
+    first = first_day(plan)
+    return {p: first + dt.timedelta(days=plan.platform_starts.get(p, -1)) for p in PLATFORMS}
+
+
 def local_time(plan: Plan, day: int, hour: int, minute: int = 0) -> dt.datetime:
     date = first_day(plan) + dt.timedelta(days=day)
     return dt.datetime.combine(date, dt.time(hour), tzinfo=ZoneInfo(plan.timezone)) + dt.timedelta(minutes=minute)
 
 
 def create_study(plan: Plan) -> Study:
-    """A study of its own, marked simulated, running from the first simulated day, with no hold (nothing sleeps)."""
+    """A study of its own, marked simulated, running from the first simulated day, with the plan's hold and starts."""
     if Study.objects.filter(slug=plan.slug).exists():
         raise ValueError(f"A study {plan.slug!r} exists already; simulate into a new slug")
     start = local_time(plan, 0, 0) - dt.timedelta(days=1)
     with transaction.atomic():
         study = Study.objects.create(
             slug=plan.slug,
-            name=f"{SIMULATED_PREFIX}: {plan.participants} synthetic people, {plan.weeks} weeks, seed {plan.seed}",
+            name=plan.name
+            or f"{SIMULATED_PREFIX}: {plan.participants} synthetic people, {plan.weeks} weeks, seed {plan.seed}",
             status=Study.Status.RUNNING,
             simulated=True,
             timezone=plan.timezone,
             baseline_days=plan.baseline_days,
             inclusion_days=plan.inclusion_days,
             ramp_days=min(14, plan.baseline_days),
-            rank_hold_ms=0,
+            rank_hold_ms=plan.hold_ms,
             randomization_seed=hashlib.sha256(f"simulation|{plan.seed}".encode()).hexdigest(),
         )
         for arm in PAPER_ARMS:
@@ -470,7 +501,7 @@ def create_study(plan: Plan) -> Study:
                     ranker_key=arm.slug,
                     allocation_weight=arm.allocation_weight,
                     is_control=arm.is_control,
-                    **{f"starts_{p}": start.date() for p in PLATFORMS},
+                    **{f"starts_{p}": date for p, date in arm_start_dates(plan).items()},
                 )
         outcomes = ("complete", "screenout", "overquota", "quality", "duplicate")
         for slug, _share in plan.vendors:
@@ -526,11 +557,27 @@ class Clock:
         for f in fields:
             _set_default(f, self.now)
         try:
-            with mock.patch.object(timezone, "now", self.now):
+            with mock.patch.object(timezone, "now", self.now), mock.patch.object(serving, "HOLD_CLOCK", SkippedHold()):
                 yield self
         finally:
             for f in fields:
                 _set_default(f, real_now)
+
+
+class SkippedHold(serving.HoldClock):
+    """The hold while a rehearsal runs: waiting for the end of a slate's hold moves this clock on at once instead of
+    sleeping, so that every slate records the hold the study gives it (``served_ms``, ``hold_ms``: the lag ramp
+    included) and the rehearsal does not wait. A forked worker carries on with its own copy."""
+
+    def __init__(self) -> None:
+        self.skipped = 0.0
+
+    def monotonic(self) -> float:
+        return time.monotonic() + self.skipped
+
+    async def sleep_until(self, deadline: float) -> None:
+        self.skipped += max(0.0, deadline - self.monotonic())
+        await asyncio.sleep(0)
 
 
 def _set_default(model_field: Any, default: Callable[[], dt.datetime]) -> None:
@@ -547,6 +594,7 @@ class Enrolled:
     token: str
     public_id: str
     install_day: int
+    installed_at: dt.datetime
     arm: str
     control: bool
     status_key: str  # the private key of their status page (where they withdraw)
@@ -557,8 +605,13 @@ class Enrolled:
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
 
-    def treated_on(self, day: int, baseline_days: int) -> bool:
-        return not self.control and day - self.install_day >= baseline_days
+    def treated_on(self, plan: Plan, platform: str, at: dt.datetime) -> bool:
+        """Whether their assigned arm's ranker runs for them on ``platform`` at ``at``, by the rule ``/rank`` follows
+        (``participants.treatment``): never in control; else once their baseline is over and the arm is live there."""
+        if self.control:
+            return False
+        start = treatment.treatment_start(self.installed_at, plan.baseline_days, arm_start_dates(plan)[platform])
+        return start is not None and at >= start
 
 
 @dataclass
@@ -670,13 +723,18 @@ class Rehearsal:
             201,
             "register",
         ).json()
-        assignment = Assignment.objects.select_related("arm").get(participant__public_id=registered["user_id"])
+        assignment = Assignment.objects.select_related("arm", "participant").get(
+            participant__public_id=registered["user_id"]
+        )
+        if assignment.participant.enrolled_at is None:
+            raise SimulationError("register: the participant is not recorded as installed")
         self.tally.enrolled += 1
         return Enrolled(
             person,
             registered["token"],
             registered["user_id"],
             person.arrival_day,
+            assignment.participant.enrolled_at,
             assignment.arm.slug,
             assignment.arm.is_control,
             status_key.group(1),
@@ -700,14 +758,19 @@ class Rehearsal:
         if person.withdraw_day == day:
             self.withdraw(member, day)
             return
-        treated = member.treated_on(day, self.plan.baseline_days)
+        self.clock.at = local_time(self.plan, day, 9)
         minutes = {
             p: active_minutes(
-                self.plan, person, p, day, planted_minutes(self.plan.effects, p, member.arm) if treated else 0.0
+                self.plan,
+                person,
+                p,
+                day,
+                planted_minutes(self.plan.effects, p, member.arm)
+                if member.treated_on(self.plan, p, self.clock.at)
+                else 0,
             )
             for p in person.platforms
         }
-        self.clock.at = local_time(self.plan, day, 9)
         self._api(
             "/api/v1/extension/heartbeat",
             {"platform": person.platform, "active_seconds": sum(minutes.values()) * 60, "heartbeat_id": f"hb-{day}"},
@@ -912,6 +975,44 @@ def payments_researcher(study: Study) -> User:
     return user
 
 
+# The posts' words: who did what, some of it bridging ("both sides ... have a point"), some of it divisive ("the other
+# party is ruining everything"), so that the bridging arms' scores tell posts apart.
+SUBJECTS = (
+    "The city council", "A neighbour of mine", "Our school board", "The new bakery downtown", "A local volunteer group",
+    "The state legislature", "My cousin", "The football team", "A small business owner", "The library",
+)  # fmt: skip
+PREDICATES = (
+    "voted on the new bike lanes today.",
+    "shared a thoughtful take on the budget debate.",
+    "is organising a clean-up this weekend; everyone is welcome.",
+    "posted about the election and the comments got heated.",
+    "explained why both sides of the housing debate have a point.",
+    "raised money for the food bank again this year.",
+    "says the other party is ruining everything and its voters are idiots.",
+    "wrote a long thread about what changed their mind.",
+    "asked people to listen before they argue.",
+    "celebrated twenty years in the neighbourhood.",
+)
+
+
+def post_text(platform: str, n: int) -> str:
+    """The text of post ``n`` of a platform's pool: one of the hundred subject-predicate pairs, numbered."""
+    return f"{SUBJECTS[n % len(SUBJECTS)]} {PREDICATES[n // len(SUBJECTS) % len(PREDICATES)]} ({platform} post {n})"
+
+
+def prescore(platforms: Sequence[str] = PLATFORMS) -> int:
+    """Score every post of the pools with the configured scorer, as the scorer workers would have done for the first
+    slates that carried them, and store the scores where ``/rank`` reads them (Redis and PostgreSQL); returns how
+    many texts the scorer scored (0 when all were stored already). The rehearsal runs no scorer worker and gives
+    slates no time to wait for scores (``REHEARSAL_SETTINGS``): without this, every scoring arm would fall back as
+    overloaded."""
+    from rankers.scoring import scoring_attributes, worker
+    from rankers.scoring.cache import text_digest
+
+    texts = [post_text(platform, n) for platform in platforms for n in range(POSTS_PER_PLATFORM)]
+    return worker.score_and_store({text_digest(text): text for text in texts}, scoring_attributes())
+
+
 def post_item(platform: str, n: int) -> dict[str, Any]:
     """One of a fixed pool of synthetic posts per platform (so content is stored once and reused)."""
     engagements = {
@@ -921,7 +1022,7 @@ def post_item(platform: str, n: int) -> dict[str, Any]:
     }[platform]
     return {
         "id": f"sim-{platform}-{n}",
-        "text": f"Simulated post {n}: a few words about the news of the day, number {n % 17}.",
+        "text": post_text(platform, n),
         "author_name_hash": hashlib.sha256(f"author-{n % 50}".encode()).hexdigest(),
         "type": "post",
         "embedded_urls": [],
@@ -930,9 +1031,11 @@ def post_item(platform: str, n: int) -> dict[str, Any]:
     }
 
 
-# Settings the rehearsal runs under: no scorer workers run, so slates go on with the scores cached (the
-# overload behaviour) instead of waiting for the deadline, and each /rank waits for its own slate's write.
-REHEARSAL_SETTINGS = {"PRC_SCORER_DEADLINE_S": 0.0, "RANK_WRITE_GRACE_S": 10.0}
+# Settings the rehearsal runs under: no scorer workers run, so slates go on with the scores stored (``prescore``)
+# instead of waiting for the deadline; each /rank waits for its own slate's write; and no treatment is shed for
+# the event loop's lag (``RANK_SHED_LAG_MS``): the rehearsal's loop runs one request at a time and stands still
+# between them, which the lag monitor would read as a loop running far behind.
+REHEARSAL_SETTINGS = {"PRC_SCORER_DEADLINE_S": 0.0, "RANK_WRITE_GRACE_S": 10.0, "RANK_SHED_LAG_MS": 0}
 
 
 def simulate_study(plan: Plan, progress: Callable[[str], None] | None = None, workers: int = 1) -> tuple[Study, Tally]:
@@ -947,6 +1050,7 @@ def simulate_study(plan: Plan, progress: Callable[[str], None] | None = None, wo
     plan = ending_yesterday(plan)
     people = population(plan)
     study = create_study(plan)
+    say(f"posts scored: {prescore()}")
     clock = Clock(local_time(plan, 0, 0))
     with clock.running(), override_settings(**REHEARSAL_SETTINGS):
         forked = Forked(plan, study, clock, workers) if workers > 1 else None  # before this process connects again

@@ -281,7 +281,7 @@ def budget_seconds(arm: ArmInfo, *, received: float | None = None) -> float:
     budget = float(arm.config.get("budget_ms", settings.RANK_RANKER_BUDGET_MS)) / 1000
     if received is None:
         return budget
-    overrun = time.monotonic() - received - settings.RANK_LOOKUP_MS / 1000
+    overrun = HOLD_CLOCK.monotonic() - received - settings.RANK_LOOKUP_MS / 1000
     return budget - max(0.0, overrun)
 
 
@@ -461,7 +461,7 @@ async def serve_participant(parsed: ParsedRequest, enrolment: Enrolment, *, rece
         parsed, effective.arm, user_id=enrolment.public_id, now=now, survey=enrolment.survey, received=received
     )
     _observe(effective.arm, outcome)
-    served_ms = max(deadline, time.monotonic()) - received
+    served_ms = max(deadline, HOLD_CLOCK.monotonic()) - received
     record = slate_record(
         parsed, enrolment, effective, outcome, served_at=now, served_ms=served_ms * 1000, hold_ms=hold
     )
@@ -484,7 +484,7 @@ async def serve_unverified(parsed: ParsedRequest, *, received: float, token_hash
     await _sleep_until(received + hold)
     prometheus.FALLBACKS.labels(checks.LOOKUP_FAILED).inc()
     if token_hash:
-        served_ms = (max(received + hold, time.monotonic()) - received) * 1000
+        served_ms = (max(received + hold, HOLD_CLOCK.monotonic()) - received) * 1000
         record = unattributed_record(parsed, token_hash, served_at=now, served_ms=served_ms, hold_ms=hold * 1000)
         slatelog.track(log_unattributed(record))
     return untouched_body(parsed)
@@ -556,10 +556,25 @@ async def serve_ranker(parsed: ParsedRequest, name: str) -> dict[str, Any]:
     return response_body(outcome)
 
 
+class HoldClock:
+    """The hold's time: monotonic seconds (a request's receipt, its deadline, a ranker's budget) and waiting until a
+    moment. A dress rehearsal (``prc_site.simulation``) puts in one whose wait moves its time on at once, so that its
+    slates record the hold they would have had without the rehearsal sleeping through it."""
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    async def sleep_until(self, deadline: float) -> None:
+        remaining = deadline - self.monotonic()
+        if remaining > 0:
+            await asyncio.sleep(remaining)
+
+
+HOLD_CLOCK = HoldClock()
+
+
 async def _sleep_until(deadline: float) -> None:
-    remaining = deadline - time.monotonic()
-    if remaining > 0:
-        await asyncio.sleep(remaining)
+    await HOLD_CLOCK.sleep_until(deadline)
 
 
 def _observe(arm: ArmInfo, outcome: Outcome) -> None:

@@ -50,11 +50,13 @@ PLANTED_TRUST = 0.8  # SDs of the population's trust (the GSS answer, 15 points 
 PEOPLE, WEEKS, SEED = 24, 2, 7
 # Active minutes a day of each platform's users once treated (Reddit: nothing planted).
 PLANTED_MINUTES = {"facebook": 12.0, "twitter": 20.0, "reddit": 0.0}
+HOLD_MS, REDDIT_STARTS = 400, 9  # the study's hold; the day the arms go live on Reddit (the others: from the start)
 REHEARSAL = [
     "--slug", SLUG, "--participants", str(PEOPLE), "--weeks", str(WEEKS), "--seed", str(SEED),
     "--arms", "control,uprank_bridging", "--baseline-days", "4", "--inclusion-days", "2", "--rank-every", "3",
     "--effect", f"trust={PLANTED_TRUST}", "--effect", f"facebook.active_minutes={PLANTED_MINUTES['facebook']}",
     "--effect", f"twitter.active_minutes={PLANTED_MINUTES['twitter']}", "--workers", "2",
+    "--hold-ms", str(HOLD_MS), "--platform-start", f"reddit={REDDIT_STARTS}",
 ]  # fmt: skip
 
 
@@ -141,6 +143,7 @@ def test_a_forked_worker_runs_sync_code_and_rankers_after_the_parent_used_their_
 def test_the_rehearsal_goes_through_every_endpoint_into_a_study_marked_simulated(study: Study, rehearsed: str) -> None:
     assert study.simulated
     assert study.name.startswith("SIMULATED")
+    assert study.rank_hold_ms == HOLD_MS
     people = Participant.objects.filter(study=study)
     assert people.count() == PEOPLE
     assert not people.filter(is_test=True).exists()  # the study's own data: counted by its pages and estimates
@@ -162,6 +165,70 @@ def test_the_rehearsal_goes_through_every_endpoint_into_a_study_marked_simulated
     # Every stored time is simulated: nothing after the last simulated day.
     last_day = max(p.enrolled_at for p in enrolled if p.enrolled_at)
     assert last_day < dt.datetime.now(dt.UTC) - dt.timedelta(days=7)
+
+
+def test_every_slate_records_the_ramped_hold_and_the_rehearsal_never_waits_for_it(study: Study, rehearsed: str) -> None:
+    slates = list(Slate.objects.filter(study_id=study.pk))
+    enrolled = {p.public_id: p.enrolled_at for p in Participant.objects.filter(study=study, enrolled_at__isnull=False)}
+    for slate in slates:
+        installed = enrolled[slate.participant_id]
+        assert installed is not None
+        assert slate.hold_ms is not None
+        days = (slate.served_at - installed).total_seconds() / 86400
+        # The study's lag ramp (serving.hold_ms): from zero at installation to the full hold after ramp_days.
+        assert slate.hold_ms == pytest.approx(HOLD_MS * min(1.0, days / study.ramp_days), abs=0.5)
+        assert slate.hold_ms - 0.01 <= slate.served_ms < slate.hold_ms + 250
+    holds = [s.hold_ms or 0.0 for s in slates]
+    assert HOLD_MS in holds
+    assert min(holds) < HOLD_MS / 2
+    # Held for real, the slates would have taken longer than the whole rehearsal did.
+    seconds = float(rehearsed.split(") in ")[1].split(" s")[0])
+    assert sum(s.served_ms for s in slates) / 1000 > seconds
+
+
+def test_a_treatment_arm_treats_every_slate_from_stored_scores_once_live_on_the_platform(study: Study) -> None:
+    """The pool's posts are scored before the first slate (``prescore``) and the rehearsal's standing loop sheds
+    nothing, so every treated slate is ranked, not fallen back; on Reddit the arm goes live on its own day."""
+    treated = Slate.objects.filter(study_id=study.pk, arm="uprank_bridging")
+    assigned = treated.filter(phase="assigned")
+    assert assigned.count() > 10
+    assert not assigned.exclude(fallback_reason="").exists()
+    assert not assigned.filter(intervention_on=False).exists()
+    assert assigned.filter(nrc__gt=0).exists()  # the bridging scores tell the posts apart
+    reddit_start = simulation.arm_start_dates(plan_of(study))["reddit"]
+    waiting = treated.filter(phase=serving.NOT_STARTED)
+    assert waiting.exists()
+    assert set(waiting.values_list("platform", flat=True)) == {"reddit"}
+    assert all(s.served_at.date() < reddit_start for s in waiting)
+    assert all(s.served_at.date() >= reddit_start for s in assigned.filter(platform="reddit"))
+
+
+def plan_of(study: Study) -> simulation.Plan:
+    """The module rehearsal's plan, its last day fixed as the rehearsal fixed it (the day before it ran)."""
+    facebook = study.arms.get(slug="control").starts_facebook  # the day before the first simulated day
+    assert facebook is not None
+    first = facebook + dt.timedelta(days=1)
+    plan = simulation.Plan(
+        slug=SLUG, participants=PEOPLE, weeks=WEEKS, seed=SEED, platform_starts={"reddit": REDDIT_STARTS}
+    )
+    return dataclasses.replace(plan, end=first + dt.timedelta(days=plan.days - 1))
+
+
+def test_a_treated_person_gets_the_planted_minutes_on_a_platform_only_once_the_arm_is_live_there() -> None:
+    plan = simulation.Plan(
+        slug="x", participants=1, weeks=3, baseline_days=4, platform_starts={"twitter": 10}, end=dt.date(2026, 3, 21)
+    )
+    person = simulation.population(plan)[0]
+    installed = simulation.local_time(plan, 0, 8)
+    member = simulation.Enrolled(person, "t", "p", 0, installed, "uprank_bridging", False, "k")
+    control = dataclasses.replace(member, arm="control", control=True)
+
+    def treated(who: simulation.Enrolled, platform: str, day: int) -> bool:
+        return who.treated_on(plan, platform, simulation.local_time(plan, day, 9))
+
+    assert [treated(member, "facebook", day) for day in (3, 4)] == [False, True]  # the baseline's four days
+    assert [treated(member, "twitter", day) for day in (4, 9, 10)] == [False, False, True]  # live from day 10
+    assert not any(treated(control, p, 15) for p in simulation.PLATFORMS)
 
 
 def test_randomization_follows_the_plans_arrival_order_whatever_the_workers_do(study: Study) -> None:
@@ -336,6 +403,9 @@ def test_each_funnel_share_of_a_plan_sets_the_share_of_people_who_stop_there(
         ({"vendors": (("a", 1.0), ("a", 2.0))}, "named twice"),
         ({"vendors": (("A b", 1.0),)}, "not a vendor slug"),
         ({"vendors": (("a", 0.0),)}, "above 0"),
+        ({"hold_ms": -1}, "hold_ms is a time"),
+        ({"platform_starts": {"myspace": 1}}, "not a platform"),
+        ({"platform_starts": {"reddit": 21}}, "outside the 21 days"),
     ],
 )
 def test_a_plan_with_a_share_out_of_range_or_a_bad_vendor_is_refused(changes: dict[str, Any], message: str) -> None:
@@ -543,6 +613,9 @@ def test_an_effect_on_an_unknown_outcome_or_arm_is_refused(text: str) -> None:
         (["--vendor", "rep-data=0"], "above 0"),
         (["--vendor", "a=1", "--vendor", "a=2"], "named twice"),
         (["--abandon-share", "1.2"], "abandon_share is a chance"),
+        (["--platform-start", "reddit"], "PLATFORM=DAY"),
+        (["--platform-start", "reddit=-1"], "PLATFORM=DAY"),
+        (["--platform-start", "myspace=2"], "not a platform"),
     ],
 )
 def test_the_command_refuses_a_plan_it_cannot_run(args: list[str], message: str) -> None:

@@ -54,6 +54,20 @@ class Command(BaseCommand):
             help="A vendor whose link people arrive through, with its share of arrivals (relative to the others), "
             f"repeatable; default one, {simulation.DEFAULT_VENDOR!r}.",
         )
+        parser.add_argument("--name", default="", help="The study's name (default: one that says SIMULATED).")
+        parser.add_argument(
+            "--hold-ms",
+            type=int,
+            default=0,
+            help="The study's hold in ms, ramped up over the baseline days; slates record it, nobody waits for it.",
+        )
+        parser.add_argument(
+            "--platform-start",
+            action="append",
+            default=[],
+            metavar="PLATFORM=DAY",
+            help="The simulated day (from 0) the treatment arms go live on a platform, repeatable; default day 0.",
+        )
         defaults = {f.name: f.default for f in dataclasses.fields(simulation.Plan)}
         for name, what in simulation.FUNNEL_SHARES.items():
             parser.add_argument(
@@ -170,6 +184,9 @@ class Command(BaseCommand):
                 inclusion_days=options["inclusion_days"],
                 rank_every=max(1, options["rank_every"]),
                 pay_out=options["pay_out"],
+                name=options["name"],
+                hold_ms=options["hold_ms"],
+                platform_starts=dict(simulation.parse_platform_start(p) for p in options["platform_start"]),
                 **funnel,
             )
             simulation.waves_for(plan)
