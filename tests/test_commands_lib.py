@@ -32,15 +32,16 @@ def test_the_platforms_links_point_at_its_own_server_unless_a_site_url_is_set() 
     assert site_url({"PRC_SITE_URL": "https://study.example.org"}, server) == "https://study.example.org"
 
 
-def test_the_demo_prints_the_pages_of_its_rehearsal_which_the_research_pages_open_on() -> None:
+def test_the_demo_prints_the_pages_of_its_rehearsed_study() -> None:
     from django.urls import resolve
 
-    from prc_site.management.commands.run_platform import DEMO_REHEARSAL, REHEARSAL_SLUG, rehearsal_links
+    from participants.management.commands.seed_demo import STUDY_SLUG, demo_plan
+    from prc_site.management.commands.run_platform import rehearsal_links
 
-    assert DEMO_REHEARSAL[DEMO_REHEARSAL.index("--slug") + 1] == REHEARSAL_SLUG
+    assert demo_plan().slug == STUDY_SLUG
     links = rehearsal_links("http://127.0.0.1:8765")
     assert set(links) == {"effects", "balance", "funnel"}
     for name, link in links.items():
         path, _, query = link.removeprefix("http://127.0.0.1:8765").partition("?")
         assert resolve(path).url_name == name
-        assert query == f"study={REHEARSAL_SLUG}"
+        assert query == f"study={STUDY_SLUG}"

@@ -79,7 +79,7 @@ def test_production_refuses_to_start_with_unsafe_settings(env: dict[str, str], m
     assert message in result.stderr
 
 
-@pytest.mark.parametrize("command", ["seed_demo", "seed_demo_slates"])
+@pytest.mark.parametrize("command", ["seed_demo", "seed_demo_content"])
 def test_production_refuses_to_seed_demo_data(command: str) -> None:
     result = manage(command)
 

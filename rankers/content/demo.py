@@ -1,6 +1,7 @@
 """The demo's candidate inventory: sources, annotated posts and their embeddings, then the pools and queues the three
-inserting arms serve from (``manage.py seed_demo_content``; ``run_platform --seed-demo`` runs it after the demo's
-slates and surveys, so Add News has served posts to personalize on and Challenging Stereotypes baseline answers).
+inserting arms serve from (``manage.py seed_demo_content``; ``seed_demo`` runs it before the demo's rehearsal, so
+that its inserting arms insert, and ``personalize`` after it, so that Add News has served posts to personalize on and
+Challenging Stereotypes baseline answers).
 
 Nothing calls the network, an LLM or a model: every post's annotation is drawn at random, deterministically from its
 id, and stored through the same models the annotators fill (``llm_model`` and ``classifier_version`` say
@@ -200,11 +201,17 @@ def word_vector(text: str) -> np.ndarray:
     return vector
 
 
+def personalize(now: dt.datetime | None = None) -> int:
+    """Once the demo's rehearsal has served slates and collected baseline answers: vectors for the posts it served,
+    then every platform's pools and queues again, personalized on them; returns how many personalized queues."""
+    now = now or timezone.now()
+    embed_served_posts()
+    return sum(result.personalized for platform in PLATFORMS for result in queues.refresh_platform(platform, now=now))
+
+
 def embed_served_posts() -> None:
-    """Vectors for the posts the demo's slate log served (``seed_demo_slates``'s items), for Add News."""
-    items = ContentItem.objects.filter(type="post", item_id__startswith="demo-").values_list(
-        "text_hash", "title", "text"
-    )
+    """Vectors for the posts the demo's slates served (the rehearsal's), for Add News."""
+    items = ContentItem.objects.filter(type="post").values_list("text_hash", "title", "text")
     store_embeddings(
         {digest: word_vector(embedding_input(title, text)) for digest, title, text in items}, model=VECTOR_MODEL
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from decimal import Decimal
 from typing import Any
 
@@ -25,6 +24,7 @@ from participants.models import (
 )
 from participants.payments import run_lottery
 from participants.roles import OPS, PI, READER, ROLE_NAMES, create_roles
+from tests.demo import PEOPLE, seed_small_demo
 from tests.factories import ArmFactory, ParticipantFactory, StudyFactory, login
 
 pytestmark = pytest.mark.django_db
@@ -230,8 +230,9 @@ def test_every_flag_and_permission_change_by_a_superuser_is_audited() -> None:
     assert events.get(action="user.permissions_added").detail["permissions"] == ["participants.view_auditevent"]
 
 
+@pytest.mark.django_db(transaction=True)
 def test_the_demo_pi_holds_exactly_the_pi_role_and_admin_is_the_superuser() -> None:
-    call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115
+    seed_small_demo()
 
     pi = User.objects.get(username="pi")
     assert (pi.is_superuser, pi.is_staff, list(pi.groups.values_list("name", flat=True))) == (False, True, [PI])
@@ -449,10 +450,11 @@ def test_audit_events_cannot_be_added_changed_or_deleted_even_by_a_superuser() -
 # --- demo seed ----------------------------------------------------------------------------------
 
 
-def test_seed_demo_runs_twice_and_creates_the_six_paper_arms() -> None:
-    call_command("seed_demo")
+@pytest.mark.django_db(transaction=True)
+def test_seed_demo_runs_twice_and_rehearses_the_six_paper_arms_once() -> None:
+    first = seed_small_demo()
     participants = Participant.objects.count()
-    call_command("seed_demo")
+    again = seed_small_demo()
 
     study = Study.objects.get(slug="prc-demo")
     assert study.status == Study.Status.RUNNING
@@ -464,8 +466,18 @@ def test_seed_demo_runs_twice_and_creates_the_six_paper_arms() -> None:
         ("diverse_approval", "diverse_approval", 1, False),
         ("add_news", "add_news", 1, False),
     ]
-    assert 200 <= participants == Participant.objects.count()
-    assert study.sources.count() == 3
+    assert "rehearsed in" in first
+    assert "exists already: its data is kept" in again
+    assert study.simulated
+    assert study.rank_hold_ms == 500
+    assert PEOPLE == participants == Participant.objects.count()
+    # Every arrival came through one of the three vendors' links, which carry the demo's names and costs.
+    assert not Participant.objects.filter(source__isnull=True).exists()
+    assert dict(study.sources.values_list("slug", "name")) == {
+        "rep-data": "Rep Data",
+        "cloud-research": "Cloud Research",
+        "prodege": "Prodege",
+    }
     assert (
         Assignment.objects.filter(arm__study=study).count()
         == study.participants.filter(consented_at__isnull=False).count()
@@ -473,8 +485,9 @@ def test_seed_demo_runs_twice_and_creates_the_six_paper_arms() -> None:
     assert User.objects.get(username="pi").groups.get().name == PI
 
 
+@pytest.mark.django_db(transaction=True)
 def test_seed_demo_logins_reach_the_funnel_with_the_demo_password() -> None:
-    call_command("seed_demo")
+    seed_small_demo()
     client = Client()
 
     signed_in = client.post("/admin/login/?next=/admin/", {"username": "reader", "password": "prc-demo-pass"})
@@ -518,9 +531,9 @@ def test_the_role_table_covers_every_participants_admin_page() -> None:
     assert registered == set(ROLE_TABLE)
 
 
-@pytest.mark.parametrize("username", DEMO_ROLES)
-def test_each_role_gets_the_expected_answer_on_every_participants_admin_page(username: str) -> None:
-    call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115
+@pytest.mark.django_db(transaction=True)
+def test_each_role_gets_the_expected_answer_on_every_participants_admin_page() -> None:
+    seed_small_demo()  # once for the three roles: a rehearsal takes seconds
     Client().get("/join/nobody/", {"rid": "x"})  # a vendor event; the demo seeds none
     Heartbeat.objects.create(install=ExtensionInstall.objects.first(), platform="reddit")
     demo = Study.objects.get(slug="prc-demo")
@@ -528,6 +541,11 @@ def test_each_role_gets_the_expected_answer_on_every_participants_admin_page(use
     run_lottery(
         study=demo, name="Demo draw", prize=Decimal("50.00"), winners_count=1, by=User.objects.get(username="pi")
     )
+    for username in DEMO_ROLES:
+        assert_role_table(username)
+
+
+def assert_role_table(username: str) -> None:
     client = Client()
     client.force_login(User.objects.get(username=username))
     role = DEMO_ROLES.index(username)
@@ -547,4 +565,4 @@ def test_each_role_gets_the_expected_answer_on_every_participants_admin_page(use
         )
         expected[model_name] = (200, 200, add[role], save[role])
 
-    assert got == expected
+    assert got == expected, username

@@ -22,6 +22,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 from django.urls import reverse
 
+from participants.management.commands.seed_demo import STUDY_SLUG
 from prc_site.lib.embedded import data_dir, start_configured
 
 
@@ -29,21 +30,14 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-# A small dress rehearsal beside the demo study: synthetic people through every endpoint over three simulated
-# weeks, with a planted effect the effects page shows (manage.py simulate_study; kept small to start quickly).
-# Created last, it is the study the research pages open on; the demo prints its pages.
-REHEARSAL_SLUG = "sim-demo"
-DEMO_REHEARSAL = [
-    "--slug", REHEARSAL_SLUG, "--participants", "16", "--weeks", "3", "--seed", "1", "--baseline-days", "3",
-    "--inclusion-days", "3", "--rank-every", "2", "--effect", "affective_polarization=-0.5",
-    "--effect", "active_minutes=-6", "--workers", "2", "--skip-existing",
-]  # fmt: skip
+# The demo study's research pages that show its rehearsal best (its data comes from ``manage.py seed_demo``'s dress
+# rehearsal, with planted effects).
 REHEARSAL_PAGES = {"effects": "surveys:effects", "balance": "surveys:balance", "funnel": "dashboards:funnel"}
 
 
 def rehearsal_links(url: str) -> dict[str, str]:
     """The demo rehearsal's research pages on the server at ``url``."""
-    return {name: f"{url}{reverse(route)}?study={REHEARSAL_SLUG}" for name, route in REHEARSAL_PAGES.items()}
+    return {name: f"{url}{reverse(route)}?study={STUDY_SLUG}" for name, route in REHEARSAL_PAGES.items()}
 
 
 def site_url(environ: Mapping[str, str], server_url: str) -> str:
@@ -59,7 +53,9 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
         parser.add_argument("--web-workers", type=int, default=int(os.environ.get("WEB_WORKERS", "1")))
         parser.add_argument(
-            "--seed-demo", action="store_true", help="Create the demo study, its logins and a month of slates."
+            "--seed-demo",
+            action="store_true",
+            help="Create the demo logins and content, and rehearse the demo study (four simulated weeks).",
         )
         parser.add_argument(
             "--scorer-workers",
@@ -81,12 +77,8 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         self.stdout.write("database migrated")
         if options["seed_demo"]:
-            # Both skip what already exists, so restarting the demo keeps its data.
+            # It skips the rehearsal when the demo study exists, so restarting the demo keeps its data.
             call_command("seed_demo", stdout=self.stdout)
-            call_command("seed_demo_slates", stdout=self.stdout)
-            call_command("seed_demo_surveys", stdout=self.stdout)
-            call_command("seed_demo_content", stdout=self.stdout)  # it reads the demo's slates and answers
-            call_command("simulate_study", *DEMO_REHEARSAL, stdout=self.stdout)  # a study of its own
         children = self._start_children(options)
         try:
             self._wait_healthy(url, children)
@@ -99,7 +91,7 @@ class Command(BaseCommand):
                 )
                 links = rehearsal_links(url)
                 self.stdout.write(
-                    f"  dress rehearsal:  {links['effects']}   (planted effects; balance: {links['balance']},"
+                    f"  demo study:       {links['effects']}   (planted effects; balance: {links['balance']},"
                     f" funnel: {links['funnel']})"
                 )
             self.stdout.write(

@@ -1,7 +1,7 @@
 """Give the demo its candidate inventory, pools and queues, so its inserting arms insert (``rankers.content.demo``).
 
-Run after ``seed_demo``, ``seed_demo_slates`` and ``seed_demo_surveys`` (``run_platform --seed-demo`` does).
-Safe to run again: within the same six hours it stores nothing new and rebuilds the same pools and queues.
+``seed_demo`` runs it before the demo's rehearsal; run it again to bring the demo fresh posts. Safe to run again:
+within the same six hours it stores nothing new and rebuilds the same pools and queues.
 """
 
 from __future__ import annotations
@@ -9,10 +9,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
-from participants.management.commands.seed_demo import STUDY_SLUG, refuse_in_production
-from participants.models import Study
+from participants.management.commands.seed_demo import refuse_in_production
 from rankers.content.demo import seed_demo_content
 
 
@@ -21,8 +20,6 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         refuse_in_production("seed_demo_content")
-        if not Study.objects.filter(slug=STUDY_SLUG).exists():
-            raise CommandError(f"No study {STUDY_SLUG!r}: run seed_demo first.")
         began = time.monotonic()
         seeded = seed_demo_content()
         pools = ", ".join(f"{r.ranker_key}/{r.platform} {r.pool_size}" for r in seeded.refreshed)

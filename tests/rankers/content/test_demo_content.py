@@ -1,5 +1,6 @@
-"""The demo's inventory (``seed_demo_content``, run by ``run_platform --seed-demo`` after the other seeders): fresh
-pools and queues for every inserting arm, made without the network or a model, and rankers that insert from them."""
+"""The demo's inventory (``seed_demo_content``, which ``seed_demo`` runs before the demo's rehearsal and ``personalize``
+after it): fresh pools and queues for every inserting arm, made without the network or a model, rankers that insert
+from them, and the rehearsal's slates that did."""
 
 from __future__ import annotations
 
@@ -26,10 +27,12 @@ from rankers.content.models import (
     PostAnnotation,
     TextEmbedding,
 )
+from rankers.models import Slate
 from rankers.plugins import RankContext, SlateItem, get_ranker
 from rankers.scoring import attributes as A
+from tests.demo import seed_small_demo
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(transaction=True)  # the demo's rehearsal commits its slates
 
 MAIN_FEEDS = {
     "reddit": "https://www.reddit.com/",
@@ -40,8 +43,7 @@ MAIN_FEEDS = {
 
 @pytest.fixture
 def demo() -> Study:
-    for command in ("seed_demo", "seed_demo_slates", "seed_demo_surveys"):
-        call_command(command, stdout=io.StringIO())
+    seed_small_demo()
     return Study.objects.get(slug="prc-demo")
 
 
@@ -62,14 +64,14 @@ def test_the_demo_gets_fresh_pools_and_queues_its_inserting_arms_insert_from_and
     out = io.StringIO()
     call_command("seed_demo_content", stdout=out)
 
-    assert "Demo content: 18 sources, 108 new posts" in out.getvalue()
+    assert "Demo content: 18 sources, 0 new posts" in out.getvalue()  # seed_demo stored this slot's posts
     now = timezone.now()
     rows = dashboard.arm_rows(now=now, refresh=dt.timedelta(seconds=settings.PRC_QUEUE_REFRESH_S))
     assert {(r.ranker_key, r.platform) for r in rows} == {(k, p) for k in INSERTING_ARMS for p in PLATFORMS}
     for row in rows:
         assert row.stale is None, (row.ranker_key, row.platform, row.stale)
         assert row.fresh_candidates >= 20
-    # Baseline answers (seed_demo_surveys) personalize Challenging Stereotypes; served posts personalize Add News.
+    # The rehearsal's baseline answers personalize Challenging Stereotypes; its served posts personalize Add News.
     assert sum(r.personalized or 0 for r in rows if r.ranker_key == "challenging_stereotypes") > 0
     assert sum(r.personalized or 0 for r in rows if r.ranker_key == "add_news") > 0
     sources = [r for r in dashboard.source_rows(now=now, limit=dt.timedelta(hours=24)) if r.connector == "dataset"]
@@ -81,6 +83,10 @@ def test_the_demo_gets_fresh_pools_and_queues_its_inserting_arms_insert_from_and
     assert set(TextEmbedding.objects.values_list("model", flat=True)) == {VECTOR_MODEL}
 
     assert_the_arms_insert(demo, now)
+    # The rehearsal's inserting arms inserted from the inventory seed_demo stored before it.
+    for ranker_key in INSERTING_ARMS:
+        treated = Slate.objects.filter(study_id=demo.pk, effective_arm=ranker_key, intervention_on=True)
+        assert treated.filter(n_added__gt=0).exists(), ranker_key
 
     first = snapshot()
     call_command("seed_demo_content", stdout=io.StringIO())
