@@ -40,7 +40,7 @@ VENDORS = {
     "cloud-research": ("Cloud Research", Decimal("4.50"), 25.0),
     "prodege": ("Prodege", Decimal("2.50"), 22.0),
 }
-PARTICIPANTS, WEEKS, WORKERS = 60, 4, 2
+PARTICIPANTS, WEEKS, WORKERS = 48, 4, 2
 PLANTED = ("affective_polarization=-0.5", "active_minutes=-6")
 
 
