@@ -12,6 +12,7 @@ import dataclasses
 import datetime as dt
 import os
 import statistics
+import time
 from collections.abc import Callable, Iterator, Sequence
 from io import StringIO
 from typing import Any, ClassVar
@@ -167,7 +168,7 @@ def test_the_rehearsal_goes_through_every_endpoint_into_a_study_marked_simulated
     assert last_day < dt.datetime.now(dt.UTC) - dt.timedelta(days=7)
 
 
-def test_every_slate_records_the_ramped_hold_and_the_rehearsal_never_waits_for_it(study: Study, rehearsed: str) -> None:
+def test_every_slate_records_the_ramped_hold(study: Study) -> None:
     slates = list(Slate.objects.filter(study_id=study.pk))
     enrolled = {p.public_id: p.enrolled_at for p in Participant.objects.filter(study=study, enrolled_at__isnull=False)}
     for slate in slates:
@@ -177,13 +178,22 @@ def test_every_slate_records_the_ramped_hold_and_the_rehearsal_never_waits_for_i
         days = (slate.served_at - installed).total_seconds() / 86400
         # The study's lag ramp (serving.hold_ms): from zero at installation to the full hold after ramp_days.
         assert slate.hold_ms == pytest.approx(HOLD_MS * min(1.0, days / study.ramp_days), abs=0.5)
-        assert slate.hold_ms - 0.01 <= slate.served_ms < slate.hold_ms + 250
+        assert slate.hold_ms - 0.01 <= slate.served_ms < slate.hold_ms + 2000  # the hold, or slower ranking
     holds = [s.hold_ms or 0.0 for s in slates]
     assert HOLD_MS in holds
     assert min(holds) < HOLD_MS / 2
-    # Held for real, the slates would have taken longer than the whole rehearsal did.
-    seconds = float(rehearsed.split(") in ")[1].split(" s")[0])
-    assert sum(s.served_ms for s in slates) / 1000 > seconds
+
+
+def test_the_rehearsals_hold_clock_moves_on_at_once_instead_of_waiting() -> None:
+    hold = simulation.SkippedHold()
+    before, started = hold.monotonic(), time.monotonic()
+
+    asyncio.run(hold.sleep_until(before + 100))
+
+    assert time.monotonic() - started < 5  # a real wait would take 100 s
+    assert hold.monotonic() - before >= 100
+    asyncio.run(hold.sleep_until(before + 50))  # a deadline already past moves nothing
+    assert hold.monotonic() - before < 105
 
 
 def test_a_treatment_arm_treats_every_slate_from_stored_scores_once_live_on_the_platform(study: Study) -> None:
