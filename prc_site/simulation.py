@@ -16,15 +16,18 @@ Steps:
 2. The clock: ``django.utils.timezone.now`` answers the simulated time while the rehearsal runs, so every
    stored time (consent, installation, inclusion, invitations, events) follows the simulated weeks. The
    simulated weeks end yesterday, so that times the database stamps itself (``now()``) never precede them.
+   The hold's clock (``serving.HOLD_CLOCK``) is a ``SkippedHold``: slates record the study's hold (``Plan.hold_ms``)
+   without anyone waiting for it. Before the first slate the post pool is scored (``prescore``), since no scorer
+   worker runs.
 3. Each simulated day: the survey schedule at 06:00 local time, the day's arrivals sign up, then everyone
    installed acts once (heartbeat, a slate, the day's behaviour events, the in-feed question, open surveys).
    With ``workers`` > 1, forked processes live the days of those enrolled (each person always in the same one,
    by index), each with its own database connection and its own copy of the clock, while this process runs the
    schedule and the signups, one after the other in the plan's order (so randomization, which hands out
    positions in signup order, gives everyone the same arm whatever the number of workers).
-4. The planted effects (``Plan.effects``): once a treated person's baseline days are over (the moment
-   ``/rank`` switches their arm on), their active minutes on each platform they use change by the planted
-   minutes (``active_minutes`` on every platform, ``<platform>.active_minutes`` on one; non-users stay at 0,
+4. The planted effects (``Plan.effects``): once ``/rank`` switches a treated person's arm on for a platform (their
+   baseline days over and the arm live there, ``Plan.platform_starts``), their active minutes there change by the
+   planted minutes (``active_minutes`` on every platform, ``<platform>.active_minutes`` on one; non-users stay at 0,
    so S1 over everyone reads the planted minutes times the share of the platform's users), and their survey
    answers move so that the outcome's index rises by the planted control standard deviations. The world
    reads each person's assignment to know who is treated; nothing the person sends names an arm.
