@@ -324,6 +324,11 @@ class _SeenContent:
 _seen = _SeenContent(settings.RANK_CONTENT_CACHE_SIZE)
 
 
+def forget_stored_content() -> None:
+    """Forget which content versions this process stored (a test whose database was emptied since)."""
+    _seen._keys.clear()
+
+
 def content_stored(platform: str, item_id: str, digest: str) -> bool:
     """Whether this process stored this content version recently (then a slate need not carry it)."""
     return (platform, item_id, digest) in _seen

@@ -14,6 +14,7 @@ from django.test import Client
 
 from prc_site.celery import app as celery_app
 from prc_site.lib import embedded, ratelimit
+from rankers import slatelog
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -49,6 +50,13 @@ def _celery_runs_tasks_eagerly() -> None:
 def _full_rate_limit_buckets() -> None:
     """Rate limits live in process memory; one test's requests must not spend the next one's budget."""
     ratelimit.forget_all()
+
+
+@pytest.fixture(autouse=True)
+def _no_content_remembered_from_another_test() -> None:
+    """The slate writer remembers the content it stored in process memory and skips storing it again; a test's
+    database does not have what an earlier test stored (rolled back or flushed since)."""
+    slatelog.forget_stored_content()
 
 
 @pytest.fixture(autouse=True)
