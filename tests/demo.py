@@ -14,5 +14,7 @@ PEOPLE = 12
 
 def seed_small_demo() -> str:
     out = StringIO()
+    # A migration loads the instrument library; a transactional test's flush has emptied it since.
+    call_command("load_instruments", stdout=StringIO())
     call_command("seed_demo", *SMALL_DEMO, stdout=out)
     return out.getvalue()

@@ -18,12 +18,10 @@ from __future__ import annotations
 import os
 import time
 from decimal import Decimal
-from io import StringIO
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from participants.models import RecruitmentSource, Study
@@ -85,7 +83,6 @@ class Command(BaseCommand):
         if study is None:
             began = time.monotonic()
             plan = demo_plan(options["participants"], options["weeks"])
-            call_command("load_instruments", stdout=StringIO())  # the rehearsal's waves ask the paper's surveys
             study, tally = simulation.simulate_study(plan, workers=options["workers"])
             name_vendors(study)
             refreshed = demo_content.personalize()
